@@ -1,0 +1,360 @@
+//! Tests that need root and a real cgroup filesystem. Each creates a unique cgroup
+//! (/hull-unit-<pid>-<n>) and a guard that kills its processes and removes the cgroup even
+//! when the test fails. Without root they return early.
+
+use super::*;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "hull-unit-{}-{}-{}",
+        tag,
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Destroys the cgroup and reaps the children on drop.
+struct Guard {
+    mgr: Box<dyn Manager>,
+    children: Vec<Child>,
+}
+
+impl Guard {
+    fn new(mgr: Box<dyn Manager>) -> Guard {
+        Guard {
+            mgr,
+            children: Vec::new(),
+        }
+    }
+
+    /// Start `sh -c script` and move it into the cgroup.
+    fn spawn(&mut self, script: &str) -> i32 {
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .spawn()
+            .expect("spawn sh");
+        let pid = child.id() as i32;
+        self.children.push(child);
+        self.mgr.add_pid(pid).expect("add_pid");
+        pid
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.mgr.thaw();
+        for c in &mut self.children {
+            let _ = c.kill();
+        }
+        let _ = self.mgr.destroy();
+        for c in &mut self.children {
+            let _ = c.wait();
+        }
+    }
+}
+
+fn rd(p: &Path) -> String {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+fn res(json: &str) -> LinuxResources {
+    serde_json::from_str(json).unwrap()
+}
+
+fn dirs(state: &CgroupState) -> Vec<PathBuf> {
+    state.paths.values().cloned().collect()
+}
+
+#[test]
+fn lifecycle_limits_freeze_destroy() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let name = format!("/{}", unique("life"));
+    let mgr = new_manager(Some(&name), "ignored-id", false).unwrap();
+    let state = mgr.state();
+    let mut g = Guard::new(mgr);
+    g.mgr.create().unwrap();
+    assert!(g.mgr.exists());
+    for d in dirs(&state) {
+        assert!(d.is_dir(), "{} not created", d.display());
+        assert!(d.ends_with(&name[1..]), "{}", d.display());
+    }
+    let pid = g.spawn("exec sleep 1000");
+    let r = res(r#"{
+        "memory": {"limit": 67108864, "swap": 134217728, "reservation": 33554432},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 50}
+    }"#);
+    g.mgr.apply(&r).unwrap();
+    assert!(g.mgr.pids().unwrap().contains(&pid));
+
+    let kind = host_kind().unwrap();
+    match kind {
+        HostKind::V2 => {
+            let d = g.mgr.unified_dir().unwrap();
+            assert_eq!(rd(&d.join("memory.max")), "67108864");
+            assert_eq!(rd(&d.join("pids.max")), "50");
+            assert_eq!(rd(&d.join("cpu.max")), "20000 100000");
+            assert_eq!(rd(&d.join("cpu.weight")), shares_to_weight(512).to_string());
+        }
+        _ => {
+            let p = |k: &str| {
+                state
+                    .paths
+                    .iter()
+                    .find(|(key, _)| key.split(',').any(|c| c == k))
+                    .map(|(_, p)| p.clone())
+                    .unwrap()
+            };
+            assert_eq!(rd(&p("memory").join("memory.limit_in_bytes")), "67108864");
+            if p("memory").join("memory.memsw.limit_in_bytes").exists() {
+                assert_eq!(
+                    rd(&p("memory").join("memory.memsw.limit_in_bytes")),
+                    "134217728"
+                );
+            }
+            assert_eq!(
+                rd(&p("memory").join("memory.soft_limit_in_bytes")),
+                "33554432"
+            );
+            assert_eq!(rd(&p("pids").join("pids.max")), "50");
+            assert_eq!(rd(&p("cpu").join("cpu.shares")), "512");
+            assert_eq!(rd(&p("cpu").join("cpu.cfs_quota_us")), "20000");
+            assert_eq!(rd(&p("cpu").join("cpu.cfs_period_us")), "100000");
+            assert_eq!(rd(&p("cpuset").join("cpuset.cpus")), "0");
+            // Every hierarchy has the process.
+            for d in dirs(&state) {
+                let procs = rd(&d.join("cgroup.procs"));
+                assert!(
+                    procs.lines().any(|l| l == pid.to_string()),
+                    "{pid} not in {}",
+                    d.display()
+                );
+            }
+        }
+    }
+
+    // update: raise the memory limit, lower pids.
+    g.mgr
+        .apply(&res(
+            r#"{"memory": {"limit": 100663296, "swap": 201326592}, "pids": {"limit": 20}}"#,
+        ))
+        .unwrap();
+    let st = g.mgr.stats().unwrap();
+    assert_eq!(st.pids.current, 1);
+    assert_eq!(st.pids.limit, 20);
+    assert_eq!(st.memory.usage.limit, 100663296);
+    let js = serde_json::to_value(&st).unwrap();
+    assert!(js["memory"]["usage"]["limit"].is_u64());
+
+    // freeze / thaw
+    assert!(!g.mgr.is_frozen().unwrap());
+    g.mgr.freeze().unwrap();
+    assert!(g.mgr.is_frozen().unwrap());
+    g.mgr.thaw().unwrap();
+    assert!(!g.mgr.is_frozen().unwrap());
+
+    // destroy kills the process and removes every directory
+    g.mgr.destroy().unwrap();
+    let status = g.children[0].wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    for d in dirs(&state) {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    assert!(!g.mgr.exists());
+    // destroying again is fine
+    g.mgr.destroy().unwrap();
+}
+
+#[test]
+fn destroy_kills_forking_tree_and_nested_cgroups() {
+    if !is_root() {
+        return;
+    }
+    let name = format!("/{}", unique("tree"));
+    let mut g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    g.mgr.create().unwrap();
+    let state = g.mgr.state();
+    // A sub-cgroup left behind by the container (e.g. systemd inside).
+    for d in dirs(&state) {
+        std::fs::create_dir(d.join("sub")).unwrap();
+    }
+    g.spawn("sleep 1000 & sleep 1000 & while :; do sleep 1; done");
+    assert!(util::wait_until(std::time::Duration::from_secs(5), || Ok(g
+        .mgr
+        .pids()?
+        .len()
+        >= 3))
+    .unwrap());
+    g.mgr.destroy().unwrap();
+    for d in dirs(&state) {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+}
+
+#[test]
+fn load_manager_from_state() {
+    if !is_root() {
+        return;
+    }
+    let name = format!("/{}", unique("load"));
+    let mut g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    g.mgr.create().unwrap();
+    let pid = g.spawn("exec sleep 1000");
+    let js = serde_json::to_string(&g.mgr.state()).unwrap();
+    let st: CgroupState = serde_json::from_str(&js).unwrap();
+    let m2 = load_manager(&st).unwrap();
+    assert_eq!(m2.state(), g.mgr.state());
+    assert_eq!(m2.pids().unwrap(), vec![pid]);
+    m2.freeze().unwrap();
+    assert!(g.mgr.is_frozen().unwrap());
+    m2.thaw().unwrap();
+    m2.destroy().unwrap();
+    assert!(!g.mgr.exists());
+}
+
+#[test]
+fn relative_default_path_follows_own_cgroup() {
+    if !is_root() {
+        return;
+    }
+    let id = unique("rel");
+    let mgr = new_manager(None, &id, false).unwrap();
+    let own = own_cgroups().unwrap();
+    let state = mgr.state();
+    let kind = host_kind().unwrap();
+    for (k, p) in &state.paths {
+        assert!(p.ends_with(&id), "{}", p.display());
+        if kind != HostKind::V2 && k != "unified" {
+            let mine = own.iter().find(|c| &c.controllers == k).unwrap();
+            let want = format!("{}/{}", mine.path.trim_end_matches('/'), id);
+            assert!(
+                p.to_string_lossy().ends_with(&want),
+                "{} does not end with {want}",
+                p.display()
+            );
+        }
+    }
+    let g = Guard::new(mgr);
+    g.mgr.create().unwrap();
+    assert!(g.mgr.exists());
+    g.mgr.destroy().unwrap();
+    assert!(!g.mgr.exists());
+}
+
+#[test]
+fn rejected_value_names_file_and_value() {
+    if !is_root() {
+        return;
+    }
+    let name = format!("/{}", unique("bad"));
+    let g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    g.mgr.create().unwrap();
+    let e = g
+        .mgr
+        .apply(&res(r#"{"cpu": {"cpus": "9999"}}"#))
+        .unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("cpuset.cpus"), "{msg}");
+    assert!(msg.contains("\"9999\""), "{msg}");
+}
+
+#[test]
+fn v1_devices_rules_and_update() {
+    if !is_root() || host_kind().unwrap() == HostKind::V2 {
+        return;
+    }
+    let name = format!("/{}", unique("dev"));
+    let g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    g.mgr.create().unwrap();
+    let dev = g
+        .mgr
+        .state()
+        .paths
+        .get("devices")
+        .cloned()
+        .expect("devices hierarchy");
+    let mut r = res(r#"{"devices": [{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 136, "access": "rw"}]}"#);
+    g.mgr.apply(&r).unwrap();
+    let list = rd(&dev.join("devices.list"));
+    let mut lines: Vec<&str> = list.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["c 1:3 rwm", "c 136:* rw"]);
+    // Update: drop /dev/null write access, add /dev/zero.
+    r = res(r#"{"devices": [{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 136, "access": "rw"}]}"#);
+    g.mgr.apply(&r).unwrap();
+    let list = rd(&dev.join("devices.list"));
+    let mut lines: Vec<&str> = list.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["c 1:3 rm", "c 1:5 rwm", "c 136:* rw"]);
+    // Allow everything again.
+    g.mgr
+        .apply(&res(r#"{"devices": [{"allow": true, "access": "rwm"}]}"#))
+        .unwrap();
+    assert_eq!(rd(&dev.join("devices.list")), "a *:* rwm");
+}
+
+#[test]
+fn hugetlb_limits() {
+    if !is_root() || util::hugepage_sizes().is_empty() {
+        return;
+    }
+    let name = format!("/{}", unique("huge"));
+    let g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    g.mgr.create().unwrap();
+    let size = util::hugepage_sizes()[0].clone();
+    let r = res(&format!(
+        r#"{{"hugepageLimits": [{{"pageSize": "{size}", "limit": 4194304}}]}}"#
+    ));
+    g.mgr.apply(&r).unwrap();
+    let st = g.mgr.state();
+    let (dir, file) = match (host_kind().unwrap(), st.paths.get("hugetlb")) {
+        (HostKind::V2, _) => (st.paths[""].clone(), format!("hugetlb.{size}.max")),
+        (_, Some(d)) => (d.clone(), format!("hugetlb.{size}.limit_in_bytes")),
+        (_, None) => (st.paths["unified"].clone(), format!("hugetlb.{size}.max")),
+    };
+    assert_eq!(rd(&dir.join(file)), "4194304");
+    let s = g.mgr.stats().unwrap();
+    assert!(s.hugetlb.contains_key(&size), "{:?}", s.hugetlb);
+}
+
+#[test]
+fn nonexistent_cgroup_destroy_is_ok() {
+    if !is_root() {
+        return;
+    }
+    let name = format!("/{}", unique("none"));
+    let m = new_manager(Some(&name), "x", false).unwrap();
+    assert!(!m.exists());
+    m.destroy().unwrap();
+    assert!(m.pids().unwrap().is_empty());
+}
+
+#[test]
+fn systemd_driver_errors_clearly() {
+    let e = match new_manager(None, "x", true) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("systemd driver should not be available"),
+    };
+    assert!(e.contains("systemd"), "{e}");
+}

@@ -1,0 +1,143 @@
+//! Command-line entry: global flags, then one of runc's commands.
+
+pub mod args;
+
+use crate::commands::{self, Globals};
+use crate::logging;
+use anyhow::{bail, Result};
+use args::{flag, FlagSpec, Kind};
+use std::path::PathBuf;
+
+const GLOBAL_FLAGS: &[FlagSpec] = &[
+    flag(&["root"], Kind::Value),
+    flag(&["log"], Kind::Value),
+    flag(&["log-format"], Kind::Value),
+    flag(&["debug"], Kind::Bool),
+    flag(&["systemd-cgroup"], Kind::Bool),
+    flag(&["rootless"], Kind::Value),
+    flag(&["criu"], Kind::Value),
+    flag(&["help", "h"], Kind::Bool),
+    flag(&["version", "v"], Kind::Bool),
+];
+
+const USAGE: &str = "hull - a fast, runc-compatible OCI container runtime
+
+USAGE:
+   hull [global options] command [command options] [arguments...]
+
+COMMANDS:
+   create    create a container
+   start     execute the user defined process in a created container
+   run       create and run a container
+   exec      execute new process inside the container
+   state     output the state of a container
+   kill      send a signal to the container's init process
+   delete    delete any resources held by the container
+   list      list containers started by hull with the given root
+   spec      create a new specification file
+   features  show the enabled features
+
+GLOBAL OPTIONS:
+   --root value        root directory for storage of container state (default: \"/run/hull\")
+   --log value         write log messages to this file (default: stderr)
+   --log-format value  log format: text or json (default: \"text\")
+   --debug             enable debug logging
+   --systemd-cgroup    use the systemd cgroup driver
+   --rootless value    ignore cgroup permission errors (true, false, auto)
+   --version, -v       print the version
+";
+
+/// Splits argv into global flags, the command name and the command's own arguments.
+/// Global flags come before the command (runc's syntax), values either `--f v` or `--f=v`.
+fn split_globals(argv: &[String]) -> Result<(args::Parsed, Option<String>, Vec<String>)> {
+    let mut i = 0;
+    while i < argv.len() {
+        let a = &argv[i];
+        if !a.starts_with('-') || a == "-" {
+            break;
+        }
+        let name = a.trim_start_matches('-').split('=').next().unwrap_or("");
+        let spec = GLOBAL_FLAGS.iter().find(|s| s.names.contains(&name));
+        match spec {
+            Some(s) if s.kind != Kind::Bool && !a.contains('=') => i += 2,
+            Some(_) => i += 1,
+            None => bail!("flag provided but not defined: -{name}"),
+        }
+    }
+    let i = i.min(argv.len());
+    let globals = args::parse(&argv[..i], GLOBAL_FLAGS, args::Trailing::Interleaved)?;
+    Ok((
+        globals,
+        argv.get(i).cloned(),
+        argv.get(i + 1..).map(|r| r.to_vec()).unwrap_or_default(),
+    ))
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main(argv: &[String]) -> i32 {
+    match dispatch(argv) {
+        Ok(code) => code,
+        Err(e) => {
+            logging::error(&format!("{e:#}"));
+            1
+        }
+    }
+}
+
+fn dispatch(argv: &[String]) -> Result<i32> {
+    let (g, cmd, rest) = split_globals(argv)?;
+    let format = match g.get("log-format").unwrap_or("text") {
+        "text" => logging::Format::Text,
+        "json" => logging::Format::Json,
+        other => bail!("invalid log-format {other:?}: use text or json"),
+    };
+    logging::init(g.get("log").map(String::from), format, g.bool("debug"));
+    if g.bool("version") {
+        print_version();
+        return Ok(0);
+    }
+    let Some(cmd) = cmd else {
+        if g.bool("help") {
+            print!("{USAGE}");
+            return Ok(0);
+        }
+        bail!("no command given; see hull --help");
+    };
+    if let Some(v) = g.get("rootless") {
+        if !matches!(v, "true" | "false" | "auto") {
+            bail!("invalid --rootless value {v:?}: use true, false or auto");
+        }
+    }
+    let globals = Globals {
+        store: crate::state::Store::new(&PathBuf::from(g.get("root").unwrap_or("/run/hull"))),
+        systemd_cgroup: g.bool("systemd-cgroup"),
+        rootless: g.get("rootless").map(String::from),
+    };
+    match cmd.as_str() {
+        "create" => commands::create::run(&globals, &rest),
+        "start" => commands::start::run(&globals, &rest),
+        "run" => commands::run::run(&globals, &rest),
+
+        "state" => commands::state::run(&globals, &rest),
+        "kill" => commands::kill::run(&globals, &rest),
+        "delete" => commands::delete::run(&globals, &rest),
+        "list" | "ls" => commands::list::run(&globals, &rest),
+        "spec" => commands::spec::run(&rest),
+        "features" => commands::features::run(&rest),
+        "help" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        "checkpoint" | "restore" => bail!("{cmd} is not supported by hull"),
+        other => bail!("unknown command {other:?}; see hull --help"),
+    }
+}
+
+fn print_version() {
+    println!("hull version {}", env!("CARGO_PKG_VERSION"));
+    println!("spec: {}", crate::spec::validate::OCI_VERSION);
+    let v = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    println!("libseccomp: {v}");
+}

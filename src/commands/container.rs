@@ -1,0 +1,345 @@
+//! Creating a container (shared by `create` and `run`) and destroying one (shared by `delete`
+//! and `run`). Creation is transactional: anything made before a failure is undone, so bad
+//! input or a failing step leaves no state dir, cgroup or process behind.
+
+use super::Globals;
+use crate::cgroups::{self, Manager};
+use crate::process::init::{InitConfig, StartSignal};
+use crate::process::launch::{self, Launched, ParentDuties};
+use crate::setup::namespaces;
+use crate::spec::Bundle;
+use crate::state::{ContainerState, Status, Store, CONFIG_FILE, EXEC_FIFO};
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+pub struct CreateOptions<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a str>,
+    pub console_socket: Option<&'a str>,
+    /// An already connected console socket (foreground `run`/`exec` proxying the terminal).
+    pub console_fd: Option<&'a OwnedFd>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// `run` starts the program itself (over the sync channel) instead of via exec.fifo.
+    pub start: StartSignal,
+}
+
+pub struct Created {
+    pub state: ContainerState,
+    pub launched: Launched,
+    pub spec: Spec,
+    pub cgroup: Box<dyn Manager>,
+}
+
+/// Undoes a partial create unless disarmed.
+struct Rollback<'a> {
+    store: &'a Store,
+    id: &'a str,
+    cgroup: Option<&'a dyn Manager>,
+    armed: bool,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(cg) = self.cgroup {
+            if let Err(e) = cg.destroy() {
+                crate::logging::warn(&format!("cleanup of cgroup after failed create: {e:#}"));
+            }
+        }
+        let _ = self.store.remove(self.id);
+    }
+}
+
+/// runc's default device cgroup allow list (plus the spec's own rules and devices).
+fn device_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
+    let linux = spec.linux().as_ref();
+    let mut rules: Vec<LinuxDeviceCgroup> = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    let rule = |typ, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true)
+            .set_typ(Some(typ))
+            .set_major(major)
+            .set_minor(minor)
+            .set_access(Some(access.to_string()));
+        r
+    };
+    use LinuxDeviceType::{B, C};
+    rules.push(rule(C, None, None, "m"));
+    rules.push(rule(B, None, None, "m"));
+    for (maj, min) in crate::setup::devices::DEFAULT_DEVICES
+        .iter()
+        .map(|d| (d.1, d.2))
+    {
+        rules.push(rule(C, Some(maj as i64), Some(min as i64), "rwm"));
+    }
+    rules.push(rule(C, Some(136), None, "rwm"));
+    rules.push(rule(C, Some(5), Some(2), "rwm"));
+    rules.push(rule(C, Some(10), Some(200), "rwm"));
+    for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+        let typ = if d.typ() == LinuxDeviceType::B { B } else { C };
+        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    rules
+}
+
+fn resources_with_devices(spec: &Spec) -> LinuxResources {
+    let mut res = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    res.set_devices(Some(device_rules(spec)));
+    res
+}
+
+fn check_terminal_options(spec: &Spec, o: &CreateOptions) -> Result<()> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && o.console_socket.is_none() && o.console_fd.is_none() {
+        bail!("cannot allocate tty if hull will detach without setting console socket");
+    }
+    if !terminal && o.console_socket.is_some() {
+        bail!("cannot use console socket if hull will not detach or allocate tty");
+    }
+    Ok(())
+}
+
+/// Creates the container up to the point where its init waits to be started.
+pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
+    crate::state::id::validate(o.id)?;
+    let bundle = crate::spec::load_bundle(o.bundle)?;
+    check_terminal_options(&bundle.spec, o)?;
+    let seccomp = match bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(s) => Some(crate::seccomp::prepare(s)?),
+        None => None,
+    };
+    let ns = namespaces::plan(
+        bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or(&[]),
+    )?;
+    let cgroups_path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
+    let console = match o.console_fd {
+        Some(fd) => Some(fd.try_clone()?),
+        None => o
+            .console_socket
+            .map(crate::setup::terminal::connect_console_socket)
+            .transpose()?,
+    };
+
+    let dir = g.store.claim(o.id)?;
+    let mut rollback = Rollback {
+        store: &g.store,
+        id: o.id,
+        cgroup: None,
+        armed: true,
+    };
+    std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
+    let mut state = ContainerState {
+        id: o.id.to_string(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::util::time::rfc3339_nano_now(),
+        annotations: bundle.spec.annotations().clone(),
+        owner: String::new(),
+        cgroup: Some(cgroup.state()),
+        hooks: bundle.spec.hooks().clone(),
+        paused: false,
+    };
+    // Recorded before anything else exists, so `delete --force` can clean up after a create
+    // that was killed at any later point.
+    g.store.save(&state)?;
+    rollback.cgroup = Some(cgroup.as_ref());
+    cgroup.create()?;
+    cgroup.apply(&resources_with_devices(&bundle.spec))?;
+    let fifo = match o.start {
+        StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
+        StartSignal::SyncMessage => None,
+    };
+    let launched = spawn(
+        g,
+        o,
+        &bundle,
+        &ns,
+        fifo.as_ref(),
+        console.as_ref(),
+        cgroup.as_ref(),
+        seccomp.as_ref(),
+    )?;
+    state.pid = launched.pid;
+    state.pid_start = crate::util::proc::stat(launched.pid)
+        .map(|s| s.start_time)
+        .context("reading the init's start time")?;
+    g.store.save(&state)?;
+    if let Some(p) = o.pid_file {
+        write_pid_file(Path::new(p), launched.pid)?;
+    }
+    rollback.armed = false;
+    drop(rollback);
+    Ok(Created {
+        state,
+        launched,
+        spec: bundle.spec,
+        cgroup,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn(
+    g: &Globals,
+    o: &CreateOptions,
+    bundle: &Bundle,
+    ns: &namespaces::Plan,
+    fifo: Option<&OwnedFd>,
+    console: Option<&OwnedFd>,
+    cgroup: &dyn Manager,
+    seccomp: Option<&crate::seccomp::Prepared>,
+) -> Result<Launched> {
+    let hooks = bundle.spec.hooks().as_ref();
+    let prestart = hooks.and_then(|h| h.prestart().clone()).unwrap_or_default();
+    let create_runtime = hooks
+        .and_then(|h| h.create_runtime().clone())
+        .unwrap_or_default();
+    let procs: Vec<PathBuf> = cgroup
+        .state()
+        .paths
+        .values()
+        .map(|p| p.join("cgroup.procs"))
+        .collect();
+    let new_user = ns.has_new(oci_spec::runtime::LinuxNamespaceType::User);
+    let mut cfg = InitConfig {
+        id: o.id,
+        spec: &bundle.spec,
+        bundle: &bundle.dir,
+        rootfs: &bundle.rootfs,
+        ns,
+        fifo,
+        start: o.start,
+        console,
+        preserve_fds: o.preserve_fds,
+        listen_fds: crate::setup::fds::listen_fds(),
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        cgroup_procs: if new_user { &[] } else { &procs },
+        cloned_flags: 0,
+        seccomp,
+        runtime_hooks: !prestart.is_empty() || !create_runtime.is_empty(),
+    };
+    let run_hooks = |pid: i32| -> Result<()> {
+        let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
+        crate::hooks::run_all("prestart", &prestart, &st)?;
+        crate::hooks::run_all("createRuntime", &create_runtime, &st)
+    };
+    let _ = g;
+    launch::launch(
+        &mut cfg,
+        &ParentDuties {
+            cgroup,
+            runtime_hooks: &run_hooks,
+        },
+    )
+}
+
+fn make_fifo(path: &Path) -> Result<OwnedFd> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+    let old = unsafe { libc::umask(0) };
+    let r = unsafe { libc::mkfifo(c.as_ptr(), 0o622) };
+    unsafe { libc::umask(old) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("creating exec fifo");
+    }
+    crate::util::path::open_root_any(path)
+}
+
+/// The pid file: the pid with no newline, replaced atomically so readers never see it empty.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    crate::util::fs::write_atomic(&abs, pid.to_string().as_bytes(), 0o644)
+}
+
+/// Removes everything a container has: remaining processes (via the cgroup), the cgroup,
+/// poststop hooks, the state directory. Used by `delete` and by `run` when it finishes.
+pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
+    let cgroup = st.cgroup.as_ref().map(cgroups::load_manager).transpose()?;
+    if let Some(cg) = cgroup.as_ref().filter(|_| st.paused) {
+        // A frozen init cannot die until thawed.
+        cg.thaw()?;
+    }
+    if st.pid > 0 && crate::util::proc::is_alive(st.pid, st.pid_start) {
+        kill_and_wait(st.pid, st.pid_start)?;
+    }
+    if let Some(cg) = cgroup {
+        cg.destroy()?;
+    }
+    if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
+        let spec_state = hook_state_from(st, "stopped");
+        crate::hooks::run_all_logged("poststop", h, &spec_state);
+    }
+    g.store.remove(&st.id)
+}
+
+pub fn hook_state_from(st: &ContainerState, status: &str) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "ociVersion": crate::spec::validate::OCI_VERSION,
+        "id": st.id, "status": status, "pid": st.pid, "bundle": st.bundle,
+    });
+    if let Some(a) = st.annotations.as_ref().filter(|a| !a.is_empty()) {
+        v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// SIGKILLs the init through a pidfd (no pid-reuse race) and waits until it is gone.
+pub fn kill_and_wait(pid: i32, start: u64) -> Result<()> {
+    let fd = match crate::util::proc::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(_) => return Ok(()),
+    };
+    // The pidfd pins the identity: check it is still our process before signalling.
+    if !crate::util::proc::is_alive(pid, start) {
+        return Ok(());
+    }
+    let _ = crate::util::proc::pidfd_send_signal(&fd, libc::SIGKILL);
+    if !crate::util::proc::pidfd_wait_exit(&fd, 10_000) {
+        bail!("container init {pid} did not exit after SIGKILL");
+    }
+    Ok(())
+}
+
+/// The status of a loaded container, for commands that refuse some states.
+pub fn status(g: &Globals, st: &ContainerState) -> Status {
+    st.status(&g.store)
+}

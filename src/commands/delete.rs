@@ -1,0 +1,26 @@
+//! `hull delete [--force] ID`.
+
+use super::Globals;
+use crate::cli::args::{flag, parse, FlagSpec, Kind, Trailing};
+use crate::state::Status;
+use anyhow::{bail, Result};
+
+const FLAGS: &[FlagSpec] = &[flag(&["force", "f"], Kind::Bool)];
+
+pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
+    let p = parse(args, FLAGS, Trailing::Interleaved)?;
+    let id = super::create::single_id("delete", &p)?;
+    crate::state::id::validate(id)?;
+    let force = p.bool("force");
+    let st = g.store.load(id)?;
+    match st.status(&g.store) {
+        Status::Stopped | Status::Created => {}
+        _ if force => {}
+        s => bail!(
+            "cannot delete container {id} that is not stopped: {}",
+            s.as_str()
+        ),
+    }
+    super::container::destroy(g, &st)?;
+    Ok(0)
+}

@@ -1,0 +1,41 @@
+//! One module per CLI command. `container` holds what several commands share: creating a
+//! container (create/run) and tearing one down (delete/run).
+
+pub mod container;
+pub mod create;
+pub mod delete;
+
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod signals;
+pub mod spec;
+pub mod start;
+pub mod state;
+
+use crate::state::Store;
+use oci_spec::runtime::Spec;
+use std::path::Path;
+
+/// Global options every command sees.
+pub struct Globals {
+    pub store: Store,
+    pub systemd_cgroup: bool,
+    pub rootless: Option<String>,
+}
+
+/// The state JSON hooks receive on stdin (and the seccomp agent gets with its fd).
+pub fn hook_state(id: &str, status: &str, pid: i32, bundle: &Path, spec: &Spec) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "ociVersion": crate::spec::validate::OCI_VERSION,
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle,
+    });
+    if let Some(a) = spec.annotations().as_ref().filter(|a| !a.is_empty()) {
+        v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}

@@ -1,0 +1,106 @@
+//! Signal names and numbers as `kill` accepts them: KILL, SIGKILL, 9, RTMIN+3, SIGRTMAX-1, 37.
+
+use anyhow::{bail, Result};
+
+const NAMES: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGPOLL),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Kernel real-time signal range (glibc reserves the first two for itself, but the container's
+/// program may use any of them, and runc accepts the kernel's numbering).
+const RTMIN: i32 = 34;
+const RTMAX: i32 = 64;
+
+pub fn parse(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=RTMAX).contains(&n) {
+            return Ok(n);
+        }
+        bail!("invalid signal number {n}");
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(&(_, n)) = NAMES.iter().find(|(nm, _)| *nm == name) {
+        return Ok(n);
+    }
+    let rt = |base: i32, rest: &str| -> Option<i32> {
+        if rest.is_empty() {
+            return Some(base);
+        }
+        let (sign, num) = rest.split_at(1);
+        let off: i32 = num.parse().ok()?;
+        let n = if sign == "+" {
+            base + off
+        } else if sign == "-" {
+            base - off
+        } else {
+            return None;
+        };
+        (RTMIN..=RTMAX).contains(&n).then_some(n)
+    };
+    let found = if let Some(rest) = name.strip_prefix("RTMIN") {
+        rt(RTMIN, rest)
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        rt(RTMAX, rest)
+    } else {
+        None
+    };
+    match found {
+        Some(n) => Ok(n),
+        None => bail!("unknown signal {s:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn forms() {
+        assert_eq!(parse("KILL").unwrap(), 9);
+        assert_eq!(parse("SIGTERM").unwrap(), 15);
+        assert_eq!(parse("sigusr1").unwrap(), 10);
+        assert_eq!(parse("9").unwrap(), 9);
+        assert_eq!(parse("37").unwrap(), 37);
+        assert_eq!(parse("RTMIN+3").unwrap(), 37);
+        assert_eq!(parse("SIGRTMIN+3").unwrap(), 37);
+        assert_eq!(parse("SIGRTMAX-1").unwrap(), 63);
+        assert!(parse("NOPE").is_err());
+        assert!(parse("0").is_err());
+        assert!(parse("65").is_err());
+        assert!(parse("RTMIN+40").is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! `hull start`: release a created container's init to exec the user program.
+
+use super::Globals;
+use crate::cli::args::{parse, Trailing};
+use crate::state::{Status, EXEC_FIFO};
+use anyhow::{bail, Context, Result};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
+    let p = parse(args, &[], Trailing::Interleaved)?;
+    let id = super::create::single_id("start", &p)?;
+    crate::state::id::validate(id)?;
+    let st = g.store.load(id)?;
+    match st.status(&g.store) {
+        Status::Created => {}
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Running => bail!("cannot start an already running container"),
+        s => bail!("cannot start a container in the {} state", s.as_str()),
+    }
+    let fifo_path = g.store.dir(id).join(EXEC_FIFO);
+    // Non-blocking open succeeds at once; then wait for the init's byte or its death, so a
+    // dead init can never hang us.
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .context("opening exec fifo")?;
+    let pidfd = crate::util::proc::pidfd_open(st.pid).context("container init is gone")?;
+    let mut fds = [
+        libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        break;
+    }
+    let mut buf = [0u8; 1];
+    let n = if fds[0].revents & libc::POLLIN != 0 {
+        fifo.read(&mut buf).unwrap_or(0)
+    } else {
+        0
+    };
+    if n != 1 {
+        bail!("container init exited before it could be started");
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
+        let s = super::container::hook_state_from(&st, "running");
+        crate::hooks::run_all_logged("poststart", h, &s);
+    }
+    Ok(0)
+}

@@ -1,0 +1,66 @@
+//! OCI hooks: each runs with the container state on stdin, its own args and env, and an
+//! optional timeout after which it is killed. A hook failing fails the lifecycle step, except
+//! poststart and poststop whose failures are only logged, as the spec requires.
+
+use anyhow::{anyhow, bail, Context, Result};
+use oci_spec::runtime::Hook;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
+    for h in hooks {
+        run_one(h, state_json).with_context(|| format!("{kind} hook {}", h.path().display()))?;
+    }
+    Ok(())
+}
+
+/// Runs hooks whose failure must not stop the lifecycle (poststart, poststop): log and go on.
+pub fn run_all_logged(kind: &str, hooks: &[Hook], state_json: &[u8]) {
+    if let Err(e) = run_all(kind, hooks, state_json) {
+        crate::logging::warn(&format!("{e:#}"));
+    }
+}
+
+fn run_one(h: &Hook, state_json: &[u8]) -> Result<()> {
+    let path = h.path();
+    let mut cmd = Command::new(path);
+    if let Some(args) = h.args().as_ref().filter(|a| !a.is_empty()) {
+        cmd.arg0(&args[0]).args(&args[1..]);
+    }
+    cmd.env_clear();
+    for e in h.env().iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| anyhow!("starting: {}", crate::util::errno_text(&e)))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin must not make us fail (EPIPE is fine).
+        let _ = stdin.write_all(state_json);
+    }
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if status.success() {
+                return Ok(());
+            }
+            bail!("failed: {status}");
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("timed out after {}s", h.timeout().unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -1,0 +1,80 @@
+//! Error and debug logging in runc's formats. containerd and CRI-O pass `--log FILE
+//! --log-format json` and show the last `error` line to the user, so the shape of these lines
+//! is part of our interface.
+
+use crate::util::time::rfc3339_now;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+struct Logger {
+    path: Option<String>,
+    format: Format,
+    debug: bool,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+pub fn init(path: Option<String>, format: Format, debug: bool) {
+    let _ = LOGGER.set(Logger {
+        path,
+        format,
+        debug,
+    });
+}
+
+fn render(format: Format, level: &str, msg: &str) -> String {
+    match format {
+        Format::Json => {
+            let obj = serde_json::json!({"level": level, "msg": msg, "time": rfc3339_now()});
+            format!("{obj}\n")
+        }
+        Format::Text => {
+            let quoted = serde_json::to_string(msg).unwrap_or_default();
+            format!("time=\"{}\" level={level} msg={quoted}\n", rfc3339_now())
+        }
+    }
+}
+
+fn write_line(level: &str, msg: &str) {
+    let Some(l) = LOGGER.get() else { return };
+    let line = render(l.format, level, msg);
+    match &l.path {
+        // Append with a single write so concurrent writers (shim, several hull calls) don't interleave.
+        Some(p) => {
+            if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(p) {
+                let _ = f.write_all(line.as_bytes());
+            }
+        }
+        None if level != "error" => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        None => {}
+    }
+}
+
+/// Reports a fatal error: one plain line on stderr, and a structured line in the log file.
+pub fn error(msg: &str) {
+    write_line("error", msg);
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
+pub fn warn(msg: &str) {
+    write_line("warning", msg);
+}
+
+pub fn debug_enabled() -> bool {
+    LOGGER.get().is_some_and(|l| l.debug)
+}
+
+pub fn debug(msg: &str) {
+    if debug_enabled() {
+        write_line("debug", msg);
+    }
+}

@@ -1,0 +1,301 @@
+//! The container init, in the child of clone3: every in-container setup step in order, then
+//! the wait for `start`, then execve. Runs in a fresh copy of hull's single-threaded process,
+//! so ordinary Rust is fine here; every error is reported to the parent before exiting.
+
+use super::sync::{Channel, Tag};
+use crate::setup::{exec, fds, namespaces::Plan, paths, rootfs, sysctl, terminal};
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType as NS, Spec};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// How the init learns that it may exec the user program.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum StartSignal {
+    /// `create`: block opening the exec fifo until `hull start` opens it.
+    ExecFifo,
+    /// `run`: the parent sends Start over the sync channel.
+    SyncMessage,
+}
+
+/// Everything the init needs, prepared by the parent before clone (so most errors surface
+/// before any process exists).
+pub struct InitConfig<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub ns: &'a Plan,
+    pub fifo: Option<&'a OwnedFd>,
+    pub start: StartSignal,
+    pub console: Option<&'a OwnedFd>,
+    /// fds 3.. to pass through (socket activation + --preserve-fds).
+    pub preserve_fds: u32,
+    pub listen_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// cgroup.procs files the init writes itself into (when the parent does not place it).
+    pub cgroup_procs: &'a [PathBuf],
+    /// The clone already created these namespaces; the rest of `ns.new_flags` is unshared here.
+    pub cloned_flags: libc::c_int,
+    pub seccomp: Option<&'a crate::seccomp::Prepared>,
+    /// Host-side hooks exist: stop and let the parent run prestart/createRuntime.
+    pub runtime_hooks: bool,
+}
+
+/// Entry point in the child. Never returns.
+pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
+    let err = match setup(cfg, chan) {
+        Ok(prepared) => match wait_and_exec(cfg, chan, prepared) {
+            Ok(never) => match never {},
+            Err(e) => {
+                // After Ready the parent may be gone (create has returned): report on stderr.
+                let _ = chan.send(Tag::Error, format!("{e:#}").as_bytes());
+                eprintln!("hull: container init: {e:#}");
+                unsafe { libc::_exit(127) }
+            }
+        },
+        Err(e) => e,
+    };
+    let _ = chan.send(Tag::Error, format!("{err:#}").as_bytes());
+    unsafe { libc::_exit(1) }
+}
+
+/// What's left to do after Ready.
+struct Ready {
+    program: exec::Prepared,
+    caps_after_seccomp: bool,
+}
+
+fn write_cgroup_procs(files: &[PathBuf]) -> Result<()> {
+    for f in files {
+        crate::util::fs::write_value(f, "0").context("joining cgroup")?;
+    }
+    Ok(())
+}
+
+fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+    let new_user = cfg.ns.has_new(NS::User);
+    let joins_user = cfg.ns.joins(NS::User);
+    if new_user {
+        // The parent writes our id maps and cgroup placement, then lets us go.
+        chan.expect(Tag::MapsWritten)?;
+    } else {
+        write_cgroup_procs(cfg.cgroup_procs)?;
+    }
+    for j in &cfg.ns.joins {
+        if j.typ != NS::Pid {
+            crate::setup::namespaces::setns(j)?;
+        }
+    }
+    if new_user || joins_user {
+        // Become root of the user namespace, so what we create is owned by the container's root.
+        if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("becoming root in the user namespace");
+        }
+    }
+    let remaining = cfg.ns.new_flags
+        & !cfg.cloned_flags
+        & !(libc::CLONE_NEWTIME | libc::CLONE_NEWPID | libc::CLONE_NEWUSER);
+    if remaining != 0 && unsafe { libc::unshare(remaining) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("unshare");
+    }
+    if cfg.ns.has_new(NS::Time) && cfg.cloned_flags & libc::CLONE_NEWTIME == 0 {
+        enter_time_namespace(cfg.spec)?;
+    }
+    Ok(())
+}
+
+/// A time namespace's offsets can only be set before any process is in it: unshare (which
+/// only affects children), write the offsets, then move ourselves in.
+fn enter_time_namespace(spec: &Spec) -> Result<()> {
+    if unsafe { libc::unshare(libc::CLONE_NEWTIME) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("unshare time namespace");
+    }
+    let mut lines = String::new();
+    for (clock, off) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let id = match clock.as_str() {
+            "monotonic" => libc::CLOCK_MONOTONIC,
+            "boottime" => libc::CLOCK_BOOTTIME,
+            other => bail!("unknown time namespace clock {other:?}"),
+        };
+        lines.push_str(&format!(
+            "{id} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    if !lines.is_empty() {
+        crate::util::fs::write_value(Path::new("/proc/self/timens_offsets"), &lines)?;
+    }
+    let f = std::fs::File::open("/proc/self/ns/time_for_children").context("time_for_children")?;
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWTIME) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("entering time namespace");
+    }
+    Ok(())
+}
+
+fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
+    // Nothing in the container may open /proc/<us>/exe (the hull binary) while we are hull:
+    // a non-dumpable process's /proc entries are root-owned and ptrace-protected.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    join_namespaces(cfg, chan)?;
+    let spec = cfg.spec;
+    let process = spec.process().as_ref().context("config has no process")?;
+    let linux = spec.linux().as_ref();
+    let userns = cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User);
+    if !cfg.ns.has_new(NS::Mount) {
+        bail!("a new mount namespace is required to set up the rootfs");
+    }
+    rootfs::prepare(&rootfs::RootfsOptions {
+        spec,
+        rootfs: cfg.rootfs,
+        bundle: cfg.bundle,
+        cgroupns: cfg.ns.has_new(NS::Cgroup) || cfg.ns.joins(NS::Cgroup),
+        userns,
+    })?;
+    if cfg.runtime_hooks {
+        chan.send(Tag::RunRuntimeHooks, b"")?;
+        chan.expect(Tag::HooksDone)?;
+    }
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_ref())
+    {
+        let state = crate::commands::hook_state(
+            cfg.id,
+            "created",
+            std::process::id() as i32,
+            cfg.bundle,
+            spec,
+        );
+        crate::hooks::run_all("createContainer", h, &state)?;
+    }
+    if cfg.no_pivot {
+        rootfs::move_root(cfg.rootfs)?;
+    } else {
+        rootfs::pivot(cfg.rootfs)?;
+    }
+    if process.terminal().unwrap_or(false) {
+        setup_terminal(cfg, process)?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).context("sethostname")?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("setdomainname");
+        }
+    }
+    if let Some(s) = linux.and_then(|l| l.sysctl().as_ref()) {
+        sysctl::apply(s)?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly().unwrap_or(false))
+    {
+        rootfs::make_root_readonly()?;
+    }
+    if let Some(l) = linux {
+        paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[]), userns)?;
+        paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
+    }
+    crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
+    let f =
+        crate::setup::finalize::finalize(process, &|| load_seccomp(cfg), userns, cfg.listen_fds)?;
+    chan.send(Tag::Ready, b"")?;
+    Ok(Ready {
+        program: f.program,
+        caps_after_seccomp: f.seccomp_pending,
+    })
+}
+
+fn setup_terminal(cfg: &InitConfig, process: &oci_spec::runtime::Process) -> Result<()> {
+    let sock = cfg
+        .console
+        .context("terminal is true but no console socket was given")?;
+    let pty = terminal::open_pty()?;
+    if let Some(b) = process.console_size() {
+        terminal::set_size(pty.master.as_raw_fd(), b.height() as u16, b.width() as u16);
+    }
+    terminal::mount_console(&pty.slave_path)?;
+    terminal::send_fd(sock.as_raw_fd(), pty.master.as_raw_fd(), "/dev/ptmx")?;
+    drop(pty.master);
+    terminal::make_controlling(&pty.slave)?;
+    Ok(())
+}
+
+fn load_seccomp(cfg: &InitConfig) -> Result<()> {
+    let Some(p) = cfg.seccomp else { return Ok(()) };
+    if let Some(fd) = crate::seccomp::load(p)? {
+        let linux = cfg.spec.linux().as_ref();
+        let s = linux.and_then(|l| l.seccomp().as_ref());
+        let path = s
+            .and_then(|s| s.listener_path().as_ref())
+            .context("seccomp notify action without listenerPath")?;
+        let state = crate::commands::hook_state(
+            cfg.id,
+            "creating",
+            std::process::id() as i32,
+            cfg.bundle,
+            cfg.spec,
+        );
+        let payload = crate::seccomp::listener_payload(
+            &state,
+            s.and_then(|s| s.listener_metadata().as_deref()),
+        )?;
+        crate::seccomp::send_listener_fd(path, &fd, &payload)?;
+    }
+    Ok(())
+}
+
+fn wait_for_start(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+    match cfg.start {
+        StartSignal::SyncMessage => chan.expect(Tag::Start),
+        StartSignal::ExecFifo => {
+            let fifo = cfg.fifo.context("no exec fifo")?;
+            // Reopen through our O_PATH fd: the fifo lives in the state dir, outside the rootfs.
+            let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .context("opening exec fifo")?;
+            std::io::Write::write_all(&mut f, b"0").context("writing exec fifo")?;
+            Ok(())
+        }
+    }
+}
+
+fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::convert::Infallible> {
+    wait_for_start(cfg, chan)?;
+    if let Some(h) = cfg
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
+        let state = crate::commands::hook_state(
+            cfg.id,
+            "running",
+            std::process::id() as i32,
+            cfg.bundle,
+            cfg.spec,
+        );
+        crate::hooks::run_all("startContainer", h, &state)?;
+    }
+    if r.caps_after_seccomp {
+        load_seccomp(cfg)?;
+    }
+    fds::prepare_for_exec(cfg.preserve_fds + cfg.listen_fds, &[chan.raw_fd()]);
+    crate::setup::attrs::reset_signals();
+    Err(exec::exec(&r.program))
+}

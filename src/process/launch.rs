@@ -1,0 +1,176 @@
+//! The parent side of creating a container process: clone the init into its namespaces, write
+//! its id maps and cgroup placement when the child cannot, run host-side hooks when the child
+//! asks, and wait until it reports Ready (or an error).
+
+use super::clone::{clone3, Forked};
+use super::init::{self, InitConfig};
+use super::sync::{self, Tag};
+use crate::cgroups::Manager;
+use anyhow::{anyhow, bail, Context, Result};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType as NS, Spec};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// A live init that reported Ready.
+pub struct Launched {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    /// Still open for `run`, which sends Start over it.
+    pub chan: sync::Channel,
+}
+
+/// Host-side work the parent does on the child's request.
+pub struct ParentDuties<'a> {
+    pub cgroup: &'a dyn Manager,
+    /// Runs prestart + createRuntime hooks with the init's pid.
+    pub runtime_hooks: &'a dyn Fn(i32) -> Result<()>,
+}
+
+fn write_id_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    if maps.is_empty() {
+        return Ok(());
+    }
+    let mut s = String::new();
+    for m in maps {
+        s.push_str(&format!(
+            "{} {} {}\n",
+            m.container_id(),
+            m.host_id(),
+            m.size()
+        ));
+    }
+    crate::util::fs::write_value(std::path::Path::new(&format!("/proc/{pid}/{file}")), &s)
+}
+
+fn write_maps(pid: i32, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    write_id_map(
+        pid,
+        "uid_map",
+        linux
+            .and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or(&[]),
+    )
+    .context("writing uid_map")?;
+    write_id_map(
+        pid,
+        "gid_map",
+        linux
+            .and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or(&[]),
+    )
+    .context("writing gid_map")
+}
+
+/// Clones the init and drives the handshake until Ready.
+pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
+    let (parent_end, child_end) = sync::pair()?;
+    let plan = cfg.ns;
+    // Joining a pid namespace only affects children: do it here, so the clone lands in it.
+    if let Some(j) = plan.joins.iter().find(|j| j.typ == NS::Pid) {
+        crate::setup::namespaces::setns(j)?;
+    }
+    let joins_user = plan.joins(NS::User);
+    let new_user = plan.has_new(NS::User);
+    // New namespaces come from the clone itself, except: with a joined user namespace they
+    // must be created after joining it (so it owns them); cgroup ns only after the cgroup
+    // placement; time ns after its offsets are written.
+    let mut flags = if joins_user {
+        0
+    } else {
+        plan.new_flags & !(libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP)
+    };
+    if joins_user && plan.has_new(NS::Pid) {
+        bail!("a new pid namespace inside a joined user namespace is not supported yet");
+    }
+    // On a unified host the kernel can place the child in its cgroup atomically with the clone.
+    let cgroup_dir = if new_user || joins_user {
+        None
+    } else {
+        duties
+            .cgroup
+            .unified_dir()
+            .filter(|_| cfg.cgroup_procs.len() == 1)
+    };
+    let cgroup_fd = match &cgroup_dir {
+        Some(d) => Some(
+            std::fs::File::open(d).with_context(|| format!("opening cgroup {}", d.display()))?,
+        ),
+        None => None,
+    };
+    if cgroup_fd.is_some() {
+        cfg.cgroup_procs = &[];
+        flags |= plan.new_flags & libc::CLONE_NEWCGROUP;
+    }
+    cfg.cloned_flags = flags;
+    match clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))? {
+        Forked::Child => {
+            drop(parent_end);
+            init::run(cfg, &child_end)
+        }
+        Forked::Parent { pid, pidfd } => {
+            drop(child_end);
+            drop(cgroup_fd);
+            let launched = Launched {
+                pid,
+                pidfd,
+                chan: parent_end,
+            };
+            match handshake(cfg, duties, &launched, new_user) {
+                Ok(()) => Ok(launched),
+                Err(e) => {
+                    let _ = crate::util::proc::pidfd_send_signal(&launched.pidfd, libc::SIGKILL);
+                    reap(pid);
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bool) -> Result<()> {
+    if new_user {
+        write_maps(l.pid, cfg.spec)?;
+        duties.cgroup.add_pid(l.pid)?;
+        l.chan.send(Tag::MapsWritten, b"")?;
+    }
+    loop {
+        match l.chan.recv()? {
+            Some((Tag::Ready, _)) => return Ok(()),
+            Some((Tag::RunRuntimeHooks, _)) => {
+                (duties.runtime_hooks)(l.pid)?;
+                l.chan.send(Tag::HooksDone, b"")?;
+            }
+            Some((Tag::Error, msg)) => {
+                reap(l.pid);
+                return Err(anyhow!("{}", String::from_utf8_lossy(&msg)));
+            }
+            Some((t, _)) => bail!("unexpected message {t:?} from container init"),
+            None => {
+                let status = reap(l.pid);
+                bail!("container init exited before it was ready ({status})");
+            }
+        }
+    }
+}
+
+/// Waits for our child `pid` and describes how it ended.
+pub fn reap(pid: i32) -> String {
+    let mut status = 0;
+    loop {
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if r != pid {
+            return "unknown status".into();
+        }
+        break;
+    }
+    if libc::WIFEXITED(status) {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        "unknown status".into()
+    }
+}

@@ -1,0 +1,79 @@
+//! Process attributes set just before the user switch: OOM score, rlimits, session keyring,
+//! and the final environment and signal state.
+
+use anyhow::{Context, Result};
+use oci_spec::runtime::Process;
+use std::path::Path;
+
+pub fn apply_process_attrs(id: &str, p: &Process, no_new_keyring: bool) -> Result<()> {
+    if let Some(adj) = p.oom_score_adj() {
+        crate::util::fs::write_value(Path::new("/proc/self/oom_score_adj"), &adj.to_string())?;
+    }
+    if !no_new_keyring {
+        join_session_keyring(id)?;
+    }
+    Ok(())
+}
+
+/// A fresh session keyring per container, so containers never share the host's or each
+/// other's keys (runc names it `_ses.<id>`).
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}"))?;
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        // Kernels without keyrings (ENOSYS) or quota/permission limits in nested user namespaces:
+        // runc ignores these too.
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EDQUOT) | Some(libc::EPERM)
+        ) {
+            return Err(e).context("joining a new session keyring");
+        }
+    }
+    Ok(())
+}
+
+/// HOME from /etc/passwd of the container (as runc does when the spec doesn't set it).
+fn home_for(uid: u32) -> String {
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+        return "/".into();
+    };
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() >= 6 && f[2].parse() == Ok(uid) {
+            return f[5].to_string();
+        }
+    }
+    "/".into()
+}
+
+/// The program's environment: the spec's, plus HOME if missing, plus socket-activation vars.
+pub fn environment(p: &Process, listen_fds: u32) -> Vec<String> {
+    let mut env = p.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_for(p.user().uid())));
+    }
+    if listen_fds > 0 {
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={listen_fds}"));
+        env.push("LISTEN_PID=1".into());
+    }
+    env
+}
+
+/// execve keeps ignored signals ignored and the signal mask as is; the program must start
+/// with defaults (Rust's runtime ignores SIGPIPE, and `run` blocks signals to forward them).
+pub fn reset_signals() {
+    unsafe {
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}

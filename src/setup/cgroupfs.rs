@@ -1,0 +1,161 @@
+//! The container's view of /sys/fs/cgroup, mirroring the host's layout: a cgroup2 mount on a
+//! unified host; a tmpfs with one mount per v1 hierarchy (plus `unified` on hybrid hosts).
+//! With a cgroup namespace each hierarchy is mounted fresh (the kernel roots it at the
+//! container's cgroup); without one, the container's own cgroup directories are bind-mounted.
+
+use super::mount_options::MountOptions;
+use super::mounts::{remount_bind, sys_mount, MountContext};
+use crate::util::path::{create_in_root, fd_path, open_in_root, Leaf};
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// A cgroup hierarchy mounted on the host.
+struct Hierarchy {
+    /// Mount point relative to /sys/fs/cgroup ("" for a v2 host's root mount).
+    name: String,
+    /// cgroup2, or the v1 super options naming its controllers (e.g. "cpu", "name=systemd").
+    v2: bool,
+    controllers: String,
+}
+
+/// Reads the host's cgroup mounts under /sys/fs/cgroup from /proc/self/mountinfo.
+fn host_hierarchies() -> Result<Vec<Hierarchy>> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mountpoint = pre.split(' ').nth(4).unwrap_or("");
+        let mut post = post.split(' ');
+        let fstype = post.next().unwrap_or("");
+        let super_opts = post.nth(1).unwrap_or("");
+        let Some(name) = mountpoint.strip_prefix("/sys/fs/cgroup") else {
+            continue;
+        };
+        let name = name.trim_start_matches('/');
+        match fstype {
+            "cgroup2" => out.push(Hierarchy {
+                name: name.into(),
+                v2: true,
+                controllers: String::new(),
+            }),
+            "cgroup" => {
+                let ctrls: Vec<&str> = super_opts
+                    .split(',')
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro")
+                            && !o.starts_with("release_agent")
+                            && *o != "clone_children"
+                            && *o != "noprefix"
+                            && *o != "xattr"
+                    })
+                    .collect();
+                out.push(Hierarchy {
+                    name: name.into(),
+                    v2: false,
+                    controllers: ctrls.join(","),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The calling process's cgroup path in hierarchy `h`, from /proc/self/cgroup.
+fn own_cgroup(proc_cgroup: &str, h: &Hierarchy) -> String {
+    for line in proc_cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
+        let matches = if h.v2 {
+            ctrls.is_empty()
+        } else {
+            !ctrls.is_empty()
+                && ctrls
+                    .split(',')
+                    .all(|c| h.controllers.split(',').any(|x| x == c))
+        };
+        if matches {
+            return path.to_string();
+        }
+    }
+    "/".into()
+}
+
+pub fn mount_cgroups(ctx: &MountContext, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let hierarchies = host_hierarchies()?;
+    let flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+    let proc_cgroup = if ctx.cgroupns {
+        String::new()
+    } else {
+        std::fs::read_to_string("/proc/self/cgroup")?
+    };
+    // A pure v2 host: a single cgroup2 mount at the destination.
+    if let [h] = hierarchies.as_slice() {
+        if h.v2 && h.name.is_empty() {
+            return mount_one(ctx, dest, h, flags, &proc_cgroup);
+        }
+    }
+    let target = create_in_root(ctx.root, dest, Leaf::Dir)?;
+    sys_mount(
+        Some("tmpfs"),
+        &fd_path(&target),
+        Some("tmpfs"),
+        (flags & !libc::MS_RDONLY) | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .context("tmpfs for cgroups")?;
+    drop(target);
+    for h in hierarchies.iter().filter(|h| !h.name.is_empty()) {
+        mount_one(ctx, &dest.join(&h.name), h, flags, &proc_cgroup)?;
+    }
+    if flags & libc::MS_RDONLY != 0 {
+        let t = open_in_root(ctx.root, dest)?;
+        sys_mount(
+            None,
+            &fd_path(&t),
+            None,
+            libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            Some("mode=755"),
+        )
+        .context("remounting cgroup tmpfs read-only")?;
+    }
+    Ok(())
+}
+
+fn mount_one(
+    ctx: &MountContext,
+    dest: &Path,
+    h: &Hierarchy,
+    flags: libc::c_ulong,
+    proc_cgroup: &str,
+) -> Result<()> {
+    let target = create_in_root(ctx.root, dest, Leaf::Dir)?;
+    let t = fd_path(&target);
+    if ctx.cgroupns {
+        let (fstype, data) = if h.v2 {
+            ("cgroup2", String::new())
+        } else {
+            ("cgroup", h.controllers.clone())
+        };
+        sys_mount(Some(fstype), &t, Some(fstype), flags, Some(&data))
+            .with_context(|| format!("mounting {fstype} {}", h.controllers))?;
+    } else {
+        let host = Path::new("/sys/fs/cgroup")
+            .join(&h.name)
+            .join(own_cgroup(proc_cgroup, h).trim_start_matches('/'));
+        sys_mount(
+            Some(&host.to_string_lossy()),
+            &t,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )
+        .with_context(|| format!("binding {}", host.display()))?;
+        drop(target);
+        let mounted = open_in_root(ctx.root, dest)?;
+        remount_bind(&fd_path(&mounted), flags | libc::MS_BIND, ctx.userns)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! File descriptors crossing into the container: only stdio, the preserved range (runc's
+//! --preserve-fds and socket-activation LISTEN_FDS) and nothing else.
+
+/// Marks every fd from `3 + preserved` upward close-on-exec and makes the preserved range
+/// inheritable, except hull's own fds, which stay close-on-exec wherever they landed.
+pub fn prepare_for_exec(preserved: u32, own: &[i32]) {
+    let first_closed = 3 + preserved;
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first_closed,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r != 0 {
+        // close_range(CLOEXEC) predates every kernel we support; fall back to a scan anyway.
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            for fd in dir
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            {
+                if fd >= first_closed as i32 {
+                    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+                }
+            }
+        }
+    }
+    for fd in 3..first_closed as i32 {
+        if !own.contains(&fd) {
+            unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        }
+    }
+}
+
+/// Socket-activation fds handed to us (LISTEN_FDS with LISTEN_PID naming this process).
+pub fn listen_fds() -> u32 {
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    if !pid_ok {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}

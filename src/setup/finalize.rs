@@ -1,0 +1,58 @@
+//! The process-identity steps shared by the container init and `exec`: rlimits, no_new_privs,
+//! seccomp (early or late, see below), capabilities, user switch, cwd, environment and the
+//! program lookup. What's returned is ready to execve.
+
+use super::{caps, exec, rlimits, user};
+use anyhow::{Context, Result};
+use oci_spec::runtime::Process;
+
+pub struct Finalized {
+    pub program: exec::Prepared,
+    /// With no_new_privileges the seccomp filter is loaded last, right before execve.
+    pub seccomp_pending: bool,
+}
+
+pub fn finalize(
+    p: &Process,
+    load_seccomp: &dyn Fn() -> Result<()>,
+    userns: bool,
+    listen_fds: u32,
+) -> Result<Finalized> {
+    rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("PR_SET_NO_NEW_PRIVS");
+    }
+    // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN, which the user switch
+    // below may drop: load it now. With NNP, load it as late as possible so fewer of our own
+    // syscalls need allowing by the profile.
+    if !nnp {
+        load_seccomp()?;
+    }
+    let masks = p
+        .capabilities()
+        .as_ref()
+        .map(caps::masks)
+        .unwrap_or_default();
+    caps::drop_bounding(masks.bounding)?;
+    let cwd_ok = std::env::set_current_dir(p.cwd()).is_ok();
+    let setgroups = !userns
+        || std::fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() != "deny")
+            .unwrap_or(true);
+    user::switch(p.user(), &[], setgroups)?;
+    if !cwd_ok {
+        // The cwd may only be reachable as the target user (e.g. a 0700 home on NFS).
+        std::env::set_current_dir(p.cwd())
+            .with_context(|| format!("chdir to cwd {:?}", p.cwd()))?;
+    }
+    caps::apply(&masks)?;
+    let env = super::attrs::environment(p, listen_fds);
+    let args = p.args().clone().unwrap_or_default();
+    let first = args.first().context("process.args must not be empty")?;
+    let path = exec::lookup(first, &env)?;
+    Ok(Finalized {
+        program: exec::prepare(&path, &args, &env)?,
+        seccomp_pending: nnp,
+    })
+}

@@ -1,0 +1,150 @@
+//! Terminals: a pty created inside the container (on its devpts), its master handed to the
+//! caller over `--console-socket` with SCM_RIGHTS (runc's protocol, which containerd and
+//! conmon speak), and the slave made the process's controlling terminal and /dev/console.
+
+use super::mounts::sys_mount;
+use anyhow::{Context, Result};
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub struct Pty {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+    pub slave_path: String,
+}
+
+/// Opens a new pty pair from /dev/ptmx (inside the container once pivoted).
+pub fn open_pty() -> Result<Pty> {
+    let m = unsafe {
+        libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if m < 0 {
+        return Err(std::io::Error::last_os_error()).context("open /dev/ptmx");
+    }
+    let master = unsafe { OwnedFd::from_raw_fd(m) };
+    if unsafe { libc::unlockpt(m) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("unlockpt");
+    }
+    let mut buf = [0 as libc::c_char; 128];
+    if unsafe { libc::ptsname_r(m, buf.as_mut_ptr(), buf.len()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("ptsname");
+    }
+    let slave_path = unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    let s = unsafe {
+        libc::open(
+            buf.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if s < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("open {slave_path}"));
+    }
+    Ok(Pty {
+        master,
+        slave: unsafe { OwnedFd::from_raw_fd(s) },
+        slave_path,
+    })
+}
+
+pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+}
+
+/// Sends `fd` over a connected unix socket with SCM_RIGHTS, with `name` as the payload.
+pub fn send_fd(sock: RawFd, fd: RawFd, name: &str) -> Result<()> {
+    let mut iov = libc::iovec {
+        iov_base: name.as_ptr() as *mut _,
+        iov_len: name.len(),
+    };
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space;
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
+    }
+    if unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } < 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("sending the pty master over the console socket");
+    }
+    Ok(())
+}
+
+/// Receives one fd sent with SCM_RIGHTS.
+pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
+    let mut data = [0u8; 4096];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space;
+    if unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("recvmsg");
+    }
+    let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    if c.is_null() || unsafe { (*c).cmsg_type } != libc::SCM_RIGHTS {
+        anyhow::bail!("no file descriptor received");
+    }
+    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Connects to the caller's console socket (done by the parent, in the host's namespaces).
+pub fn connect_console_socket(path: &str) -> Result<OwnedFd> {
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .with_context(|| format!("connecting to console socket {path}"))?;
+    Ok(OwnedFd::from(s))
+}
+
+/// Makes the pty slave the session's controlling terminal and the process's stdio.
+pub fn make_controlling(slave: &OwnedFd) -> Result<()> {
+    unsafe { libc::setsid() };
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("TIOCSCTTY");
+    }
+    for target in 0..3 {
+        if unsafe { libc::dup3(slave.as_raw_fd(), target, 0) } < 0 {
+            return Err(std::io::Error::last_os_error()).context("dup pty to stdio");
+        }
+    }
+    Ok(())
+}
+
+/// Bind-mounts the pty slave over /dev/console, as the spec requires when terminal is true.
+pub fn mount_console(slave_path: &str) -> Result<()> {
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/dev/console")
+    {
+        Ok(_) => {}
+        Err(e) => return Err(e).context("creating /dev/console"),
+    }
+    sys_mount(Some(slave_path), "/dev/console", None, libc::MS_BIND, None)
+        .context("bind-mounting the pty over /dev/console")
+}

@@ -1,0 +1,207 @@
+//! The container state store: one directory per container under the state root
+//! (`/run/hull/<id>/`), holding `state.json` (written atomically), `config.json` (the config
+//! as it was at create, so later commands never re-read a bundle that may have changed) and,
+//! while the container is created but not started, the `exec.fifo` that `start` opens.
+
+pub mod id;
+
+use crate::util::{fs::write_atomic, proc};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const CONFIG_FILE: &str = "config.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// What hull remembers about a container between commands.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct ContainerState {
+    pub id: String,
+    /// Init pid in the host pid namespace; 0 while the container is being created.
+    pub pid: i32,
+    /// Start time of `pid` (clock ticks since boot), so a recycled pid is never mistaken for it.
+    #[serde(default)]
+    pub pid_start: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<HashMap<String, String>>,
+    #[serde(default)]
+    pub owner: String,
+    /// Resolved cgroup directories (None until create has made them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<crate::cgroups::CgroupState>,
+    /// The config's hooks, kept for start (poststart) and delete (poststop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// Set by `pause`, cleared by `resume`.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The state root, e.g. /run/hull.
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Atomically claims `id`: creating its directory is what decides which of two concurrent
+    /// `create`s wins. The loser gets an error and touches nothing.
+    pub fn claim(&self, id: &str) -> Result<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
+        let mut b = std::fs::DirBuilder::new();
+        b.mode(0o711);
+        if let Err(e) = b.create(&self.root) {
+            if e.kind() != ErrorKind::AlreadyExists {
+                b.recursive(true)
+                    .create(&self.root)
+                    .with_context(|| format!("creating state root {}", self.root.display()))?;
+            }
+        }
+        let dir = self.dir(id);
+        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                bail!("container with id exists: {id}")
+            }
+            Err(e) => {
+                Err(anyhow!(e).context(format!("creating state directory {}", dir.display())))
+            }
+        }
+    }
+
+    pub fn exists(&self, id: &str) -> bool {
+        self.dir(id).exists()
+    }
+
+    /// Loads a container's state. A missing container is reported with runc's words.
+    pub fn load(&self, id: &str) -> Result<ContainerState> {
+        let path = self.dir(id).join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(data) => serde_json::from_slice(&data)
+                .with_context(|| format!("corrupt state file {}", path.display())),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if self.exists(id) {
+                    // The directory is claimed but create has not recorded anything yet (or died
+                    // before it could): report it as being created, with no pid.
+                    Ok(ContainerState {
+                        id: id.to_string(),
+                        ..Default::default()
+                    })
+                } else {
+                    bail!("container does not exist")
+                }
+            }
+            Err(e) => Err(anyhow!(e).context(format!("reading {}", path.display()))),
+        }
+    }
+
+    pub fn save(&self, st: &ContainerState) -> Result<()> {
+        let data = serde_json::to_vec(st)?;
+        write_atomic(&self.dir(&st.id).join(STATE_FILE), &data, 0o600)
+    }
+
+    /// Removes the container's directory and everything in it.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        match std::fs::remove_dir_all(self.dir(id)) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(anyhow!(e).context(format!("removing state directory of {id}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Ids of all containers in the store, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(anyhow!(e).context(format!("reading {}", self.root.display()))),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| id::validate(n).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+impl ContainerState {
+    /// The container's status, derived from the live process rather than stored, so it is
+    /// never stale: a dead or recycled pid means stopped; a pending exec fifo means created.
+    pub fn status(&self, store: &Store) -> Status {
+        if self.pid == 0 {
+            return Status::Creating;
+        }
+        if !proc::is_alive(self.pid, self.pid_start) {
+            return Status::Stopped;
+        }
+        if store.dir(&self.id).join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if self.paused {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    /// The OCI state object, in runc's field order and formatting.
+    pub fn to_oci_json(&self, status: Status) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "ociVersion": crate::spec::validate::OCI_VERSION,
+            "id": self.id,
+            "pid": if status == Status::Stopped { 0 } else { self.pid },
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+        });
+        if let Some(a) = self.annotations.as_ref().filter(|a| !a.is_empty()) {
+            v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+        }
+        v["owner"] = self.owner.clone().into();
+        v
+    }
+}

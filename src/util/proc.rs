@@ -1,0 +1,91 @@
+//! Process identity through /proc and pidfds. A pid alone can be reused by an unrelated process,
+//! so we always pair it with the process start time recorded at create.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// Fields of /proc/<pid>/stat we need.
+pub struct ProcStat {
+    /// One-letter state (R, S, D, Z, T, X, ...).
+    pub state: char,
+    /// Start time in clock ticks since boot (field 22).
+    pub start_time: u64,
+}
+
+/// Reads /proc/<pid>/stat. None when the process does not exist.
+pub fn stat(pid: i32) -> Option<ProcStat> {
+    let data = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &data[data.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3), start_time is field 22: skip fields 4..=21.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+/// True when `pid` is the same live (non-zombie) process that started at `start_time`.
+pub fn is_alive(pid: i32, start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match stat(pid) {
+        Some(s) => s.start_time == start_time && s.state != 'Z' && s.state != 'X',
+        None => false,
+    }
+}
+
+/// Opens a pidfd for `pid` (so signals cannot hit a recycled pid).
+pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sends `sig` through a pidfd.
+pub fn pidfd_send_signal(fd: &OwnedFd, sig: i32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Waits until the process behind the pidfd has exited, or the timeout passes. Returns true on exit.
+pub fn pidfd_wait_exit(fd: &OwnedFd, timeout_ms: i32) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return r > 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_own_stat() {
+        let me = std::process::id() as i32;
+        let s = super::stat(me).unwrap();
+        assert!(s.start_time > 0);
+        assert!(super::is_alive(me, s.start_time));
+        assert!(!super::is_alive(me, s.start_time + 1));
+    }
+}
