@@ -118,6 +118,7 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         "start" => commands::start::run(&globals, &rest),
         "run" => commands::run::run(&globals, &rest),
 
+        "exec" => commands::exec::run(&globals, &rest),
         "state" => commands::state::run(&globals, &rest),
         "kill" => commands::kill::run(&globals, &rest),
         "delete" => commands::delete::run(&globals, &rest),

@@ -68,7 +68,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         "json" => {
             let v: Vec<_> = states
                 .iter()
-                .map(|s| s.to_oci_json(s.status(&g.store)))
+                .map(|s| s.to_oci(s.status(&g.store)))
                 .collect();
             // runc marshals an empty list as null.
             if v.is_empty() {

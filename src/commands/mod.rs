@@ -4,6 +4,7 @@
 pub mod container;
 pub mod create;
 pub mod delete;
+pub mod exec;
 
 pub mod features;
 pub mod kill;

@@ -90,7 +90,7 @@ fn terminal_wanted(bundle: &std::path::Path) -> bool {
     v["process"]["terminal"].as_bool().unwrap_or(false)
 }
 
-fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     if unsafe {
         libc::socketpair(

@@ -10,7 +10,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     crate::state::id::validate(id)?;
     let st = g.store.load(id)?;
     let status = st.status(&g.store);
-    let out = serde_json::to_string_pretty(&st.to_oci_json(status))?;
+    let out = serde_json::to_string_pretty(&st.to_oci(status))?;
     println!("{out}");
     Ok(0)
 }

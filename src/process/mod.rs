@@ -8,6 +8,7 @@
 //! behind, and `start`/`state`/`kill`/`delete` never re-exec anything.
 
 pub mod clone;
+pub mod exec;
 pub mod init;
 pub mod launch;
 pub mod sync;

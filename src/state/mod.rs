@@ -187,21 +187,38 @@ impl ContainerState {
         Status::Running
     }
 
-    /// The OCI state object, in runc's field order and formatting.
-    pub fn to_oci_json(&self, status: Status) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "ociVersion": crate::spec::validate::OCI_VERSION,
-            "id": self.id,
-            "pid": if status == Status::Stopped { 0 } else { self.pid },
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-        });
-        if let Some(a) = self.annotations.as_ref().filter(|a| !a.is_empty()) {
-            v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+    /// The OCI state object, in runc's field order.
+    pub fn to_oci(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: crate::spec::validate::OCI_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: self.annotations.as_ref().filter(|a| !a.is_empty()),
+            owner: &self.owner,
         }
-        v["owner"] = self.owner.clone().into();
-        v
     }
+}
+
+/// What `state` and `list --format json` print (runc's field names and order).
+#[derive(Serialize)]
+pub struct OciState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'a str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<&'a HashMap<String, String>>,
+    pub owner: &'a str,
 }
