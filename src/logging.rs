@@ -43,7 +43,12 @@ fn render(format: Format, level: &str, msg: &str) -> String {
 }
 
 fn write_line(level: &str, msg: &str) {
-    let Some(l) = LOGGER.get() else { return };
+    // Errors found before the flags are parsed still get reported, in the default format.
+    let l = LOGGER.get_or_init(|| Logger {
+        path: None,
+        format: Format::Text,
+        debug: false,
+    });
     let line = render(l.format, level, msg);
     match &l.path {
         // Append with a single write so concurrent writers (shim, several hull calls) don't interleave.
@@ -52,17 +57,20 @@ fn write_line(level: &str, msg: &str) {
                 let _ = f.write_all(line.as_bytes());
             }
         }
-        None if level != "error" => {
+        None => {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
-        None => {}
     }
 }
 
-/// Reports a fatal error: one plain line on stderr, and a structured line in the log file.
+/// Reports a fatal error: the log line (in the chosen format) goes to the log file, or to
+/// stderr when there is none; with a log file, stderr also gets the plain message so a
+/// person running hull by hand still sees it.
 pub fn error(msg: &str) {
     write_line("error", msg);
-    let _ = writeln!(std::io::stderr(), "{msg}");
+    if LOGGER.get().is_some_and(|l| l.path.is_some()) {
+        let _ = writeln!(std::io::stderr(), "{msg}");
+    }
 }
 
 pub fn warn(msg: &str) {

@@ -12,6 +12,11 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let id = super::create::single_id("delete", &p)?;
     crate::state::id::validate(id)?;
     let force = p.bool("force");
+    // Like runc, a forced delete of a container that is already gone succeeds: callers use
+    // it to make sure nothing is left.
+    if force && !g.store.exists(id) {
+        return Ok(0);
+    }
     let st = g.store.load(id)?;
     match st.status(&g.store) {
         Status::Stopped | Status::Created => {}

@@ -32,10 +32,32 @@ fn tabwrite(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// runc lists the owner of each container's state directory by user name.
+fn owner_name(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata(dir).map(|m| m.uid()) else {
+        return String::new();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2].parse() == Ok(uid))
+        .map(|f| f[0].to_string())
+        .unwrap_or_else(|| format!("#{uid}"))
+}
+
 pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let p = parse(args, FLAGS, Trailing::Interleaved)?;
     let ids = g.store.list()?;
-    let states: Vec<_> = ids.iter().filter_map(|id| g.store.load(id).ok()).collect();
+    let states: Vec<_> = ids
+        .iter()
+        .filter_map(|id| g.store.load(id).ok())
+        .map(|mut s| {
+            s.owner = owner_name(&g.store.dir(&s.id));
+            s
+        })
+        .collect();
     if p.bool("quiet") {
         for s in &states {
             println!("{}", s.id);
