@@ -951,6 +951,34 @@ pub fn run_container(rt: &Runtime, bundle: &mut Bundle, args: &[&str]) -> (i32, 
     (exit_code(&o.status), stdout_str(&o), stderr_str(&o))
 }
 
+/// A directory removed (recursively, after unmounting anything under it) on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new unique directory under [`BUNDLE_BASE`].
+    pub fn new(prefix: &str) -> TempDir {
+        TempDir::at(Path::new(BUNDLE_BASE).join(unique_id(prefix)))
+    }
+
+    /// Create `path` (and parents) and guard it.
+    pub fn at(path: PathBuf) -> TempDir {
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if unmount_all_under(&self.0) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// Poll `f` until it returns true or `timeout` passes; returns the last result.
 pub fn poll_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

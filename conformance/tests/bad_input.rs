@@ -220,6 +220,7 @@ fn supported_oci_versions_are_accepted() {
         let c = Container::with_id(&rt, &b, &id);
         let o = c.try_create();
         assert_ok(&o, &format!("create with ociVersion {ver}"));
+        assert_eq!(c.state()["status"], "created");
         c.delete();
     }
 }
@@ -294,8 +295,8 @@ fn bad_container_ids() {
 fn bad_ids_never_touch_paths_outside_root() {
     let rt = Runtime::new();
     let victim_name = unique_id("victim");
-    let victim = rt.root.parent().unwrap().join(&victim_name);
-    fs::create_dir_all(&victim).unwrap();
+    let guard = TempDir::at(rt.root.parent().unwrap().join(&victim_name));
+    let victim = guard.path();
     fs::write(victim.join("state.json"), "{}").unwrap();
     let esc = format!("../{victim_name}");
     for args in [
@@ -313,7 +314,6 @@ fn bad_ids_never_touch_paths_outside_root() {
             victim.display()
         );
     }
-    let _ = fs::remove_dir_all(&victim);
 }
 
 #[test]

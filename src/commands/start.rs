@@ -19,6 +19,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         Status::Running => bail!("cannot start an already running container"),
         s => bail!("cannot start a container in the {} state", s.as_str()),
     }
+    // Pin the init before touching the fifo: once the fifo is opened the program may exec,
+    // exit and be reaped at once, and its pid would be gone.
+    let pidfd = crate::util::proc::pidfd_open(st.pid).map_err(|_| anyhow::anyhow!("cannot start a container that has stopped"))?;
     let fifo_path = g.store.dir(id).join(EXEC_FIFO);
     // Non-blocking open succeeds at once; then wait for the init's byte or its death, so a
     // dead init can never hang us.
@@ -27,7 +30,6 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo_path)
         .context("opening exec fifo")?;
-    let pidfd = crate::util::proc::pidfd_open(st.pid).context("container init is gone")?;
     let mut fds = [
         libc::pollfd {
             fd: fifo.as_raw_fd(),

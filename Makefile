@@ -1,0 +1,30 @@
+# hull: build, demo, test, bench. Everything installs what it needs from Debian first.
+DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine
+HULL_RELEASE := target/release/hull
+HULL_DEBUG := target/debug/hull
+
+.PHONY: deps build demo test unit conformance bench
+
+# Install the Debian packages the build and the tests use, only if one is missing.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	cargo build --release
+
+# Builds hull and runs a busybox container from BUNDLE (default: a fresh busybox bundle).
+demo: build
+	scripts/demo.sh $(BUNDLE)
+
+# The whole test suite: unit tests, then the end-to-end conformance suite against the built
+# binary (lifecycle, CLI, bad input, in-container features, containerd and podman).
+test: deps
+	cargo build --workspace --all-targets
+	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) cargo test --workspace -- --test-threads=4
+
+bench: build
+	HULL_BIN=$(CURDIR)/$(HULL_RELEASE) benches/run.sh
