@@ -305,12 +305,20 @@ impl Drop for Containerd {
             .unwrap_or(false);
         if alive {
             // Graceful: force-delete remaining tasks and containers.
-            if let Some(o) = self.ctr_try(&["task", "ls", "-q"], short) {
-                for id in o.stdout.split_whitespace() {
-                    self.ctr_try(&["task", "delete", "-f", id], short);
+            // An unresponsive daemon is not waited for again and again.
+            let responsive = match self.ctr_try(&["task", "ls", "-q"], short) {
+                Some(o) => {
+                    for id in o.stdout.split_whitespace() {
+                        self.ctr_try(&["task", "delete", "-f", id], short);
+                    }
+                    true
                 }
-            }
-            if let Some(o) = self.ctr_try(&["containers", "ls", "-q"], short) {
+                None => false,
+            };
+            if let Some(o) = responsive
+                .then(|| self.ctr_try(&["containers", "ls", "-q"], short))
+                .flatten()
+            {
                 for id in o.stdout.split_whitespace() {
                     self.ctr_try(&["containers", "delete", id], short);
                 }

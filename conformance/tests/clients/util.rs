@@ -674,6 +674,7 @@ pub fn exists(p: &Path) -> bool {
 /// `script -e` exits with the wrapped command's status. Env set on `cmd` is
 /// carried over.
 pub fn under_tty(cmd: &Command) -> Command {
+    require_tool("script");
     let mut s = Command::new("script");
     s.arg("-qec").arg(render(cmd)).arg("/dev/null");
     for (k, v) in cmd.get_envs() {
