@@ -35,6 +35,9 @@ COMMANDS:
    delete    delete any resources held by the container
    list      list containers started by hull with the given root
    spec      create a new specification file
+   pause     pause all processes in the container
+   resume    resume all processes of a paused container
+   ps        list the processes running in the container
    features  show the enabled features
 
 GLOBAL OPTIONS:
@@ -123,6 +126,9 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         "kill" => commands::kill::run(&globals, &rest),
         "delete" => commands::delete::run(&globals, &rest),
         "list" | "ls" => commands::list::run(&globals, &rest),
+        "pause" => commands::pause::pause(&globals, &rest),
+        "resume" => commands::pause::resume(&globals, &rest),
+        "ps" => commands::ps::run(&globals, &rest),
         "spec" => commands::spec::run(&rest),
         "features" => commands::features::run(&rest),
         "help" => {

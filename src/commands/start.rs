@@ -21,7 +21,8 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     }
     // Pin the init before touching the fifo: once the fifo is opened the program may exec,
     // exit and be reaped at once, and its pid would be gone.
-    let pidfd = crate::util::proc::pidfd_open(st.pid).map_err(|_| anyhow::anyhow!("cannot start a container that has stopped"))?;
+    let pidfd = crate::util::proc::pidfd_open(st.pid)
+        .map_err(|_| anyhow::anyhow!("cannot start a container that has stopped"))?;
     let fifo_path = g.store.dir(id).join(EXEC_FIFO);
     // Non-blocking open succeeds at once; then wait for the init's byte or its death, so a
     // dead init can never hang us.

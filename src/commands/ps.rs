@@ -1,0 +1,69 @@
+//! `hull ps`: the container's processes (every pid in its cgroup), as JSON or as `ps` output
+//! filtered to those pids, like runc.
+
+use super::Globals;
+use crate::cli::args::{flag, parse, FlagSpec, Kind, Trailing};
+use crate::state::Status;
+use anyhow::{bail, Context, Result};
+
+const FLAGS: &[FlagSpec] = &[flag(&["format", "f"], Kind::Value)];
+
+pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
+    let p = parse(args, FLAGS, Trailing::VerbatimAfter(1))?;
+    let Some((id, ps_args)) = p.positional.split_first() else {
+        bail!("\"ps\" requires at least 1 argument: the container id")
+    };
+    crate::state::id::validate(id)?;
+    let st = g.store.load(id)?;
+    if st.status(&g.store) == Status::Stopped {
+        bail!("container not running");
+    }
+    let mgr = crate::cgroups::load_manager(st.cgroup.as_ref().context("container has no cgroup")?)?;
+    let pids = mgr.pids()?;
+    match p.get("format").unwrap_or("table") {
+        "json" => {
+            println!("{}", serde_json::to_string(&pids)?);
+            Ok(0)
+        }
+        "table" => table(&pids, ps_args),
+        other => bail!("invalid format option {other:?}: use table or json"),
+    }
+}
+
+fn table(pids: &[i32], ps_args: &[String]) -> Result<i32> {
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("running ps")?;
+    if !out.status.success() {
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps output has no PID column")?;
+    println!("{header}");
+    for line in lines {
+        if line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+        {
+            println!("{line}");
+        }
+    }
+    Ok(0)
+}
