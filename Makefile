@@ -24,7 +24,7 @@ demo: build
 # binary (lifecycle, CLI, bad input, in-container features, containerd and podman).
 test: deps
 	cargo build --workspace --all-targets
-	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) cargo test --workspace -- --test-threads=4
+	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) cargo test --workspace --no-fail-fast -- --test-threads=4
 
 bench: build
 	HULL_BIN=$(CURDIR)/$(HULL_RELEASE) benches/run.sh

@@ -115,7 +115,7 @@ mod tests {
         let out = super::tabwrite(&rows);
         assert_eq!(
             out,
-            "ID                        PID         X\na-very-long-identifier    1           y\n"
+            "ID                       PID         X\na-very-long-identifier   1           y\n"
         );
     }
 }
