@@ -106,15 +106,20 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         }
         bail!("no command given; see hull --help");
     };
-    if let Some(v) = g.get("rootless") {
-        if !matches!(v, "true" | "false" | "auto") {
-            bail!("invalid --rootless value {v:?}: use true, false or auto");
-        }
+    match g.get("rootless") {
+        None | Some("false") => {}
+        // auto means rootless only when not running as root; hull runs as root for now.
+        Some("auto") if unsafe { libc::geteuid() } == 0 => {}
+        Some("true" | "auto") => bail!("rootless mode is not supported by hull yet: run as root"),
+        Some(v) => bail!("invalid --rootless value {v:?}: use true, false or auto"),
     }
+    if g.get("criu").is_some() {
+        bail!("--criu: checkpoint/restore is not supported by hull");
+    }
+    logging::debug(&format!("hull {cmd} {}", rest.join(" ")));
     let globals = Globals {
         store: crate::state::Store::new(&PathBuf::from(g.get("root").unwrap_or("/run/hull"))),
         systemd_cgroup: g.bool("systemd-cgroup"),
-        rootless: g.get("rootless").map(String::from),
     };
     match cmd.as_str() {
         "create" => commands::create::run(&globals, &rest),

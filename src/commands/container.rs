@@ -8,7 +8,7 @@ use crate::process::init::{InitConfig, StartSignal};
 use crate::process::launch::{self, Launched, ParentDuties};
 use crate::setup::namespaces;
 use crate::spec::Bundle;
-use crate::state::{ContainerState, Status, Store, CONFIG_FILE, EXEC_FIFO};
+use crate::state::{ContainerState, Store, CONFIG_FILE, EXEC_FIFO};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 use std::os::fd::OwnedFd;
@@ -31,8 +31,6 @@ pub struct CreateOptions<'a> {
 pub struct Created {
     pub state: ContainerState,
     pub launched: Launched,
-    pub spec: Spec,
-    pub cgroup: Box<dyn Manager>,
 }
 
 /// Undoes a partial create unless disarmed.
@@ -195,6 +193,10 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         cgroup.as_ref(),
         seccomp.as_ref(),
     )?;
+    crate::logging::debug(&format!(
+        "container {} init pid {} is ready",
+        o.id, launched.pid
+    ));
     state.pid = launched.pid;
     state.pid_start = crate::util::proc::stat(launched.pid)
         .map(|s| s.start_time)
@@ -205,12 +207,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     }
     rollback.armed = false;
     drop(rollback);
-    Ok(Created {
-        state,
-        launched,
-        spec: bundle.spec,
-        cgroup,
-    })
+    Ok(Created { state, launched })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -337,9 +334,4 @@ pub fn kill_and_wait(pid: i32, start: u64) -> Result<()> {
         bail!("container init {pid} did not exit after SIGKILL");
     }
     Ok(())
-}
-
-/// The status of a loaded container, for commands that refuse some states.
-pub fn status(g: &Globals, st: &ContainerState) -> Status {
-    st.status(&g.store)
 }

@@ -25,7 +25,6 @@ use std::path::Path;
 pub struct Globals {
     pub store: Store,
     pub systemd_cgroup: bool,
-    pub rootless: Option<String>,
 }
 
 /// The state JSON hooks receive on stdin (and the seccomp agent gets with its fd).

@@ -46,6 +46,7 @@ const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
 
 /// hull's default profile (`seccomp-profiles/default.json`, an OCI `linux.seccomp` object), e.g.
 /// for `hull spec` or as a starting point for users.
+#[cfg(test)]
 pub const DEFAULT_PROFILE_JSON: &str = include_str!("../../seccomp-profiles/default.json");
 
 /// Kernel limit on the length of a classic BPF program (`BPF_MAXINSNS`).
@@ -73,6 +74,7 @@ impl std::fmt::Debug for Prepared {
 
 impl Prepared {
     /// Whether the filter uses `SCMP_ACT_NOTIFY` (so [`load`] returns a listener fd).
+    #[cfg(test)]
     pub fn uses_notify(&self) -> bool {
         self.notify
     }

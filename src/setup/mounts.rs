@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 /// What the mount step needs to know about the container.
 pub struct MountContext<'a> {
     pub root: &'a OwnedFd,
-    pub rootfs: &'a Path,
     pub bundle: &'a Path,
     /// The container has its own cgroup namespace (mount cgroupfs fresh instead of binding).
     pub cgroupns: bool,

@@ -61,7 +61,6 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     let root = open_root(o.rootfs)?;
     let ctx = MountContext {
         root: &root,
-        rootfs: o.rootfs,
         bundle: o.bundle,
         cgroupns: o.cgroupns,
         userns: o.userns,

@@ -76,10 +76,6 @@ impl Store {
         }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
     }
