@@ -115,7 +115,9 @@ pub fn create_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd
     if let Ok(fd) = open_in_root(root, path) {
         return Ok(fd);
     }
-    let rel = relative(path);
+    // Something is missing: find what the path really names inside the root (following
+    // symlinks, even dangling ones, as if the root were `/`), and create that.
+    let rel = secure_join(root, path)?;
     let comps: Vec<_> = rel.components().collect();
     let mut done = PathBuf::new();
     for (i, comp) in comps.iter().enumerate() {
@@ -161,6 +163,57 @@ pub fn create_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd
         done = next;
     }
     open_in_root(root, path).with_context(|| format!("opening {} in rootfs", path.display()))
+}
+
+/// Resolves `path` inside `root` into a symlink-free relative path, following every symlink
+/// (dangling ones too) with `/` meaning the root and `..` never leaving it, like runc's
+/// securejoin. Creation then still goes through RESOLVE_IN_ROOT, so a racing swap of a
+/// component cannot escape either.
+fn secure_join(root: &OwnedFd, path: &Path) -> Result<PathBuf> {
+    let mut queue: std::collections::VecDeque<std::ffi::OsString> = relative(path)
+        .components()
+        .map(|c| c.as_os_str().to_os_string())
+        .collect();
+    let mut resolved = PathBuf::new();
+    let mut links = 0;
+    while let Some(comp) = queue.pop_front() {
+        if comp == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&comp);
+        let c = cstr(&candidate)?;
+        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        let n = unsafe {
+            libc::readlinkat(
+                root.as_raw_fd(),
+                c.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            // Not a symlink (EINVAL) or not there yet (ENOENT): a plain component.
+            resolved = candidate;
+            continue;
+        }
+        links += 1;
+        if links > 40 {
+            anyhow::bail!(
+                "too many levels of symbolic links resolving {}",
+                path.display()
+            );
+        }
+        buf.truncate(n as usize);
+        let target = PathBuf::from(std::ffi::OsStr::from_bytes(&buf));
+        if target.is_absolute() {
+            resolved = PathBuf::new();
+        }
+        for c in relative(&target).components().rev() {
+            queue.push_front(c.as_os_str().to_os_string());
+        }
+    }
+    Ok(resolved)
 }
 
 /// The magic-link path that names an open fd, usable as a mount(2) source or target.
