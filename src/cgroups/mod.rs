@@ -9,6 +9,7 @@
 //!   later commands ([`load_manager`]) need no /proc parsing and do not depend on the caller's cgroup.
 
 pub mod devices;
+pub mod devices_bpf;
 #[cfg(test)]
 mod root_tests;
 pub mod stats;
@@ -264,7 +265,7 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\'
-            && i + 3 < b.len() + 0
+            && i + 3 < b.len()
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));

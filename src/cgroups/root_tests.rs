@@ -3,6 +3,7 @@
 //! when the test fails. Without root they return early.
 
 use super::*;
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -35,16 +36,21 @@ impl Guard {
         }
     }
 
-    /// Start `sh -c script` and move it into the cgroup.
+    /// Start `sh -c script` and move it into the cgroup before the script runs (the shell
+    /// waits for a line on stdin, sent after add_pid), so nothing it forks escapes.
     fn spawn(&mut self, script: &str) -> i32 {
-        let child = Command::new("/bin/sh")
+        let mut child = Command::new("/bin/sh")
             .arg("-c")
-            .arg(script)
+            .arg(format!("read _gate; {script}"))
+            .stdin(std::process::Stdio::piped())
             .spawn()
             .expect("spawn sh");
         let pid = child.id() as i32;
+        let mut stdin = child.stdin.take().unwrap();
         self.children.push(child);
         self.mgr.add_pid(pid).expect("add_pid");
+        use std::io::Write;
+        stdin.write_all(b"go\n").unwrap();
         pid
     }
 }
@@ -160,6 +166,16 @@ fn lifecycle_limits_freeze_destroy() {
     assert_eq!(st.memory.usage.limit, 100663296);
     let js = serde_json::to_value(&st).unwrap();
     assert!(js["memory"]["usage"]["limit"].is_u64());
+    if kind != HostKind::V2 {
+        // Fields runc 1.1 reports on this kind of host.
+        assert!(js["cpu"]["usage"]["percpu"].is_array(), "{js}");
+        assert!(js["cpu"]["usage"]["kernel"].is_u64(), "{js}");
+        assert!(js["cpuset"]["cpus"].is_array(), "{js}");
+        assert!(js["cpuset"]["sched_relax_domain_level"].is_i64(), "{js}");
+        assert!(js["memory"]["raw"]["total_cache"].is_u64(), "{js}");
+        assert!(js["memory"]["kernelTCP"]["limit"].is_u64(), "{js}");
+        assert!(js["network_interfaces"].is_null(), "{js}");
+    }
 
     // freeze / thaw
     assert!(!g.mgr.is_frozen().unwrap());
@@ -296,7 +312,9 @@ fn v1_devices_rules_and_update() {
     let list = rd(&dev.join("devices.list"));
     let mut lines: Vec<&str> = list.lines().collect();
     lines.sort();
-    assert_eq!(lines, vec!["c 1:3 rwm", "c 136:* rw"]);
+    let mut want = vec!["c 1:3 rwm", "c 136:* rw"];
+    want.sort();
+    assert_eq!(lines, want);
     // Update: drop /dev/null write access, add /dev/zero.
     r = res(r#"{"devices": [{"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rm"},
@@ -306,7 +324,9 @@ fn v1_devices_rules_and_update() {
     let list = rd(&dev.join("devices.list"));
     let mut lines: Vec<&str> = list.lines().collect();
     lines.sort();
-    assert_eq!(lines, vec!["c 1:3 rm", "c 1:5 rwm", "c 136:* rw"]);
+    let mut want = vec!["c 1:3 rm", "c 1:5 rwm", "c 136:* rw"];
+    want.sort();
+    assert_eq!(lines, want);
     // Allow everything again.
     g.mgr
         .apply(&res(r#"{"devices": [{"allow": true, "access": "rwm"}]}"#))
@@ -357,4 +377,116 @@ fn systemd_driver_errors_clearly() {
         Ok(_) => panic!("systemd driver should not be available"),
     };
     assert!(e.contains("systemd"), "{e}");
+}
+
+/// The cgroup2 device hook works on the hybrid unified tree too, so the eBPF filter can be
+/// checked here: a process in the cgroup can open /dev/zero but not /dev/null.
+#[test]
+fn bpf_device_filter_enforced() {
+    if !is_root() {
+        return;
+    }
+    let name = format!("/{}", unique("bpf"));
+    let mut g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    g.mgr.create().unwrap();
+    let st = g.mgr.state();
+    let dir = match host_kind().unwrap() {
+        HostKind::V2 => st.paths[""].clone(),
+        HostKind::Hybrid => st.paths["unified"].clone(),
+        HostKind::V1 => return,
+    };
+    let mut rules = vec![DeviceRule {
+        allow: false,
+        typ: 'a',
+        major: None,
+        minor: None,
+        access: devices::ACC_ALL,
+    }];
+    rules.push(DeviceRule::allow('c', Some(1), Some(5), "rwm")); // /dev/zero
+    devices_bpf::apply(&dir, &rules).unwrap();
+    let pid = g.spawn(
+        "(exec 3</dev/zero) || exit 10; if (exec 4</dev/null) 2>&-; then exit 11; fi; exit 0",
+    );
+    let child = g
+        .children
+        .iter_mut()
+        .find(|c| c.id() as i32 == pid)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    // Re-applying replaces the program (only one stays attached); allow-all detaches it.
+    assert_eq!(devices_bpf::attached_programs(&dir).unwrap(), 1);
+    devices_bpf::apply(&dir, &rules).unwrap();
+    assert_eq!(devices_bpf::attached_programs(&dir).unwrap(), 1);
+    devices_bpf::apply(&dir, &[DeviceRule::allow('a', None, None, "rwm")]).unwrap();
+    assert_eq!(devices_bpf::attached_programs(&dir).unwrap(), 0);
+    let pid = g.spawn("exec 4</dev/null || exit 12; exit 0");
+    let child = g
+        .children
+        .iter_mut()
+        .find(|c| c.id() as i32 == pid)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// The v2 manager on whatever cgroup2 mount the host has (the unified tree of a hybrid host
+/// has no memory/cpu/pids controllers, but freeze, kill, pids, hugetlb and stats work).
+#[test]
+fn v2_manager_on_cgroup2_mount() {
+    if !is_root() {
+        return;
+    }
+    let root = match host_kind().unwrap() {
+        HostKind::V2 => PathBuf::from(CGROUP_ROOT),
+        HostKind::Hybrid => PathBuf::from(UNIFIED_HYBRID),
+        HostKind::V1 => return,
+    };
+    let name = unique("v2");
+    let path = root.join(&name).join("leaf");
+    let mut g = Guard::new(Box::new(v2::V2Manager::with_root(
+        root.clone(),
+        path.clone(),
+    )));
+    // The guard destroys the leaf; remove the intermediate level too.
+    struct RmDir(PathBuf);
+    impl Drop for RmDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _mid = RmDir(root.join(&name));
+    g.mgr.create().unwrap();
+    assert!(path.is_dir());
+    // Every controller available at the root was delegated down to the leaf.
+    let want = rd(&root.join("cgroup.controllers"));
+    assert_eq!(rd(&path.join("cgroup.controllers")), want);
+    let pid = g.spawn("sleep 1000 & exec sleep 1000");
+    assert!(util::wait_until(std::time::Duration::from_secs(5), || Ok(g
+        .mgr
+        .pids()?
+        .len()
+        == 2))
+    .unwrap());
+    assert!(g.mgr.pids().unwrap().contains(&pid));
+    if let Some(size) = util::hugepage_sizes().first() {
+        if want.split_whitespace().any(|c| c == "hugetlb") {
+            let r = res(&format!(
+                r#"{{"hugepageLimits": [{{"pageSize": "{size}", "limit": 2097152}}]}}"#
+            ));
+            g.mgr.apply(&r).unwrap();
+            assert_eq!(rd(&path.join(format!("hugetlb.{size}.max"))), "2097152");
+        }
+    }
+    g.mgr.freeze().unwrap();
+    assert!(g.mgr.is_frozen().unwrap());
+    let stat = rd(&Path::new("/proc").join(pid.to_string()).join("stat"));
+    assert!(stat.contains(") S "), "{stat}");
+    g.mgr.thaw().unwrap();
+    assert!(!g.mgr.is_frozen().unwrap());
+    let s = g.mgr.stats().unwrap();
+    assert!(s.cpu.usage.total > 0 || s.cpu.usage.user + s.cpu.usage.kernel == 0);
+    assert_eq!(g.mgr.unified_dir(), Some(path.clone()));
+    // Freeze, then destroy: cgroup.kill works on frozen cgroups too.
+    g.mgr.freeze().unwrap();
+    g.mgr.destroy().unwrap();
+    assert!(!path.exists());
 }

@@ -712,7 +712,14 @@ impl Manager for V1Manager {
         }
         if let Some(list) = res.devices() {
             let rules = devices::rules_from_oci(list)?;
-            devices::apply_v1(self.need("devices", "device rules")?, &rules)?;
+            match (self.path("devices"), &self.unified) {
+                (Some(d), _) => devices::apply_v1(d, &rules)?,
+                // No v1 devices hierarchy: the cgroup2 device hook still applies on hybrid.
+                (None, Some(u)) => super::devices_bpf::apply(u, &rules)?,
+                (None, None) => {
+                    bail!("cannot set device rules: the devices cgroup controller is not mounted")
+                }
+            }
         }
         if memory_wanted(res) {
             set_memory(self.need("memory", "memory limits")?, res)?;

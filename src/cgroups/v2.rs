@@ -500,6 +500,12 @@ impl V2Manager {
         }
     }
 
+    /// A manager for `path` below another cgroup2 mount `root` (tests use the hybrid
+    /// /sys/fs/cgroup/unified tree to exercise the v2 code on a hybrid host).
+    pub fn with_root(root: PathBuf, path: PathBuf) -> V2Manager {
+        V2Manager { root, path }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -641,18 +647,9 @@ impl Manager for V2Manager {
     }
 }
 
-/// Device rules on v2 need an eBPF program; until it exists, accept only rule lists that allow
-/// everything (nothing to enforce) and say clearly that others are unsupported.
+/// Device rules on v2 are enforced by an eBPF program attached to the cgroup.
 fn apply_devices(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
-    let target = devices::Emulator::from_rules(rules);
-    if target.default_allow && target.exceptions.is_empty() {
-        return Ok(());
-    }
-    bail!(
-        "device cgroup rules are not supported on cgroup v2 yet (no eBPF device filter): \
-         cannot restrict devices for {}",
-        dir.display()
-    )
+    super::devices_bpf::apply(dir, rules)
 }
 
 #[cfg(test)]
