@@ -47,6 +47,13 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     }
     let created = container::create(g, &o)?;
     created.launched.chan.send(Tag::Start, b"")?;
+    // The init's end of the channel is close-on-exec: EOF means the program runs now; an
+    // Error means startContainer hooks or the exec failed.
+    if let Some((Tag::Error, msg)) = created.launched.chan.recv()? {
+        let status = crate::process::launch::reap(created.launched.pid);
+        let _ = container::destroy(g, &created.state);
+        anyhow::bail!("{} ({status})", String::from_utf8_lossy(&msg));
+    }
     if let Some(h) = created
         .state
         .hooks

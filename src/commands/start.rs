@@ -51,7 +51,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         break;
     }
     let mut buf = [0u8; 1];
-    let n = if fds[0].revents & libc::POLLIN != 0 {
+    let n = if fds[0].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
         fifo.read(&mut buf).unwrap_or(0)
     } else {
         0
@@ -60,9 +60,42 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         bail!("container init exited before it could be started");
     }
     let _ = std::fs::remove_file(&fifo_path);
+    // The init's end of the fifo is close-on-exec: EOF means the program has been exec'd
+    // (or the init died trying), and only then may poststart hooks run.
+    if st.hooks.as_ref().is_some_and(|h| h.poststart().is_some()) {
+        wait_for_eof(&mut fifo);
+    }
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         let s = super::container::hook_state_from(&st, "running");
         crate::hooks::run_all_logged("poststart", h, &s);
     }
     Ok(0)
+}
+
+fn wait_for_eof(fifo: &mut std::fs::File) {
+    let mut buf = [0u8; 64];
+    loop {
+        let mut p = libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if unsafe { libc::poll(&mut p, 1, -1) } < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        match fifo.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::Interrupted =>
+            {
+                continue
+            }
+            Err(_) => return,
+        }
+    }
 }

@@ -258,34 +258,38 @@ fn load_seccomp(cfg: &InitConfig) -> Result<()> {
     Ok(())
 }
 
-fn wait_for_start(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+/// Blocks until `start` (or `run`) releases us. For `create`, returns the exec fifo opened
+/// for writing: the byte we write on it tells `start` we are going, and the fd, being
+/// close-on-exec, closes exactly when the program is exec'd, which is when `start` may run
+/// the poststart hooks.
+fn wait_for_start(cfg: &InitConfig, chan: &Channel) -> Result<Option<std::fs::File>> {
     match cfg.start {
-        StartSignal::SyncMessage => chan.expect(Tag::Start),
+        StartSignal::SyncMessage => chan.expect(Tag::Start).map(|_| None),
         StartSignal::ExecFifo => {
             let fifo = cfg.fifo.context("no exec fifo")?;
             // Reopen through our O_PATH fd: the fifo lives in the state dir, outside the rootfs.
             let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-            let mut f = std::fs::OpenOptions::new()
+            let f = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
                 .context("opening exec fifo")?;
-            std::io::Write::write_all(&mut f, b"0").context("writing exec fifo")?;
-            Ok(())
+            Ok(Some(f))
         }
     }
 }
 
 fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::convert::Infallible> {
-    wait_for_start(cfg, chan)?;
+    let fifo = wait_for_start(cfg, chan)?;
     if let Some(h) = cfg
         .spec
         .hooks()
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
+        // The program has not run yet: the container is still "created" (pid as seen inside).
         let state = crate::commands::hook_state(
             cfg.id,
-            "running",
+            "created",
             std::process::id() as i32,
             cfg.bundle,
             cfg.spec,
@@ -295,7 +299,12 @@ fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::conv
     if r.caps_after_seccomp {
         load_seccomp(cfg)?;
     }
-    fds::prepare_for_exec(cfg.preserve_fds + cfg.listen_fds, &[chan.raw_fd()]);
+    let mut own = vec![chan.raw_fd()];
+    if let Some(mut f) = fifo.as_ref() {
+        std::io::Write::write_all(&mut f, b"0").context("writing exec fifo")?;
+        own.push(f.as_raw_fd());
+    }
+    fds::prepare_for_exec(cfg.preserve_fds + cfg.listen_fds, &own);
     crate::setup::attrs::reset_signals();
     Err(exec::exec(&r.program))
 }
