@@ -124,13 +124,7 @@ fn child(
         let sock = cfg
             .console
             .context("terminal requested but no console socket")?;
-        let pty = terminal::open_pty()?;
-        if let Some(b) = cfg.process.console_size() {
-            terminal::set_size(pty.master.as_raw_fd(), b.height() as u16, b.width() as u16);
-        }
-        terminal::send_fd(sock.as_raw_fd(), pty.master.as_raw_fd(), "/dev/ptmx")?;
-        drop(pty.master);
-        terminal::make_controlling(&pty.slave)?;
+        terminal::attach(sock, terminal::console_size(cfg.process), false)?;
     }
     let load = || -> Result<()> {
         if let Some(p) = cfg.seccomp {

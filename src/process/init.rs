@@ -223,15 +223,7 @@ fn setup_terminal(cfg: &InitConfig, process: &oci_spec::runtime::Process) -> Res
     let sock = cfg
         .console
         .context("terminal is true but no console socket was given")?;
-    let pty = terminal::open_pty()?;
-    if let Some(b) = process.console_size() {
-        terminal::set_size(pty.master.as_raw_fd(), b.height() as u16, b.width() as u16);
-    }
-    terminal::mount_console(&pty.slave_path)?;
-    terminal::send_fd(sock.as_raw_fd(), pty.master.as_raw_fd(), "/dev/ptmx")?;
-    drop(pty.master);
-    terminal::make_controlling(&pty.slave)?;
-    Ok(())
+    terminal::attach(sock, terminal::console_size(process), true)
 }
 
 fn load_seccomp(cfg: &InitConfig) -> Result<()> {

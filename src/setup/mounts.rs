@@ -71,8 +71,9 @@ pub fn setattr_recursive(fd: &OwnedFd, set: u64, clr: u64) -> std::io::Result<()
     Ok(())
 }
 
-/// Flags of the mount `path` sits on that an unprivileged remount may not clear.
-fn locked_flags(path: &str) -> libc::c_ulong {
+/// Flags of the mount `path` sits on (what an unprivileged remount may not clear, and what a
+/// remount must repeat to keep).
+pub fn mount_flags(path: &str) -> libc::c_ulong {
     let Ok(c) = CString::new(path) else { return 0 };
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
@@ -103,7 +104,7 @@ pub fn remount_bind(target: &str, flags: libc::c_ulong, userns: bool) -> Result<
         | (flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT));
     match sys_mount(None, target, None, base, None) {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) && userns => {
-            sys_mount(None, target, None, base | locked_flags(target), None).context("remount")
+            sys_mount(None, target, None, base | mount_flags(target), None).context("remount")
         }
         r => r.context("remount"),
     }

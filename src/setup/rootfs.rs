@@ -131,27 +131,8 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
 pub fn make_root_readonly() -> Result<()> {
     mounts::remount_bind(
         "/",
-        libc::MS_BIND | libc::MS_RDONLY | current_flags("/"),
+        libc::MS_BIND | libc::MS_RDONLY | mounts::mount_flags("/"),
         true,
     )
     .context("remounting / read-only")
-}
-
-fn current_flags(path: &str) -> libc::c_ulong {
-    let c = std::ffi::CString::new(path).unwrap_or_default();
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return 0;
-    }
-    let mut f = 0;
-    for (st, ms) in [
-        (libc::ST_NOSUID, libc::MS_NOSUID),
-        (libc::ST_NODEV, libc::MS_NODEV),
-        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-    ] {
-        if s.f_flag & st != 0 {
-            f |= ms;
-        }
-    }
-    f
 }

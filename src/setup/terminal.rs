@@ -148,3 +148,26 @@ pub fn mount_console(slave_path: &str) -> Result<()> {
     sys_mount(Some(slave_path), "/dev/console", None, libc::MS_BIND, None)
         .context("bind-mounting the pty over /dev/console")
 }
+
+/// Gives the process a new pty on the container's devpts: the master goes to the caller over
+/// the console socket, the slave becomes the controlling terminal and stdio (and, for the
+/// init, /dev/console).
+pub fn attach(sock: &OwnedFd, size: Option<(u16, u16)>, mount_dev_console: bool) -> Result<()> {
+    let pty = open_pty()?;
+    if let Some((rows, cols)) = size {
+        set_size(pty.master.as_raw_fd(), rows, cols);
+    }
+    if mount_dev_console {
+        mount_console(&pty.slave_path)?;
+    }
+    send_fd(sock.as_raw_fd(), pty.master.as_raw_fd(), "/dev/ptmx")?;
+    drop(pty.master);
+    make_controlling(&pty.slave)
+}
+
+/// process.consoleSize as (rows, cols).
+pub fn console_size(p: &oci_spec::runtime::Process) -> Option<(u16, u16)> {
+    p.console_size()
+        .as_ref()
+        .map(|b| (b.height() as u16, b.width() as u16))
+}
