@@ -28,4 +28,7 @@ PY
 fi
 id="hull-demo-$$"
 echo "running container $id from bundle $bundle"
-exec "$hull" run --bundle "$bundle" "$id"
+# Not exec: the EXIT trap must still remove a generated bundle afterwards.
+status=0
+"$hull" run --bundle "$bundle" "$id" || status=$?
+exit "$status"
