@@ -19,8 +19,9 @@ pub struct CreateOptions<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a str>,
     pub console_socket: Option<&'a str>,
-    /// An already connected console socket (foreground `run`/`exec` proxying the terminal).
-    pub console_fd: Option<&'a OwnedFd>,
+    /// Foreground `run`: if the container wants a terminal and no console socket is given,
+    /// hull itself receives the pty master and proxies it.
+    pub proxy_terminal: bool,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -31,6 +32,8 @@ pub struct CreateOptions<'a> {
 pub struct Created {
     pub state: ContainerState,
     pub launched: Launched,
+    /// Where the pty master arrives when hull proxies the terminal (foreground run).
+    pub console_receiver: Option<OwnedFd>,
 }
 
 /// Undoes a partial create unless disarmed.
@@ -106,7 +109,7 @@ fn check_terminal_options(spec: &Spec, o: &CreateOptions) -> Result<()> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    if terminal && o.console_socket.is_none() && o.console_fd.is_none() {
+    if terminal && o.console_socket.is_none() && !o.proxy_terminal {
         bail!("cannot allocate tty if hull will detach without setting console socket");
     }
     if !terminal && o.console_socket.is_some() {
@@ -144,12 +147,23 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
-    let console = match o.console_fd {
-        Some(fd) => Some(fd.try_clone()?),
-        None => o
-            .console_socket
-            .map(crate::setup::terminal::connect_console_socket)
-            .transpose()?,
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    // Either the caller's console socket, or (foreground run) one end of our own pair.
+    let (console, console_receiver) = match o.console_socket {
+        Some(path) => (
+            Some(crate::setup::terminal::connect_console_socket(path)?),
+            None,
+        ),
+        None if terminal && o.proxy_terminal => {
+            let (ours, theirs) = super::run::socketpair()?;
+            (Some(theirs), Some(ours))
+        }
+        None => (None, None),
     };
 
     let dir = g.store.claim(o.id)?;
@@ -184,7 +198,6 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         StartSignal::SyncMessage => None,
     };
     let launched = spawn(
-        g,
         o,
         &bundle,
         &ns,
@@ -207,12 +220,15 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     }
     rollback.armed = false;
     drop(rollback);
-    Ok(Created { state, launched })
+    Ok(Created {
+        state,
+        launched,
+        console_receiver,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
 fn spawn(
-    g: &Globals,
     o: &CreateOptions,
     bundle: &Bundle,
     ns: &namespaces::Plan,
@@ -256,7 +272,6 @@ fn spawn(
         crate::hooks::run_all("prestart", &prestart, &st)?;
         crate::hooks::run_all("createRuntime", &create_runtime, &st)
     };
-    let _ = g;
     launch::launch(
         &mut cfg,
         &ParentDuties {

@@ -43,7 +43,7 @@ pub fn options<'a>(
         bundle: Path::new(p.get("bundle").unwrap_or(".")),
         pid_file: p.get("pid-file"),
         console_socket: p.get("console-socket"),
-        console_fd: None,
+        proxy_terminal: false,
         no_pivot: p.bool("no-pivot"),
         no_new_keyring: p.bool("no-new-keyring"),
         preserve_fds: p.u32("preserve-fds")?.unwrap_or(0),

@@ -29,14 +29,8 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let id = super::create::single_id("run", &p)?;
     let detach = p.bool("detach");
     let mut o = super::create::options(&p, id, StartSignal::SyncMessage)?;
-    // A foreground run of a terminal container with no console socket: we are the console.
-    let bundle_terminal = !detach && o.console_socket.is_none() && terminal_wanted(o.bundle);
-    let console_pair = if bundle_terminal {
-        Some(socketpair()?)
-    } else {
-        None
-    };
-    o.console_fd = console_pair.as_ref().map(|(_, theirs)| theirs);
+    // In the foreground with no console socket, hull itself is the terminal's other end.
+    o.proxy_terminal = !detach;
     let signals = if detach {
         None
     } else {
@@ -69,8 +63,8 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     if detach {
         return Ok(0);
     }
-    let master = match &console_pair {
-        Some((ours, _)) => Some(
+    let master = match &created.console_receiver {
+        Some(ours) => Some(
             crate::setup::terminal::recv_fd(ours.as_raw_fd())
                 .context("receiving the container's terminal")?,
         ),
@@ -85,16 +79,6 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         container::destroy(g, &created.state)?;
     }
     Ok(code)
-}
-
-fn terminal_wanted(bundle: &std::path::Path) -> bool {
-    let Ok(raw) = std::fs::read(bundle.join("config.json")) else {
-        return false;
-    };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&raw) else {
-        return false;
-    };
-    v["process"]["terminal"].as_bool().unwrap_or(false)
 }
 
 pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
