@@ -60,7 +60,8 @@ pub fn parse(s: &str) -> Result<i32> {
         if rest.is_empty() {
             return Some(base);
         }
-        let (sign, num) = rest.split_at(1);
+        // Split after the first character, not byte: `RTMINé` must be an error, not a panic.
+        let (sign, num) = rest.split_at(rest.chars().next().map_or(0, char::len_utf8));
         let off: i32 = num.parse().ok()?;
         let n = if sign == "+" {
             base + off
@@ -102,5 +103,7 @@ mod tests {
         assert!(parse("0").is_err());
         assert!(parse("65").is_err());
         assert!(parse("RTMIN+40").is_err());
+        assert!(parse("RTMINé").is_err());
+        assert!(parse("SIGRTMAXéé").is_err());
     }
 }
