@@ -17,7 +17,19 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     if force && !g.store.exists(id) {
         return Ok(0);
     }
-    let st = g.store.load(id)?;
+    let st = match g.store.load(id) {
+        Ok(st) => st,
+        // A state file that cannot be read must not make the container undeletable: a forced
+        // delete removes what it can (the directory) and says what it could not.
+        Err(e) if force => {
+            crate::logging::warn(&format!(
+                "{e:#}; removing the state directory of {id} anyway"
+            ));
+            g.store.remove(id)?;
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
     match st.status(&g.store) {
         Status::Stopped | Status::Created => {}
         _ if force => {}
