@@ -45,10 +45,10 @@ fn run_one(h: &Hook, state_json: &[u8]) -> Result<()> {
         // A hook that does not read its stdin must not make us fail (EPIPE is fine).
         let _ = stdin.write_all(state_json);
     }
-    let deadline = h
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let timeout = h.timeout().filter(|t| *t > 0);
+    let deadline = timeout.map(|t| Instant::now() + Duration::from_secs(t as u64));
+    // Wait on a pidfd rather than polling: wakes exactly when the hook exits.
+    let pidfd = crate::util::proc::pidfd_open(child.id() as i32).ok();
     loop {
         if let Some(status) = child.try_wait()? {
             if status.success() {
@@ -56,11 +56,21 @@ fn run_one(h: &Hook, state_json: &[u8]) -> Result<()> {
             }
             bail!("failed: {status}");
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("timed out after {}s", h.timeout().unwrap_or(0));
+        let left_ms = match deadline {
+            Some(d) if Instant::now() >= d => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("timed out after {}s", timeout.unwrap_or(0));
+            }
+            // At least 1 ms so a deadline a fraction of a millisecond away is not a busy loop.
+            Some(d) => ((d - Instant::now()).as_millis().min(i32::MAX as u128) as i32).max(1),
+            None => -1,
+        };
+        match &pidfd {
+            Some(fd) => {
+                crate::util::proc::pidfd_wait_exit(fd, left_ms);
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
         }
-        std::thread::sleep(Duration::from_millis(2));
     }
 }
