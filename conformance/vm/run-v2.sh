@@ -203,30 +203,59 @@ log "initramfs $(du -h "$initrd" | cut -f1), kernel $kpkg, tests: ${sel[*]}"
 # Boot
 # ---------------------------------------------------------------------------
 accel=${HULL_VM_ACCEL:-auto}
-if [ "$accel" = auto ]; then
-    accel=tcg
-    if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
-        accel=kvm
-    fi
-fi
 case $accel in
-kvm) cpu=host timeout=${HULL_VM_TIMEOUT:-300} ;;
-tcg) cpu=max timeout=${HULL_VM_TIMEOUT:-900} ;;
+auto | kvm | tcg) ;;
 *) die "HULL_VM_ACCEL must be kvm, tcg or auto" ;;
 esac
-
+if [ "$accel" = auto ] && ! { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }; then
+    accel=tcg
+fi
 console=$tdir/console.log
-: >"$console"
-log "booting ($accel, timeout ${timeout}s), console log: $console"
-start=$(date +%s)
-timeout -k 10 "$timeout" qemu-system-x86_64 \
-    -accel "$accel" -cpu "$cpu" -m "${HULL_VM_MEM:-1G}" -smp "${HULL_VM_SMP:-2}" \
-    -nodefaults -no-user-config -display none -monitor none -no-reboot \
-    -serial "file:$console" \
-    -kernel "$kdir/vmlinuz" -initrd "$initrd" \
-    -append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init" \
-    </dev/null >"$tdir/qemu.out" 2>&1 &
-qpid=$!
+
+# boot ACCEL: start qemu in the background (pid in $qpid), serial console to $console
+boot() {
+    local cpu=max
+    [ "$1" = kvm ] && cpu=host
+    timeout=${HULL_VM_TIMEOUT:-$([ "$1" = kvm ] && echo 300 || echo 900)}
+    : >"$console"
+    log "booting ($1, timeout ${timeout}s), console log: $console"
+    start=$(date +%s)
+    # (a subshell, so bash reports no "Aborted" job when qemu dies of a signal)
+    (exec timeout -k 10 "$timeout" qemu-system-x86_64 \
+        -accel "$1" -cpu "$cpu" -m "${HULL_VM_MEM:-1G}" -smp "${HULL_VM_SMP:-2}" \
+        -nodefaults -no-user-config -display none -monitor none -no-reboot \
+        -serial "file:$console" \
+        -kernel "$kdir/vmlinuz" -initrd "$initrd" \
+        -append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init" \
+        </dev/null >"$tdir/qemu.out" 2>&1) 2>/dev/null &
+    qpid=$!
+}
+
+if [ "$accel" = auto ]; then
+    # /dev/kvm can open and still be unusable (nested virtualization that aborts on an MSR
+    # or hangs in early boot): give KVM a few seconds to print the kernel banner, else TCG.
+    boot kvm
+    ok=0
+    for _ in $(seq 1 "${HULL_VM_KVM_PROBE:-20}"); do
+        if grep -q 'Linux version' "$console" 2>/dev/null; then
+            ok=1
+            break
+        fi
+        kill -0 $qpid 2>/dev/null || break
+        sleep 1
+    done
+    if [ $ok = 1 ]; then
+        accel=kvm
+    else
+        log "KVM is not usable here ($(tail -n1 "$tdir/qemu.out" 2>/dev/null || true)); using TCG"
+        kill $qpid 2>/dev/null || true
+        wait $qpid 2>/dev/null || true
+        accel=tcg
+        boot tcg
+    fi
+else
+    boot "$accel"
+fi
 if [ "${HULL_VM_VERBOSE:-0}" = 1 ]; then
     tail -n +1 -F --pid=$qpid "$console" 2>/dev/null | tr -d '\r' &
 else

@@ -105,6 +105,10 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
     match clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))? {
         Forked::Child => {
             drop(parent_end);
+            // The clone already placed us in the cgroup. Close its fd now: it is a host
+            // directory, and an open one would be reachable through /proc/self/fd/N by the
+            // chdir to process.cwd before exec (CVE-2024-21626 class).
+            drop(cgroup_fd);
             init::run(cfg, &child_end)
         }
         Forked::Parent { pid, pidfd } => {
