@@ -2,9 +2,15 @@
 # Run hull's conformance test binaries inside a qemu VM on a pure cgroup v2 host.
 # See conformance/vm/README.md.
 #
-# usage: conformance/vm/run-v2.sh [TEST...] [-- TEST-BINARY-ARGS...]
-#   TEST: conformance test binaries (file names under conformance/tests/ without .rs);
-#         default $HULL_VM_TESTS or "cgroups lifecycle features", keeping only those that exist.
+# usage: conformance/vm/run-v2.sh [--shell | --script FILE] [TEST...] [-- TEST-BINARY-ARGS...]
+#   --script FILE: run FILE with sh inside the VM (after the cgroup setup, HULL_BIN set, the
+#         selected test binaries under /tests) instead of the test binaries; its exit code is
+#         the result.
+#   --shell: boot to an interactive shell on the console (stdio) instead; exit it to power off.
+#   TEST: conformance test binaries (file names under conformance/tests/ without .rs) or
+#         shell tests conformance/vm/tests/NAME.sh (run with busybox sh inside the VM);
+#         default $HULL_VM_TESTS or "v2-smoke cgroups lifecycle features", keeping only those
+#         that exist (with --script: none).
 #   TEST-BINARY-ARGS: passed to every test binary (libtest filters, --skip NAME, --exact ...).
 # env:
 #   HULL_VM_ACCEL    kvm | tcg | auto (default: kvm when /dev/kvm is usable)
@@ -29,19 +35,29 @@ die() {
 
 tests=()
 targs=()
+script=
+shell=0
 while [ $# -gt 0 ]; do
-    if [ "$1" = "--" ]; then
+    case $1 in
+    --)
         shift
         targs=("$@")
         break
-    fi
-    tests+=("$1")
+        ;;
+    --script)
+        script=$(realpath "${2:?--script needs a file}")
+        shift
+        ;;
+    --shell) shell=1 ;;
+    -*) die "unknown option $1 (see the top of $0)" ;;
+    *) tests+=("$1") ;;
+    esac
     shift
 done
 explicit=1
-if [ ${#tests[@]} -eq 0 ]; then
+if [ ${#tests[@]} -eq 0 ] && [ -z "$script" ]; then
     explicit=0
-    read -r -a tests <<<"${HULL_VM_TESTS:-cgroups lifecycle features}"
+    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups lifecycle features}"
 fi
 
 # ---------------------------------------------------------------------------
@@ -116,6 +132,9 @@ while read -r name exe; do
 done < <(cargo test -p hull-conformance --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason=="compiler-artifact" and .executable!=null and .target.kind[0]=="test") | "\(.target.name) \(.executable)"')
 [ ${#tbin[@]} -gt 0 ] || { cargo test -p hull-conformance --no-run; die "cargo test --no-run reported no test binaries"; }
+for f in "$here"/tests/*.sh; do
+    [ -e "$f" ] && tbin[$(basename "$f" .sh)]=$f
+done
 
 sel=()
 for t in "${tests[@]}"; do
@@ -127,7 +146,7 @@ for t in "${tests[@]}"; do
         log "skipping '$t': no such test binary yet"
     fi
 done
-[ ${#sel[@]} -gt 0 ] || die "no test binary to run"
+[ ${#sel[@]} -gt 0 ] || [ -n "$script" ] || [ $shell = 1 ] || die "no test binary to run"
 
 # ---------------------------------------------------------------------------
 # initramfs: a staging tree updated incrementally, packed into an uncompressed newc cpio
@@ -171,13 +190,17 @@ fi
 put "$hull" "$stage/usr/local/bin/hull" strip
 selbins=()
 for t in "${sel[@]}"; do
-    put "${tbin[$t]}" "$stage/tests/$t" strip
-    selbins+=("${tbin[$t]}")
+    if [[ ${tbin[$t]} == *.sh ]]; then
+        put "${tbin[$t]}" "$stage/tests/$t"
+    else
+        put "${tbin[$t]}" "$stage/tests/$t" strip
+        selbins+=("${tbin[$t]}")
+    fi
 done
-for f in "$stage"/tests/*; do
+for f in "$stage"/tests/* "$stage/hull-vm-script"; do
     [[ " ${sel[*]} " == *" $(basename "$f") "* ]] || rm -f "$f"
 done
-put_libs "$hull" "${selbins[@]}"
+put_libs "$hull" ${selbins[@]+"${selbins[@]}"}
 install -m 755 "$here/init.sh" "$stage/init"
 # security.rs reads <workspace>/seccomp-profiles: keep that path valid inside the VM
 if [ -d "$repo/seccomp-profiles" ]; then
@@ -187,10 +210,25 @@ if [ -d "$repo/seccomp-profiles" ]; then
 fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$stage/etc/group"
+[ -n "$script" ] && install -m 755 "$script" "$stage/hull-vm-script"
+# per-binary --skip lists from known-failures
+declare -A skips=()
+if [ "${HULL_VM_NO_SKIP:-0}" != 1 ] && [ -f "$here/known-failures" ]; then
+    while read -r kb kt _; do
+        case $kb in '' | '#'*) continue ;; esac
+        [[ " ${sel[*]:-} " == *" $kb "* ]] || continue
+        skips[$kb]="${skips[$kb]:-} --skip $kt"
+        log "skipping known failure $kb::$kt (see conformance/vm/known-failures)"
+    done <"$here/known-failures"
+fi
 {
-    printf 'HULL_VM_TESTS=%q\n' "${sel[*]}"
+    printf 'HULL_VM_MODE=%q\n' "$([ $shell = 1 ] && echo shell || { [ -n "$script" ] && echo script; } || echo tests)"
+    printf 'HULL_VM_TESTS=%q\n' "${sel[*]:-}"
     printf 'HULL_VM_ARGS=%q\n' "${targs[*]:-}"
     printf 'HULL_VM_THREADS=%q\n' "${HULL_VM_THREADS:-2}"
+    for kb in "${!skips[@]}"; do
+        printf 'HULL_VM_SKIP_%s=%q\n' "${kb//[^A-Za-z0-9]/_}" "${skips[$kb]}"
+    done
 } >"$stage/etc/hull-vm.conf"
 
 initrd=$tdir/initrd.cpio
@@ -220,17 +258,38 @@ boot() {
     : >"$console"
     log "booting ($1, timeout ${timeout}s), console log: $console"
     start=$(date +%s)
-    # (a subshell, so bash reports no "Aborted" job when qemu dies of a signal)
-    (exec timeout -k 10 "$timeout" qemu-system-x86_64 \
-        -accel "$1" -cpu "$cpu" -m "${HULL_VM_MEM:-1G}" -smp "${HULL_VM_SMP:-2}" \
-        -nodefaults -no-user-config -display none -monitor none -no-reboot \
-        -serial "file:$console" \
-        -kernel "$kdir/vmlinuz" -initrd "$initrd" \
-        -append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init" \
-        </dev/null >"$tdir/qemu.out" 2>&1) 2>/dev/null &
+    # In a subshell that forwards SIGTERM: bash then reports no "Aborted" job when qemu dies
+    # of a signal (a KVM probe that trips an assertion), and killing $qpid still stops qemu.
+    (
+        trap 'kill $p 2>/dev/null' TERM
+        timeout -k 10 "$timeout" qemu-system-x86_64 \
+            -accel "$1" -cpu "$cpu" -m "${HULL_VM_MEM:-1G}" -smp "${HULL_VM_SMP:-2}" \
+            -nodefaults -no-user-config -display none -monitor none -no-reboot \
+            -serial "file:$console" \
+            -kernel "$kdir/vmlinuz" -initrd "$initrd" \
+            -append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init" \
+            </dev/null >"$tdir/qemu.out" 2>&1 &
+        p=$!
+        while :; do
+            wait $p
+            rc=$?
+            kill -0 $p 2>/dev/null || exit $rc
+        done
+    ) 2>/dev/null &
     qpid=$!
 }
 
+qpid=
+trap '[ -n "$qpid" ] && kill $qpid 2>/dev/null' EXIT
+if [ $shell = 1 ]; then
+    [ "$accel" = auto ] && accel=tcg
+    [ "$accel" = kvm ] && cpu=host || cpu=max
+    log "interactive shell ($accel); exit the shell to power off"
+    exec qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "${HULL_VM_MEM:-1G}" \
+        -smp "${HULL_VM_SMP:-2}" -nodefaults -no-user-config -display none -no-reboot \
+        -serial mon:stdio -kernel "$kdir/vmlinuz" -initrd "$initrd" \
+        -append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init"
+fi
 if [ "$accel" = auto ]; then
     # /dev/kvm can open and still be unusable (nested virtualization that aborts on an MSR
     # or hangs in early boot): give KVM a few seconds to print the kernel banner, else TCG.
@@ -296,7 +355,7 @@ else
     [ "$done_line" = "HULL-VM-DONE 0" ] || rc=1
 fi
 if [ $rc = 0 ]; then
-    log "PASSED on pure cgroup v2 ($accel, ${elapsed}s): ${sel[*]}"
+    log "PASSED on pure cgroup v2 ($accel, ${elapsed}s): ${script:+script $script }${sel[*]:-}"
 else
     log "FAILED on pure cgroup v2 ($accel, ${elapsed}s); full console log: $console"
 fi
