@@ -280,7 +280,7 @@ boot() {
 }
 
 qpid=
-trap '[ -n "$qpid" ] && kill $qpid 2>/dev/null' EXIT
+trap '[ -z "$qpid" ] || kill $qpid 2>/dev/null || true' EXIT
 if [ $shell = 1 ]; then
     [ "$accel" = auto ] && accel=tcg
     [ "$accel" = kvm ] && cpu=host || cpu=max
