@@ -12,6 +12,7 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 if [ ! -e /.hull-vm-stage2 ]; then
+    echo "HULL-VM-BOOT"  # run-v2.sh's KVM probe waits for this line
     /bin/busybox mkdir -p /proc /newroot
     /bin/busybox mount -t proc proc /proc
     /bin/busybox mount -t tmpfs -o mode=755 tmpfs /newroot

@@ -292,11 +292,11 @@ if [ $shell = 1 ]; then
 fi
 if [ "$accel" = auto ]; then
     # /dev/kvm can open and still be unusable (nested virtualization that aborts on an MSR
-    # or hangs in early boot): give KVM a few seconds to print the kernel banner, else TCG.
+    # or hangs in early boot): give KVM a few seconds to reach our /init, else use TCG.
     boot kvm
     ok=0
     for _ in $(seq 1 "${HULL_VM_KVM_PROBE:-20}"); do
-        if grep -q 'Linux version' "$console" 2>/dev/null; then
+        if grep -q '^HULL-VM-BOOT' "$console" 2>/dev/null; then
             ok=1
             break
         fi
