@@ -425,7 +425,11 @@ fn containerd_cgroup_path_metrics_ps() {
         .filter_map(|l| l.split_whitespace().next()?.parse().ok())
         .collect();
     assert_eq!(pids.len(), 3, "task ps: {}", o.describe());
-    assert!(pids.contains(&task.pid), "init missing from task ps: {}", o.describe());
+    assert!(
+        pids.contains(&task.pid),
+        "init missing from task ps: {}",
+        o.describe()
+    );
 
     c.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
     c.wait_task_status(&id, "STOPPED", WAIT);
