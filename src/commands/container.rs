@@ -276,6 +276,7 @@ fn spawn(
         cloned_flags: 0,
         seccomp,
         runtime_hooks: !prestart.is_empty() || !create_runtime.is_empty(),
+        joined_by_parent: false,
     };
     let run_hooks = |pid: i32| -> Result<()> {
         let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
