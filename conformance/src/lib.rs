@@ -50,8 +50,9 @@ pub fn workspace_dir() -> PathBuf {
 
 /// The runtime binary under test.
 ///
-/// `HULL_BIN` if set; otherwise whichever of `<workspace>/target/release/hull`
-/// and `<workspace>/target/debug/hull` exists and was modified most recently
+/// `HULL_BIN` if set; otherwise whichever of `<workspace>/target/release/hull`,
+/// `<workspace>/target/debug/hull` and the static release build
+/// `<workspace>/target/<triple>/release/hull` exists and was modified most recently
 /// (`CARGO_TARGET_DIR` is honoured too if set).
 pub fn hull_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -67,7 +68,9 @@ pub fn hull_bin() -> PathBuf {
         }
         let mut best: Option<(SystemTime, PathBuf)> = None;
         for t in &targets {
-            for profile in ["release", "debug"] {
+            // the static release build (scripts/build-release.sh) lives under the host triple
+            let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+            for profile in ["release", "debug", &format!("{triple}/release")] {
                 let p = t.join(profile).join("hull");
                 if let Ok(m) = fs::metadata(&p) {
                     let mtime = m.modified().unwrap_or(UNIX_EPOCH);

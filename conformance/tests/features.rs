@@ -1339,7 +1339,13 @@ fn exec_detach_with_pid_file() {
     assert_eq!(pid_ns(pid, "pid"), pid_ns(init, "pid"));
     assert_eq!(pid_ns(pid, "mnt"), pid_ns(init, "mnt"));
     c.wait_file("/tmp/exec-nspid", T);
-    let nspid = fs::read_to_string(c.host_path("/tmp/exec-nspid")).unwrap();
+    // the shell creates the file before it writes the line: wait for the whole line
+    let read_line = || fs::read_to_string(c.host_path("/tmp/exec-nspid")).unwrap_or_default();
+    assert!(
+        poll_until(T, || read_line().ends_with('\n')),
+        "exec did not write its pid"
+    );
+    let nspid = read_line();
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let nspid_field = status_field(&status, "NSpid").unwrap();
     assert_eq!(
