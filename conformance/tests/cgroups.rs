@@ -484,7 +484,9 @@ fn memory_kernel_and_kernel_tcp() {
         &id,
         json!({ "memory": { "limit": 64 * MIB, "kernel": 32 * MIB, "kernelTCP": 16 * MIB } }),
     );
-    // runc 1.1 ignores the (deprecated) kernel memory limit and sets kernelTCP on v1 only.
+    // Kernel memory limits are deprecated: the kernel keeps memory.kmem.limit_in_bytes but
+    // ignores writes (5.16+) and cgroup v2 has no kmem files; runc 1.1 ignores both fields.
+    // hull ignores `kernel` where the kernel does and sets `kernelTCP` where the file exists.
     let c = start(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     if is_v2() {
@@ -496,7 +498,9 @@ fn memory_kernel_and_kernel_tcp() {
         return;
     }
     v.expect("memory", "memory.limit_in_bytes", &(64 * MIB).to_string());
-    if v.has("memory", "memory.kmem.tcp.limit_in_bytes") {
+    if is_runc() {
+        skip("memory kernelTCP", "runc 1.1 ignores kernelTCP");
+    } else if v.has("memory", "memory.kmem.tcp.limit_in_bytes") {
         v.expect(
             "memory",
             "memory.kmem.tcp.limit_in_bytes",
@@ -524,12 +528,20 @@ fn cpu_shares_quota_period_burst() {
     if is_v2() {
         v.expect("cpu", "cpu.weight", &shares_to_weight(512).to_string());
         v.expect("cpu", "cpu.max", "50000 100000");
-        v.expect("cpu", "cpu.max.burst", "10000");
+        if is_runc() {
+            skip("cpu burst", "runc 1.1 does not support cpu.burst");
+        } else {
+            v.expect("cpu", "cpu.max.burst", "10000");
+        }
     } else {
         v.expect("cpu", "cpu.shares", "512");
         v.expect("cpu", "cpu.cfs_quota_us", "50000");
         v.expect("cpu", "cpu.cfs_period_us", "100000");
-        v.expect("cpu", "cpu.cfs_burst_us", "10000");
+        if is_runc() {
+            skip("cpu burst", "runc 1.1 does not support cpu.burst");
+        } else {
+            v.expect("cpu", "cpu.cfs_burst_us", "10000");
+        }
     }
 }
 
@@ -551,6 +563,10 @@ fn cpu_unlimited_quota_and_idle() {
     let probe = ctrl_mount("cpu").map(|m| host_dir(&m, "").join("cpu.idle"));
     if !probe.as_ref().is_some_and(|p| p.exists()) {
         skip("cpu idle", "the kernel has no cpu.idle");
+        return;
+    }
+    if is_runc() {
+        skip("cpu idle", "runc 1.1 does not support cpu.idle");
         return;
     }
     let c2 = start(&rt, &b2, &id2);
@@ -642,11 +658,11 @@ fn pids_limit() {
     let b3 = cg_bundle(&id3, json!({ "pids": { "limit": 3 } }));
     let c3 = start(&rt, &b3, &id3);
     let v3 = View::new(&c3, &test_cgroups_path(&id3));
-    // init + exec'd sh = 2; sleep = 3; the next fork must fail
-    let (code, out) = v3.sh("sleep 100 & sleep 100; echo rc=$?");
+    // init + exec'd sh + 4 sleeps > 3: some fork must fail
+    let (_, out) = v3.sh("for i in 1 2 3 4; do sleep 2 & done; wait");
     assert!(
-        code != 0 || !out.contains("rc=0"),
-        "4th process was allowed with pids.max=3: {out}"
+        out.contains("fork") || out.contains("Resource temporarily unavailable"),
+        "6 processes were allowed with pids.max=3: {out:?}"
     );
 }
 
