@@ -1403,6 +1403,55 @@ fn delete_kills_processes_left_in_the_cgroup() {
     );
 }
 
+#[test]
+fn delete_removes_sub_cgroups_made_inside() {
+    let rt = Runtime::new();
+    let id = unique_id("cgsub");
+    let mut b = cg_bundle(&id, json!({}));
+    // a writable cgroupfs (with the cgroup namespace the container only sees its own cgroup)
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys/fs/cgroup" {
+            m["options"] = json!(["nosuid", "noexec", "nodev", "relatime"]);
+        }
+    }
+    b.save();
+    let c = start(&rt, &b, &id);
+    let cg = test_cgroups_path(&id);
+    let mount = ["pids", "memory", "cgroup"]
+        .iter()
+        .find_map(|c| ctrl_mount(c))
+        .unwrap();
+    let dir = inside_path(&mount, "sub");
+    let o = rt.run(&[
+        "exec",
+        "-d",
+        &id,
+        "sh",
+        "-c",
+        &format!("mkdir -p {dir}/deeper && echo $$ > {dir}/deeper/cgroup.procs && exec sleep 1000"),
+    ]);
+    assert_ok(&o, "exec -d into a sub-cgroup");
+    let sub = host_dir(&mount, &format!("{cg}/sub/deeper"));
+    assert!(
+        poll_until(T, || fs::read_to_string(sub.join("cgroup.procs"))
+            .is_ok_and(|s| !s.trim().is_empty())),
+        "no process in {}",
+        sub.display()
+    );
+    let pids = cgroup_procs(&cg);
+    let o = c.delete_force();
+    assert_ok(&o, "delete --force");
+    assert!(
+        poll_until(T, || pids.iter().all(|p| !pid_alive(*p))),
+        "processes survived delete --force: {pids:?}"
+    );
+    assert!(
+        poll_until(T, || cgroup_leftovers(&cg).is_empty()),
+        "cgroup (or its sub-cgroups) left after delete --force: {:?}",
+        cgroup_leftovers(&cg)
+    );
+}
+
 /// The freezer file of the container on the host, and what it shows frozen / thawed.
 fn freezer_check(cg: &str, frozen: bool) {
     if let Some(m) = ctrl_mount("freezer") {
