@@ -1517,6 +1517,59 @@ fn pause_resume_freezes_the_cgroup() {
 }
 
 #[test]
+fn paused_container_kill_all_and_delete_force() {
+    let rt = Runtime::new();
+    // kill --all KILL of a paused container reaches every process (frozen tasks die)
+    let id = unique_id("cgpkill");
+    let mut b = cg_bundle(&id, json!({}));
+    remove_namespace(&mut b, "pid");
+    b.set_args(&["sh", "-c", "sleep 1001 & sleep 1002 & wait"]);
+    b.save();
+    let c = start(&rt, &b, &id);
+    let cg = test_cgroups_path(&id);
+    assert!(poll_until(T, || cgroup_procs(&cg).len() >= 3));
+    let pids = cgroup_procs(&cg);
+    assert_ok(&rt.run(&["pause", &id]), "pause");
+    freezer_check(&cg, true);
+    assert_ok(
+        &rt.run(&["kill", "--all", &id, "KILL"]),
+        "kill --all KILL (paused)",
+    );
+    assert!(
+        poll_until(T, || pids.iter().all(|p| !pid_alive(*p))),
+        "processes of a paused container survived kill --all KILL: {:?}",
+        pids.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>()
+    );
+    c.wait_status("stopped", T);
+    c.delete();
+    assert!(
+        poll_until(T, || cgroup_leftovers(&cg).is_empty()),
+        "cgroup left: {:?}",
+        cgroup_leftovers(&cg)
+    );
+
+    // delete --force of a paused container kills it and removes the (frozen) cgroup
+    let id2 = unique_id("cgpdel");
+    let b2 = cg_bundle(&id2, json!({}));
+    let c2 = start(&rt, &b2, &id2);
+    let cg2 = test_cgroups_path(&id2);
+    let pids2 = cgroup_procs(&cg2);
+    assert_ok(&rt.run(&["pause", &id2]), "pause");
+    assert_eq!(c2.status().as_deref(), Some("paused"));
+    assert_ok(&c2.delete_force(), "delete --force (paused)");
+    assert_no_state(&rt, &id2);
+    assert!(
+        poll_until(T, || pids2.iter().all(|p| !pid_alive(*p))),
+        "processes of a paused container survived delete --force: {pids2:?}"
+    );
+    assert!(
+        poll_until(T, || cgroup_leftovers(&cg2).is_empty()),
+        "cgroup left after delete --force of a paused container: {:?}",
+        cgroup_leftovers(&cg2)
+    );
+}
+
+#[test]
 fn ps_lists_the_container_pids() {
     let rt = Runtime::new();
     let id = unique_id("cgps");
