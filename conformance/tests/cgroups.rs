@@ -1274,6 +1274,44 @@ fn rejected_values_name_file_and_value() {
     assert_create_refused(&rt, &b, &id, &[file, "259:65000"]);
 }
 
+#[test]
+fn rejected_values_hugetlb_size_and_cpu_shares() {
+    let rt = Runtime::new();
+    // a huge page size the kernel does not have: no such file
+    if require("rejected hugetlb size", &["hugetlb"]) {
+        let id = unique_id("cgbadhuge");
+        let b = cg_bundle(
+            &id,
+            json!({ "hugepageLimits": [ { "pageSize": "3MB", "limit": 6291456 } ] }),
+        );
+        if is_runc() && ctrl_mount("hugetlb").as_deref() == Some("unified") {
+            skip(
+                "rejected hugetlb size",
+                "runc 1.1 has no hugetlb on hybrid unified",
+            );
+        } else {
+            assert_create_refused(&rt, &b, &id, &["hugetlb.3MB"]);
+        }
+    }
+    // v1 cpu.shares outside 2..262144: the kernel clamps, the runtime reports it like runc
+    if is_v2() {
+        skip(
+            "rejected cpu.shares",
+            "v2 converts shares to a weight (clamped)",
+        );
+        return;
+    }
+    if !require("rejected cpu.shares", &["cpu"]) {
+        return;
+    }
+    let id = unique_id("cgbadshares");
+    let b = cg_bundle(&id, json!({ "cpu": { "shares": 1 } }));
+    assert_create_refused(&rt, &b, &id, &["minimum allowed cpu-shares is 2"]);
+    let id = unique_id("cgbadshares2");
+    let b = cg_bundle(&id, json!({ "cpu": { "shares": 300000 } }));
+    assert_create_refused(&rt, &b, &id, &["maximum allowed cpu-shares is 262144"]);
+}
+
 // ---------------------------------------------------------------------------
 // lifecycle: kill --all, delete, pause/resume, ps
 // ---------------------------------------------------------------------------
@@ -1751,6 +1789,14 @@ fn inside_view_without_cgroup_namespace() {
     let o = c.exec(&["sh", "-c", &format!("cat {own} 2>/dev/null || cat {full}")]);
     assert_ok(&o, "read pids.max inside");
     assert_eq!(stdout_str(&o).trim(), "77");
+    // the default cgroupfs mount is read-only
+    let o = c.exec(&["sh", "-c", &format!("echo 5 > {own}")]);
+    assert!(!o.status.success(), "wrote to a read-only cgroupfs");
+    assert!(
+        stderr_str(&o).contains("Read-only file system"),
+        "{}",
+        describe(&o)
+    );
     // /proc/self/cgroup shows the host path
     let o = c.exec(&["cat", "/proc/self/cgroup"]);
     let s = stdout_str(&o);
