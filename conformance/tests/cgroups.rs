@@ -816,67 +816,143 @@ fn blkio_leaf_weight() {
     }
 }
 
+/// A loop device on a small temporary image, switched to the bfq scheduler (which takes
+/// per-device weights); detached on drop. None when losetup or bfq is not available.
+struct BfqLoop {
+    dev: String,
+    img: PathBuf,
+    majmin: (u64, u64),
+}
+
+impl BfqLoop {
+    fn new() -> Option<BfqLoop> {
+        let img = Path::new(BUNDLE_BASE).join(format!("{}.img", unique_id("bfq")));
+        fs::create_dir_all(BUNDLE_BASE).ok()?;
+        fs::File::create(&img).ok()?.set_len(8 << 20).ok()?;
+        let o = output_with_timeout(
+            std::process::Command::new("losetup")
+                .args(["-f", "--show"])
+                .arg(&img),
+            T,
+        );
+        let dev = stdout_str(&o).trim().to_string();
+        if !o.status.success() || dev.is_empty() {
+            let _ = fs::remove_file(&img);
+            return None;
+        }
+        let mut l = BfqLoop {
+            dev,
+            img,
+            majmin: (0, 0),
+        };
+        let name = l.dev.trim_start_matches("/dev/").to_string();
+        let sys = Path::new("/sys/block").join(&name);
+        fs::write(sys.join("queue/scheduler"), "bfq").ok()?;
+        let mm = fs::read_to_string(sys.join("dev")).ok()?;
+        let (a, b) = mm.trim().split_once(':')?;
+        l.majmin = (a.parse().ok()?, b.parse().ok()?);
+        Some(l)
+    }
+}
+
+impl Drop for BfqLoop {
+    fn drop(&mut self) {
+        let _ = output_with_timeout(
+            std::process::Command::new("losetup").args(["-d", &self.dev]),
+            T,
+        );
+        let _ = fs::remove_file(&self.img);
+    }
+}
+
 #[test]
 fn blkio_weight_device() {
-    let Some((ma, mi)) = root_disk() else {
-        skip("blkio weightDevice", "/ is not on a block device");
-        return;
-    };
-    let rt = Runtime::new();
-    let id = unique_id("cgbwd");
-    let b = cg_bundle(
-        &id,
-        json!({ "blockIO": { "weightDevice": [ { "major": ma, "minor": mi, "weight": 300 } ] } }),
-    );
-    let sched = scheduler(ma, mi);
     if !require("blkio weightDevice", &[io_ctrl()]) {
         return;
     }
-    // Which file takes a per-device weight depends on the kernel and the disk's scheduler:
-    // the bfq files only accept disks that use bfq; io.weight (v2 iocost) any disk.
-    let c = Container::with_id(&rt, &b, &id);
-    let o = c.try_create();
-    if !o.status.success() {
-        // Only acceptable when the kernel has no file that takes a weight for this disk.
-        let err = stderr_str(&o);
-        assert_fail1(&o, "create with weightDevice");
-        assert!(
-            sched != "bfq",
-            "weightDevice on {ma}:{mi} (scheduler {sched}) refused: {err}"
-        );
-        assert!(
-            err.contains(&format!("{ma}:{mi} ")) && err.contains("weight"),
-            "refusal does not name the file and value: {err}"
-        );
+    let rt = Runtime::new();
+    let wd = |ma: u64, mi: u64| json!({ "blockIO": { "weightDevice": [ { "major": ma, "minor": mi, "weight": 300 } ] } });
+    // 1. The disk behind /: whether a per-device weight is taken depends on the file the
+    // kernel has for it: the bfq files only accept disks that use bfq (io.weight with iocost
+    // any disk). Refused otherwise, like runc, naming the file and the value.
+    match root_disk() {
+        None => skip(
+            "blkio weightDevice (root disk)",
+            "/ is not on a block device",
+        ),
+        Some((ma, mi)) => {
+            let id = unique_id("cgbwd");
+            let b = cg_bundle(&id, wd(ma, mi));
+            let c = Container::with_id(&rt, &b, &id);
+            let o = c.try_create();
+            let sched = scheduler(ma, mi);
+            if o.status.success() {
+                c.start();
+                check_weight_device(&View::new(&c, &test_cgroups_path(&id)), ma, mi);
+            } else {
+                let err = stderr_str(&o);
+                assert_fail1(&o, "create with weightDevice");
+                assert!(
+                    sched != "bfq",
+                    "weightDevice on {ma}:{mi} (scheduler {sched}) refused: {err}"
+                );
+                assert!(
+                    err.contains(&format!("{ma}:{mi} ")) && err.contains("weight"),
+                    "refusal does not name the file and value: {err}"
+                );
+                eprintln!(
+                    "NOTE blkio weightDevice: the root disk {ma}:{mi} uses {sched:?}: refused (as runc does), refusal checked"
+                );
+                assert_no_state(&rt, &id);
+                assert!(poll_until(T, || cgroup_leftovers(&test_cgroups_path(&id)).is_empty()));
+            }
+        }
+    }
+    // 2. A private loop device switched to bfq takes the weight.
+    let bfq_file = if is_v2() {
+        "io.bfq.weight"
+    } else {
+        "blkio.bfq.weight_device"
+    };
+    let Some(lp) = BfqLoop::new() else {
         skip(
-            "blkio weightDevice",
-            &format!(
-                "the disk {ma}:{mi} uses scheduler {sched:?}, the kernel refuses per-device weights for it (runc fails the same way); refusal checked"
-            ),
+            "blkio weightDevice (bfq loop device)",
+            "cannot set up a loop device with the bfq scheduler",
         );
-        assert_no_state(&rt, &id);
-        assert!(poll_until(T, || cgroup_leftovers(&test_cgroups_path(&id)).is_empty()));
+        return;
+    };
+    let (ma, mi) = lp.majmin;
+    let id = unique_id("cgbwdl");
+    let b = cg_bundle(&id, wd(ma, mi));
+    let c = start(&rt, &b, &id);
+    let v = View::new(&c, &test_cgroups_path(&id));
+    if !v.has(io_ctrl(), bfq_file) && !v.has(io_ctrl(), "blkio.weight_device") {
+        skip(
+            "blkio weightDevice (bfq loop device)",
+            &format!("no {bfq_file}"),
+        );
         return;
     }
-    c.start();
-    let v = View::new(&c, &test_cgroups_path(&id));
-    let line = if is_v2() && !v.has("io", "io.bfq.weight") {
-        format!("{ma}:{mi} {}", blkio_to_io_weight(300))
-    } else {
-        format!("{ma}:{mi} 300")
-    };
-    let (ctrl, file) = if is_v2() {
+    check_weight_device(&v, ma, mi);
+}
+
+/// The per-device weight 300 of `ma:mi` shows in the weight file the runtime used.
+fn check_weight_device(v: &View, ma: u64, mi: u64) {
+    let (file, line) = if is_v2() {
         if v.has("io", "io.bfq.weight") {
-            ("io", "io.bfq.weight")
+            ("io.bfq.weight", format!("{ma}:{mi} 300"))
         } else {
-            ("io", "io.weight")
+            (
+                "io.weight",
+                format!("{ma}:{mi} {}", blkio_to_io_weight(300)),
+            )
         }
     } else if v.has("blkio", "blkio.weight_device") {
-        ("blkio", "blkio.weight_device")
+        ("blkio.weight_device", format!("{ma}:{mi} 300"))
     } else {
-        ("blkio", "blkio.bfq.weight_device")
+        ("blkio.bfq.weight_device", format!("{ma}:{mi} 300"))
     };
-    v.expect_line(ctrl, file, &line);
+    v.expect_line(io_ctrl(), file, &line);
 }
 
 #[test]
