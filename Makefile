@@ -1,6 +1,5 @@
 # hull: build, demo, test, bench. Everything installs what it needs from Debian first.
 DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine
-HULL_RELEASE := target/release/hull
 HULL_DEBUG := target/debug/hull
 
 .PHONY: deps build demo test test-v2 unit conformance bench
@@ -13,12 +12,13 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# The release binary is static and non-PIE (see scripts/build-release.sh for why).
 build: deps
-	cargo build --release
+	scripts/build-release.sh
 
 # Builds hull and runs a busybox container from BUNDLE (default: a fresh busybox bundle).
-demo: build
-	scripts/demo.sh $(BUNDLE)
+demo: deps
+	HULL_BIN=$$(scripts/build-release.sh) scripts/demo.sh $(BUNDLE)
 
 # The whole test suite: unit tests, then the end-to-end conformance suite against the built
 # binary (lifecycle, CLI, bad input, in-container features, containerd and podman), then the
@@ -33,5 +33,5 @@ test: deps
 test-v2: deps
 	conformance/vm/run-v2.sh $(TESTS)
 
-bench: build
-	HULL_BIN=$(CURDIR)/$(HULL_RELEASE) benches/run.sh
+bench: deps
+	HULL_BIN=$$(scripts/build-release.sh) benches/run.sh

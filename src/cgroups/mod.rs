@@ -124,6 +124,33 @@ pub trait Manager {
     fn exists(&self) -> bool;
     /// Resolved paths, to store in the container state (see [`load_manager`]).
     fn state(&self) -> CgroupState;
+
+    /// Send `sig` to every process of the cgroup (`kill --all`). Like runc, the cgroup is frozen
+    /// while the pids are read and signalled, so that nothing forks away, and thawed again. A
+    /// cgroup that was frozen already (a paused container) stays frozen, except for SIGKILL:
+    /// frozen v1 tasks only die once thawed. A pid that is gone already is not an error.
+    fn signal_all(&self, sig: i32) -> Result<()> {
+        let was_frozen = self.is_frozen().unwrap_or(false);
+        let froze = !was_frozen && self.freeze().is_ok();
+        let res = self.pids().and_then(|pids| {
+            for pid in pids {
+                // SAFETY: plain kill(2).
+                if unsafe { libc::kill(pid, sig) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::ESRCH) {
+                        bail!("failed to signal pid {pid}: {e}");
+                    }
+                }
+            }
+            Ok(())
+        });
+        if froze || (was_frozen && sig == libc::SIGKILL) {
+            let thawed = self.thaw();
+            res?;
+            return thawed;
+        }
+        res
+    }
 }
 
 /// Resolved cgroup paths of a container, serialisable into the container's state file.

@@ -19,6 +19,8 @@ pub struct CreateOptions<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a str>,
     pub console_socket: Option<&'a str>,
+    /// `--pidfd-socket`: a unix socket that receives a pidfd of the container's init.
+    pub pidfd_socket: Option<&'a str>,
     /// Foreground `run`: if the container wants a terminal and no console socket is given,
     /// hull itself receives the pty master and proxies it.
     pub proxy_terminal: bool,
@@ -165,6 +167,11 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         }
         None => (None, None),
     };
+    // Connected before anything exists, so a bad socket path leaves nothing behind.
+    let pidfd_receiver = o
+        .pidfd_socket
+        .map(|path| crate::util::connect_unix(path, "pidfd socket"))
+        .transpose()?;
 
     let dir = g.store.claim(o.id)?;
     let mut rollback = Rollback {
@@ -218,6 +225,9 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     if let Some(p) = o.pid_file {
         write_pid_file(Path::new(p), launched.pid)?;
     }
+    if let Some(sock) = &pidfd_receiver {
+        send_pidfd(sock, &launched.pidfd)?;
+    }
     rollback.armed = false;
     drop(rollback);
     Ok(Created {
@@ -266,6 +276,7 @@ fn spawn(
         cloned_flags: 0,
         seccomp,
         runtime_hooks: !prestart.is_empty() || !create_runtime.is_empty(),
+        joined_by_parent: false,
     };
     let run_hooks = |pid: i32| -> Result<()> {
         let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
@@ -290,6 +301,14 @@ fn make_fifo(path: &Path) -> Result<OwnedFd> {
         return Err(std::io::Error::last_os_error()).context("creating exec fifo");
     }
     crate::util::path::open_root_any(path)
+}
+
+/// Hands a pidfd to the caller's `--pidfd-socket` (SCM_RIGHTS, payload "pidfd" as runc), so it
+/// can signal and wait on the process without pid-reuse races.
+pub fn send_pidfd(sock: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    crate::setup::terminal::send_fd(sock.as_raw_fd(), pidfd.as_raw_fd(), "pidfd")
+        .context("sending the pidfd over --pidfd-socket")
 }
 
 /// The pid file: the pid with no newline, replaced atomically so readers never see it empty.

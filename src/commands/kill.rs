@@ -29,9 +29,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         if pids.is_empty() && status == Status::Stopped {
             bail!("container not running");
         }
-        for pid in pids {
-            unsafe { libc::kill(pid, sig) };
-        }
+        mgr.signal_all(sig)?;
         return Ok(0);
     }
     let fd = crate::util::proc::pidfd_open(st.pid)
