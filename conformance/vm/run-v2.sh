@@ -188,6 +188,14 @@ if [ ! -e "$stage/bin/sh" ]; then
     done
 fi
 put "$hull" "$stage/usr/local/bin/hull" strip
+# hull ps runs `ps -ef`: use procps' ps (as on real hosts), not busybox's, which ignores -ef
+hosttools=()
+for tool in /usr/bin/ps; do
+    if [ -x "$tool" ]; then
+        put "$tool" "$stage$tool"
+        hosttools+=("$tool")
+    fi
+done
 selbins=()
 for t in "${sel[@]}"; do
     if [[ ${tbin[$t]} == *.sh ]]; then
@@ -200,7 +208,7 @@ done
 for f in "$stage"/tests/* "$stage/hull-vm-script"; do
     [[ " ${sel[*]} " == *" $(basename "$f") "* ]] || rm -f "$f"
 done
-put_libs "$hull" ${selbins[@]+"${selbins[@]}"}
+put_libs "$hull" ${hosttools[@]+"${hosttools[@]}"} ${selbins[@]+"${selbins[@]}"}
 install -m 755 "$here/init.sh" "$stage/init"
 # security.rs reads <workspace>/seccomp-profiles: keep that path valid inside the VM
 if [ -d "$repo/seccomp-profiles" ]; then
