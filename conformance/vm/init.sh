@@ -64,6 +64,9 @@ for c in $(cat $cg/cgroup.controllers); do
 done
 
 . /etc/hull-vm.conf
+for m in $HULL_VM_MODULES; do
+    insmod "$m" || echo "HULL-VM-WARN insmod $m failed"
+done
 echo "HULL-VM-INFO kernel $(uname -r) cgroup2 controllers: $(cat $cg/cgroup.subtree_control)"
 echo "HULL-VM-INFO tests: $HULL_VM_TESTS args: $HULL_VM_ARGS"
 

@@ -19,6 +19,7 @@
 #   HULL_VM_CACHE    where the extracted Debian kernel is kept (default /var/cache/hull-vm)
 #   HULL_VM_KERNEL_PKG  Debian kernel package (default: what linux-image-amd64 depends on)
 #   HULL_VM_VERBOSE=1   stream the whole serial console instead of the summary lines
+#   HULL_VM_MODULES  kernel modules to insmod in the VM (default "loop bfq")
 # Exit status: 0 when every selected test binary passed inside the VM, 1 otherwise (test
 # failures, missing HULL-VM-DONE line after a timeout or a kernel panic, setup errors).
 set -euo pipefail
@@ -190,7 +191,8 @@ fi
 put "$hull" "$stage/usr/local/bin/hull" strip
 # hull ps runs `ps -ef`: use procps' ps (as on real hosts), not busybox's, which ignores -ef
 hosttools=()
-for tool in /usr/bin/ps; do
+# losetup: busybox's has no --show (cgroups.rs sets up a loop device with the bfq scheduler)
+for tool in /usr/bin/ps /usr/sbin/losetup; do
     if [ -x "$tool" ]; then
         put "$tool" "$stage$tool"
         hosttools+=("$tool")
@@ -210,6 +212,26 @@ for f in "$stage"/tests/* "$stage/hull-vm-script"; do
 done
 put_libs "$hull" ${hosttools[@]+"${hosttools[@]}"} ${selbins[@]+"${selbins[@]}"}
 install -m 755 "$here/init.sh" "$stage/init"
+# Kernel modules for what is not built in (loop devices, the bfq scheduler), dependencies
+# first (read from each module's .modinfo: the package ships no modules.dep).
+kver=$(ls "$kdir/modules" 2>/dev/null | head -n1)
+rm -rf "$stage/lib/modules"
+modlist=()
+add_mod() {
+    local f dep
+    f=$(find "$kdir/modules/$kver/kernel" -name "$1.ko" | head -n1)
+    [ -n "$f" ] || { log "warning: no kernel module $1 in $kpkg"; return; }
+    [[ " ${modlist[*]:-} " == *" /lib/modules/$kver/$1.ko "* ]] && return
+    for dep in $(tr '\0' '\n' <"$f" | sed -n 's/^depends=//p' | tr ',' ' '); do
+        add_mod "$dep"
+    done
+    mkdir -p "$stage/lib/modules/$kver"
+    cp "$f" "$stage/lib/modules/$kver/$1.ko"
+    modlist+=("/lib/modules/$kver/$1.ko")
+}
+if [ -n "$kver" ]; then
+    for m in ${HULL_VM_MODULES-loop bfq}; do add_mod "$m"; done
+fi
 # security.rs reads <workspace>/seccomp-profiles: keep that path valid inside the VM
 if [ -d "$repo/seccomp-profiles" ]; then
     mkdir -p "$stage$repo"
@@ -234,6 +256,7 @@ fi
     printf 'HULL_VM_TESTS=%q\n' "${sel[*]:-}"
     printf 'HULL_VM_ARGS=%q\n' "${targs[*]:-}"
     printf 'HULL_VM_THREADS=%q\n' "${HULL_VM_THREADS:-2}"
+    printf 'HULL_VM_MODULES=%q\n' "${modlist[*]:-}"
     for kb in "${!skips[@]}"; do
         printf 'HULL_VM_SKIP_%s=%q\n' "${kb//[^A-Za-z0-9]/_}" "${skips[$kb]}"
     done
