@@ -59,11 +59,14 @@ ip link set lo up 2>/dev/null
 cg=/sys/fs/cgroup
 mkdir -p $cg/init
 echo $$ >$cg/init/cgroup.procs || fail "move init into /init cgroup"
-for c in $(cat $cg/cgroup.controllers); do
+. /etc/hull-vm.conf
+# HULL_VM_ROOT_CONTROLLERS: "all" (like systemd) or a list, possibly empty, to leave the
+# enabling to hull
+ctrls=$HULL_VM_ROOT_CONTROLLERS
+[ "$ctrls" = all ] && ctrls=$(cat $cg/cgroup.controllers)
+for c in $ctrls; do
     echo "+$c" >$cg/cgroup.subtree_control || echo "HULL-VM-WARN cannot enable $c"
 done
-
-. /etc/hull-vm.conf
 for m in $HULL_VM_MODULES; do
     insmod "$m" || echo "HULL-VM-WARN insmod $m failed"
 done

@@ -20,6 +20,8 @@
 #   HULL_VM_KERNEL_PKG  Debian kernel package (default: what linux-image-amd64 depends on)
 #   HULL_VM_VERBOSE=1   stream the whole serial console instead of the summary lines
 #   HULL_VM_MODULES  kernel modules to insmod in the VM (default "loop bfq")
+#   HULL_VM_ROOT_CONTROLLERS  controllers /init enables in the root cgroup (default "all", as
+#                    systemd does; "" leaves all the enabling to hull)
 # Exit status: 0 when every selected test binary passed inside the VM, 1 otherwise (test
 # failures, missing HULL-VM-DONE line after a timeout or a kernel panic, setup errors).
 set -euo pipefail
@@ -257,6 +259,7 @@ fi
     printf 'HULL_VM_ARGS=%q\n' "${targs[*]:-}"
     printf 'HULL_VM_THREADS=%q\n' "${HULL_VM_THREADS:-2}"
     printf 'HULL_VM_MODULES=%q\n' "${modlist[*]:-}"
+    printf 'HULL_VM_ROOT_CONTROLLERS=%q\n' "${HULL_VM_ROOT_CONTROLLERS-all}"
     for kb in "${!skips[@]}"; do
         printf 'HULL_VM_SKIP_%s=%q\n' "${kb//[^A-Za-z0-9]/_}" "${skips[$kb]}"
     done
