@@ -35,6 +35,7 @@ EOF
 RES='{"memory":{"limit":67108864,"reservation":33554432,"swap":134217728},
  "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},
  "pids":{"limit":20},
+ "hugepageLimits":[{"pageSize":"2MB","limit":4194304}],
  "unified":{"memory.high":"60000000"},
  "devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]}'
 
@@ -51,6 +52,8 @@ check "cpu.weight (shares 512)" 20 "$(cat $D/cpu.weight)"
 check "cpu.max" "50000 100000" "$(cat $D/cpu.max)"
 check "cpuset.cpus" 0 "$(cat $D/cpuset.cpus)"
 check "pids.max" 20 "$(cat $D/pids.max)"
+check "hugetlb.2MB.max" 4194304 "$(cat $D/hugetlb.2MB.max)"
+[ -e $D/hugetlb.2MB.rsvd.max ] && check "hugetlb.2MB.rsvd.max" 4194304 "$(cat $D/hugetlb.2MB.rsvd.max)"
 pid=$($H --root $R state c1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 check "init cgroup (host view)" "0::/hull-smoke/c1" "$(cat /proc/$pid/cgroup)"
 $H --root $R start c1 || bad "start c1"
@@ -108,6 +111,38 @@ mkbundle $B3 '["sh","-c","(: > /dev/ser-copy) 2>&1 && echo OPENED || echo DENIED
 out=$($H --root $R run --bundle $B3 c3 2>&1)
 case "$out" in *DENIED*) ok "open of a non-allowed device denied: $out" ;; *) bad "device read: $out" ;; esac
 $H --root $R delete -f c3 2>/dev/null
+
+echo "== [$(cut -d" " -f1 /proc/uptime)s] io: weight, per-device weight and throttles on a bfq loop device"
+# (the full path: the static busybox sh runs its own losetup applet, which has no --show)
+dd if=/dev/zero of=/tmp/io.img bs=1M count=8 2>/dev/null
+if dev=$(/usr/sbin/losetup -f --show /tmp/io.img 2>/dev/null) && [ -n "$dev" ]; then
+    n=${dev#/dev/}
+    echo bfq >/sys/block/$n/queue/scheduler 2>/dev/null
+    mm=$(cat /sys/block/$n/dev)
+    M=${mm%:*} m=${mm#*:}
+    B5=/tmp/smoke5
+    mkbundle $B5 '["sleep","1000"]' "{\"blockIO\":{\"weight\":300,
+      \"weightDevice\":[{\"major\":$M,\"minor\":$m,\"weight\":500}],
+      \"throttleReadBpsDevice\":[{\"major\":$M,\"minor\":$m,\"rate\":1048576}],
+      \"throttleWriteIOPSDevice\":[{\"major\":$M,\"minor\":$m,\"rate\":100}]}}" /hull-smoke/c5
+    if $H --root $R create --bundle $B5 c5; then
+        D=$CG/hull-smoke/c5
+        check "io.max" "$mm rbps=1048576 wbps=max riops=max wiops=100" "$(grep "^$mm " $D/io.max)"
+        if [ -e $D/io.bfq.weight ]; then
+            check "io.bfq.weight default" "default 300" "$(head -n1 $D/io.bfq.weight)"
+            check "io.bfq.weight device" "$mm 500" "$(grep "^$mm " $D/io.bfq.weight)"
+        else
+            bad "no io.bfq.weight although the loop device uses bfq"
+        fi
+        $H --root $R delete -f c5
+    else
+        bad "create with blockIO on $dev ($mm)"
+    fi
+    /usr/sbin/losetup -d "$dev"
+else
+    echo "skip io: no loop device"
+fi
+rm -f /tmp/io.img
 
 echo "== [$(cut -d" " -f1 /proc/uptime)s] relative cgroupsPath lands next to the caller's cgroup"
 B4=/tmp/smoke4
