@@ -157,12 +157,16 @@ done
 # ---------------------------------------------------------------------------
 tdir=$(dirname "$(dirname "$hull")")/vm
 stage=$tdir/root
+mkdir -p "$tdir"
+exec 9>"$tdir/.lock"
+flock -n 9 || { log "another run-v2.sh uses $tdir; waiting"; flock 9; }
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,root,tests,proc,sys,dev,run,tmp}
 
-# copy $1 to $2 if newer, stripping debug info from ELF executables (much smaller image)
+# copy $1 to $2 unless $2 has $1's mtime (set on copy); "strip" as $3 drops debug info
+# (much smaller image)
 put() {
     local src=$1 dst=$2
-    if [ ! -e "$dst" ] || [ "$src" -nt "$dst" ]; then
+    if [ ! -e "$dst" ] || [ "$src" -nt "$dst" ] || [ "$src" -ot "$dst" ]; then
         mkdir -p "$(dirname "$dst")"
         if [ "${3:-}" = strip ] && command -v strip >/dev/null; then
             strip --strip-debug -o "$dst.tmp" "$src"
