@@ -144,6 +144,22 @@ else
 fi
 rm -f /tmp/io.img
 
+echo "== [$(cut -d" " -f1 /proc/uptime)s] exec into a container that delegated its cgroup (nested runtime, systemd)"
+B6=/tmp/smoke6
+mkbundle $B6 '["sh","-c","mkdir /sys/fs/cgroup/init && echo $$ > /sys/fs/cgroup/init/cgroup.procs && echo +memory +pids > /sys/fs/cgroup/cgroup.subtree_control && echo NESTED > /tmp/nested; sleep 1000"]' \
+    '{}' /hull-smoke/c6
+sed -i 's|"nodev","relatime","ro"\]}|"nodev","relatime","rw"]}|' $B6/config.json
+$H --root $R run -d --bundle $B6 c6 || bad "run -d c6"
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    [ -e $B6/rootfs/tmp/nested ] && break
+    sleep 0.3
+done
+check "controllers delegated inside" "memory pids" "$(cat $CG/hull-smoke/c6/cgroup.subtree_control)"
+# the container's cgroup has no process of its own now: exec must join the init's sub-cgroup
+check "exec joins the init's cgroup" "0::/init" "$($H --root $R exec c6 cat /proc/self/cgroup 2>&1)"
+$H --root $R delete -f c6 || bad "delete -f c6"
+[ ! -e $CG/hull-smoke/c6 ] && ok "nested cgroups removed" || bad "$CG/hull-smoke/c6 left"
+
 echo "== [$(cut -d" " -f1 /proc/uptime)s] relative cgroupsPath lands next to the caller's cgroup"
 B4=/tmp/smoke4
 mkbundle $B4 '["cat","/proc/self/cgroup"]' '{}' rel-smoke
