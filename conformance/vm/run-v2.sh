@@ -166,7 +166,7 @@ mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,root,tests,proc,s
 # (much smaller image)
 put() {
     local src=$1 dst=$2
-    if [ ! -e "$dst" ] || [ "$src" -nt "$dst" ] || [ "$src" -ot "$dst" ]; then
+    if [ -L "$dst" ] || [ ! -e "$dst" ] || [ "$src" -nt "$dst" ] || [ "$src" -ot "$dst" ]; then
         mkdir -p "$(dirname "$dst")"
         if [ "${3:-}" = strip ] && command -v strip >/dev/null; then
             strip --strip-debug -o "$dst.tmp" "$src"
