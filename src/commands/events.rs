@@ -218,8 +218,8 @@ fn emit(ev: &Event) -> Result<()> {
 // OOM notification
 // ---------------------------------------------------------------------------------------------
 
-enum OomWatch {
-    /// v1: eventfd registered for memory.oom_control (the fd is kept open while registered).
+enum Source {
+    /// v1: eventfd registered for memory.oom_control (kept open while registered).
     V1 {
         efd: OwnedFd,
         _oom_control: std::fs::File,
@@ -230,15 +230,26 @@ enum OomWatch {
         ino: OwnedFd,
         events_wd: i32,
         cgroup_wd: i32,
-        dir: PathBuf,
-        oom_kills: u64,
     },
+}
+
+/// Watches a memory cgroup for OOM. The kernel's notifications (the v1 eventfd, inotify on
+/// v2) only say "look again", and a v1 cgroup signals its eventfd many times while one victim
+/// dies, so each notification is checked against the cgroup's `oom_kill` counter: one event
+/// per OOM kill. A v1 cgroup with the OOM killer disabled has no kills; there an event is
+/// reported each time the cgroup enters `under_oom`.
+struct OomWatch {
+    src: Source,
+    dir: PathBuf,
+    /// The counters seen last (None: this kernel has no oom_kill counter).
+    kills: Option<u64>,
+    under_oom: bool,
 }
 
 /// What the OOM source reported.
 #[derive(Default)]
 struct OomNews {
-    ooms: u32,
+    ooms: u64,
     /// The cgroup was removed or has become empty.
     gone: bool,
 }
@@ -262,21 +273,13 @@ fn unified_dir(cg: &CgroupState) -> Option<&Path> {
     .map(|p| p.as_path())
 }
 
-fn oom_kill_count(dir: &Path) -> u64 {
-    std::fs::read_to_string(dir.join("memory.events"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn populated(dir: &Path) -> Option<bool> {
-    let t = std::fs::read_to_string(dir.join("cgroup.events")).ok()?;
-    t.lines()
-        .find_map(|l| l.strip_prefix("populated ")?.trim().parse::<u32>().ok())
-        .map(|v| v != 0)
+/// A value of a flat-keyed cgroup file ("key value" lines).
+fn keyed(dir: &Path, file: &str, key: &str) -> Option<u64> {
+    let t = std::fs::read_to_string(dir.join(file)).ok()?;
+    t.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok())?
+    })
 }
 
 impl OomWatch {
@@ -294,8 +297,8 @@ impl OomWatch {
 
     fn v1(dir: &Path) -> Result<OomWatch> {
         let oc = dir.join("memory.oom_control");
-        let oom_control = std::fs::File::open(&oc)
-            .with_context(|| format!("opening {}", oc.display()))?;
+        let oom_control =
+            std::fs::File::open(&oc).with_context(|| format!("opening {}", oc.display()))?;
         // SAFETY: eventfd has no memory-safety preconditions.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -309,11 +312,19 @@ impl OomWatch {
             &format!("{} {}", efd.as_raw_fd(), oom_control.as_raw_fd()),
         )
         .with_context(|| format!("registering for OOM notifications in {}", dir.display()))?;
-        Ok(OomWatch::V1 {
-            efd,
-            _oom_control: oom_control,
-            event_control,
-        })
+        let mut w = OomWatch {
+            src: Source::V1 {
+                efd,
+                _oom_control: oom_control,
+                event_control,
+            },
+            dir: dir.to_path_buf(),
+            kills: None,
+            under_oom: false,
+        };
+        w.kills = w.read_kills();
+        w.under_oom = keyed(dir, "memory.oom_control", "under_oom") == Some(1);
+        Ok(w)
     }
 
     fn v2(dir: &Path) -> Result<OomWatch> {
@@ -328,7 +339,8 @@ impl OomWatch {
             let p = dir.join(file);
             let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())?;
             // SAFETY: ino is a valid inotify fd, c a NUL-terminated path.
-            let wd = unsafe { libc::inotify_add_watch(ino.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) };
+            let wd =
+                unsafe { libc::inotify_add_watch(ino.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) };
             if wd < 0 {
                 return Err(last_os_error(&format!("watching {}", p.display())));
             }
@@ -336,60 +348,93 @@ impl OomWatch {
         };
         let events_wd = watch("memory.events")?;
         let cgroup_wd = watch("cgroup.events")?;
-        Ok(OomWatch::V2 {
-            oom_kills: oom_kill_count(dir),
-            ino,
-            events_wd,
-            cgroup_wd,
+        let mut w = OomWatch {
+            src: Source::V2 {
+                ino,
+                events_wd,
+                cgroup_wd,
+            },
             dir: dir.to_path_buf(),
-        })
+            kills: None,
+            under_oom: false,
+        };
+        w.kills = w.read_kills();
+        Ok(w)
     }
 
-    fn fd(&self) -> i32 {
-        match self {
-            OomWatch::V1 { efd, .. } => efd.as_raw_fd(),
-            OomWatch::V2 { ino, .. } => ino.as_raw_fd(),
+    fn read_kills(&self) -> Option<u64> {
+        match self.src {
+            Source::V1 { .. } => keyed(&self.dir, "memory.oom_control", "oom_kill"),
+            Source::V2 { .. } => keyed(&self.dir, "memory.events", "oom_kill"),
         }
     }
 
-    /// Reads whatever is pending (non-blocking).
+    fn fd(&self) -> i32 {
+        match &self.src {
+            Source::V1 { efd, .. } => efd.as_raw_fd(),
+            Source::V2 { ino, .. } => ino.as_raw_fd(),
+        }
+    }
+
+    /// OOMs since the last look, from the counters.
+    fn count(&mut self, notified: bool) -> u64 {
+        let mut n = 0;
+        match (self.kills, self.read_kills()) {
+            (Some(old), Some(now)) => {
+                n = now.saturating_sub(old);
+                self.kills = Some(now);
+            }
+            // No counter (old v1 kernels): every notification is an OOM, as in runc.
+            (None, None) if notified => n = 1,
+            _ => {}
+        }
+        if let Source::V1 { .. } = self.src {
+            let under = keyed(&self.dir, "memory.oom_control", "under_oom") == Some(1);
+            let disabled = keyed(&self.dir, "memory.oom_control", "oom_kill_disable") == Some(1);
+            if under && !self.under_oom && disabled && n == 0 {
+                n = 1;
+            }
+            self.under_oom = under;
+        }
+        n
+    }
+
+    /// Consumes pending notifications (non-blocking) and reports what changed.
     fn check(&mut self) -> OomNews {
         let mut news = OomNews::default();
-        match self {
-            OomWatch::V1 {
+        let mut notified = false;
+        match &self.src {
+            Source::V1 {
                 efd, event_control, ..
             } => {
                 let mut buf = [0u8; 8];
                 // SAFETY: reading 8 bytes into an 8-byte buffer.
                 let n = unsafe { libc::read(efd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
                 if n == 8 {
+                    notified = true;
                     // The kernel also signals the eventfd when the cgroup is removed.
-                    if event_control.exists() {
-                        news.ooms = 1;
-                    } else {
+                    if !event_control.exists() {
                         news.gone = true;
                     }
                 }
             }
-            OomWatch::V2 {
+            Source::V2 {
                 ino,
                 events_wd,
                 cgroup_wd,
-                dir,
-                oom_kills,
             } => {
                 let mut buf = [0u8; 4096];
-                let mut memory_events = false;
+                let hdr = std::mem::size_of::<libc::inotify_event>();
                 let mut cgroup_events = false;
                 loop {
                     // SAFETY: reading into a buffer of the given size.
-                    let n = unsafe { libc::read(ino.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                    let n =
+                        unsafe { libc::read(ino.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                     if n <= 0 {
                         break;
                     }
                     let n = n as usize;
                     let mut off = 0;
-                    let hdr = std::mem::size_of::<libc::inotify_event>();
                     while off + hdr <= n {
                         // SAFETY: the kernel wrote a whole inotify_event header at `off`.
                         let ev: libc::inotify_event =
@@ -398,42 +443,23 @@ impl OomWatch {
                             news.gone = true;
                         }
                         if ev.wd == *events_wd {
-                            memory_events = true;
+                            notified = true;
                         } else if ev.wd == *cgroup_wd {
                             cgroup_events = true;
                         }
                         off += hdr + ev.len as usize;
                     }
                 }
-                if memory_events || cgroup_events {
-                    let now = oom_kill_count(dir);
-                    if now > *oom_kills {
-                        news.ooms = 1;
-                        *oom_kills = now;
-                    }
-                }
-                if cgroup_events && populated(dir) == Some(false) {
+                if cgroup_events && keyed(&self.dir, "cgroup.events", "populated") == Some(0) {
                     news.gone = true;
                 }
-                if !dir.exists() {
+                if !self.dir.exists() {
                     news.gone = true;
                 }
             }
         }
+        news.ooms = self.count(notified);
         news
-    }
-
-    /// A last look before exiting: counts that changed without (or before) a notification.
-    fn final_check(&mut self) -> u32 {
-        let mut n = self.check().ooms;
-        if let OomWatch::V2 { dir, oom_kills, .. } = self {
-            let now = oom_kill_count(dir);
-            if now > *oom_kills {
-                *oom_kills = now;
-                n += 1;
-            }
-        }
-        n
     }
 }
 
@@ -538,8 +564,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
             }
         }
         if stopped {
+            // A last look: a kill that ended the container may not have been read yet.
             if let Some(o) = oom.as_mut() {
-                for _ in 0..o.final_check() {
+                for _ in 0..o.check().ooms {
                     emit(&Event {
                         typ: "oom",
                         id,
@@ -608,7 +635,10 @@ mod tests {
         assert_eq!(err("1d"), "time: unknown unit \"d\" in duration \"1d\"");
         assert_eq!(err("5 s"), "time: unknown unit \" s\" in duration \"5 s\"");
         assert_eq!(err("1sm"), "time: unknown unit \"sm\" in duration \"1sm\"");
-        assert_eq!(err("3s-1s"), "time: unknown unit \"s-\" in duration \"3s-1s\"");
+        assert_eq!(
+            err("3s-1s"),
+            "time: unknown unit \"s-\" in duration \"3s-1s\""
+        );
         assert_eq!(
             err("1\u{b5}x"),
             "time: unknown unit \"\\xc2\\xb5x\" in duration \"1\\xc2\\xb5x\""
@@ -622,7 +652,10 @@ mod tests {
             "time: invalid duration \"99999999999999999999s\""
         );
         assert_eq!(err("3000000h"), "time: invalid duration \"3000000h\"");
-        assert_eq!(err("1s\"x"), "time: unknown unit \"s\\\"x\" in duration \"1s\\\"x\"");
+        assert_eq!(
+            err("1s\"x"),
+            "time: unknown unit \"s\\\"x\" in duration \"1s\\\"x\""
+        );
     }
 
     #[test]
@@ -634,7 +667,10 @@ mod tests {
             data: Some(&s),
         })
         .unwrap();
-        assert!(v.starts_with(r#"{"type":"stats","id":"x","data":{"cpu":"#), "{v}");
+        assert!(
+            v.starts_with(r#"{"type":"stats","id":"x","data":{"cpu":"#),
+            "{v}"
+        );
         let v = serde_json::to_string(&Event {
             typ: "oom",
             id: "x",

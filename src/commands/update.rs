@@ -78,8 +78,12 @@ pub fn go_parse_uint(s: &str) -> Result<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(syntax());
     }
-    s.parse::<u64>()
-        .map_err(|_| anyhow!("strconv.ParseUint: parsing {}: value out of range", go_quote(s)))
+    s.parse::<u64>().map_err(|_| {
+        anyhow!(
+            "strconv.ParseUint: parsing {}: value out of range",
+            go_quote(s)
+        )
+    })
 }
 
 /// Go's strconv.ParseInt(s, 10, 64), with its error text.
@@ -90,8 +94,12 @@ pub fn go_parse_int(s: &str) -> Result<i64> {
     }
     let v: i128 = digits.parse().unwrap_or(i128::MAX);
     let v = if s.starts_with('-') { -v } else { v };
-    i64::try_from(v)
-        .map_err(|_| anyhow!("strconv.ParseInt: parsing {}: value out of range", go_quote(s)))
+    i64::try_from(v).map_err(|_| {
+        anyhow!(
+            "strconv.ParseInt: parsing {}: value out of range",
+            go_quote(s)
+        )
+    })
 }
 
 /// strconv.Quote for the ASCII strings these errors usually hold (JSON escaping is close
@@ -241,7 +249,10 @@ pub fn ram_in_bytes(s: &str) -> Result<i64> {
             "strconv.ParseFloat: parsing {}: value out of range",
             go_quote(num)
         ),
-        Err(_) => bail!("strconv.ParseFloat: parsing {}: invalid syntax", go_quote(num)),
+        Err(_) => bail!(
+            "strconv.ParseFloat: parsing {}: invalid syntax",
+            go_quote(num)
+        ),
     };
     let v = size * mul;
     // Go's int64(float64) on amd64: out-of-range values become math.MinInt64.
@@ -614,7 +625,9 @@ mod tests {
         assert_eq!(ram_in_bytes("1p").unwrap(), 1 << 50);
         assert_eq!(ram_in_bytes("0").unwrap(), 0);
         assert_eq!(ram_in_bytes("99999999p").unwrap(), i64::MIN);
-        for bad in ["", "1q", "-1", "m", "1.", ".5m", "1  m", "1mm", "1kbb", " 1m", "1m "] {
+        for bad in [
+            "", "1q", "-1", "m", "1.", ".5m", "1  m", "1mm", "1kbb", " 1m", "1m ",
+        ] {
             assert_eq!(
                 ram_in_bytes(bad).unwrap_err().to_string(),
                 format!("invalid size: '{bad}'"),
@@ -637,7 +650,9 @@ mod tests {
             "strconv.ParseUint: parsing \"x\": invalid syntax"
         );
         assert_eq!(
-            go_parse_uint("18446744073709551616").unwrap_err().to_string(),
+            go_parse_uint("18446744073709551616")
+                .unwrap_err()
+                .to_string(),
             "strconv.ParseUint: parsing \"18446744073709551616\": value out of range"
         );
         assert_eq!(go_parse_int("-5").unwrap(), -5);
