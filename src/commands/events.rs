@@ -40,7 +40,7 @@ const DEFAULT_INTERVAL_NS: i64 = 5_000_000_000;
 fn go_time_quote(s: &str) -> String {
     let mut out = String::from("\"");
     for &b in s.as_bytes() {
-        if b >= 0x80 || b < b' ' {
+        if !(b' '..0x80).contains(&b) {
             out.push_str(&format!("\\x{b:02x}"));
         } else {
             if b == b'"' || b == b'\\' {

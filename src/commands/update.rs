@@ -117,7 +117,7 @@ fn underscore_ok(s: &str) -> bool {
     if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
         i = 2;
         saw = b'0';
-        hex = b[1].to_ascii_lowercase() == b'x';
+        hex = b[1].eq_ignore_ascii_case(&b'x');
     }
     while i < b.len() {
         let c = b[i];
@@ -472,7 +472,7 @@ pub fn merge(stored: &LinuxResources, c: &Changes) -> Result<(LinuxResources, Li
         || c.memory_reservation.is_some()
         || c.check_before_update.is_some()
     {
-        let mut m: LinuxMemory = r.memory().clone().unwrap_or_default();
+        let mut m: LinuxMemory = r.memory().unwrap_or_default();
         if let Some(v) = c.memory {
             m.set_limit(Some(v));
         }
