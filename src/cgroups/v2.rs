@@ -552,7 +552,8 @@ impl V2Manager {
                 let swap_max = util::read_u64_or_zero(d, "memory.swap.max")?;
                 s.memory.swap.usage = swap.saturating_add(s.memory.usage.usage);
                 s.memory.swap.limit = swap_max.saturating_add(s.memory.usage.limit);
-                s.memory.swap.max = util::read_u64_or_zero(d, "memory.swap.peak")?;
+                // memory.swap.peak is swap alone and cannot be combined with the memory peak
+                // into a mem+swap peak: runc reports 0, so do we.
             }
         }
         if let Some(p) = util::read_opt(d, "memory.pressure")? {
