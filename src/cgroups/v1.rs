@@ -262,7 +262,8 @@ fn set_memory(dir: &Path, res: &LinuxResources) -> Result<()> {
         Ok(())
     };
     let set_swap = |v: i64| -> Result<()> {
-        if v == 0 {
+        // Unlimited is all there is without swap accounting (no memsw files).
+        if v == 0 || (v == -1 && !dir.join("memory.memsw.limit_in_bytes").exists()) {
             return Ok(());
         }
         util::write(dir, "memory.memsw.limit_in_bytes", &v.to_string())

@@ -189,6 +189,14 @@ pub(crate) fn set_cpu(dir: &Path, res: &LinuxResources) -> Result<()> {
     if quota != 0 || period != 0 {
         let mut v = if quota > 0 {
             quota.to_string()
+        } else if quota == 0 {
+            // Only the period changes (update --cpu-period): keep the current quota, which
+            // "max <period>" would lift.
+            util::read(dir, "cpu.max")?
+                .split_whitespace()
+                .next()
+                .unwrap_or("max")
+                .to_string()
         } else {
             "max".to_string()
         };

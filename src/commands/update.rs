@@ -408,13 +408,27 @@ fn read_resources_input(path: &str) -> Result<Vec<u8>> {
 // Merging
 // ---------------------------------------------------------------------------------------------
 
-/// Merges `c` over the stored resources. Returns (what to store, what to apply): the applied
-/// set has no device rules (an update never resets the device cgroup) and only the `unified`
-/// entries given in this update (stored ones are not re-written, so they cannot undo the
-/// values set by flags).
+/// Merges `c` over the stored resources. Returns (what to store, what to apply). Like runc,
+/// only what this update names is written to the cgroup: re-writing stored values could
+/// undo or conflict with the new ones (e.g. a stored swap limit checked against a new memory
+/// limit, or checkBeforeUpdate failing a cpu-only update). The applied set never has device
+/// rules (an update does not reset the device cgroup).
 pub fn merge(stored: &LinuxResources, c: &Changes) -> Result<(LinuxResources, LinuxResources)> {
-    let mut r = stored.clone();
+    let mut store = stored.clone();
+    overlay(&mut store, c);
+    if let Some(u) = &c.unified {
+        let mut all = store.unified().clone().unwrap_or_default();
+        all.extend(u.iter().map(|(k, v)| (k.clone(), v.clone())));
+        store.set_unified(Some(all));
+    }
+    let mut apply = LinuxResources::default();
+    overlay(&mut apply, c);
+    apply.set_unified(c.unified.clone().filter(|u| !u.is_empty()));
+    Ok((store, apply))
+}
 
+/// Sets every field `c` names on `r`, leaving the others as they are.
+fn overlay(r: &mut LinuxResources, c: &Changes) {
     if let Some(w) = c.blkio_weight {
         let mut b = r.block_io().clone().unwrap_or_default();
         b.set_weight(Some(w));
@@ -493,17 +507,6 @@ pub fn merge(stored: &LinuxResources, c: &Changes) -> Result<(LinuxResources, Li
         p.set_limit(c.pids_limit);
         r.set_pids(Some(p));
     }
-
-    if let Some(u) = &c.unified {
-        let mut all = r.unified().clone().unwrap_or_default();
-        all.extend(u.iter().map(|(k, v)| (k.clone(), v.clone())));
-        r.set_unified(Some(all));
-    }
-
-    let mut apply = r.clone();
-    apply.set_devices(None);
-    apply.set_unified(c.unified.clone().filter(|u| !u.is_empty()));
-    Ok((r, apply))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -782,6 +785,14 @@ mod tests {
         assert!(apply.devices().is_none());
         assert!(apply.unified().is_none());
         assert_eq!(apply.memory().as_ref().unwrap().limit(), Some(200 << 20));
+        // ... and only what this update names: not the stored swap, shares, cpus or pids
+        assert_eq!(apply.memory().as_ref().unwrap().swap(), None);
+        let acpu = apply.cpu().as_ref().unwrap();
+        assert_eq!(
+            (acpu.quota(), acpu.shares(), acpu.cpus().as_deref()),
+            (Some(50000), None, None)
+        );
+        assert!(apply.pids().is_none());
 
         // memory -1 without swap: swap unlimited too; pids 0 keeps the stored limit.
         let c = Changes {
