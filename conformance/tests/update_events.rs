@@ -626,6 +626,56 @@ fn events_interval_until_stop() {
     );
 }
 
+/// In the host's pid namespace the container's other processes outlive its init: events
+/// follows the cgroup (as runc does), not the init.
+#[test]
+fn events_follow_the_cgroup_without_a_pid_namespace() {
+    let rt = Runtime::new();
+    let id = unique_id("ev-hostpid");
+    let (mut b, _g) = bundle_with(&id, "sleep 1001 & wait", default_resources());
+    let ns: Vec<Value> = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "pid")
+        .cloned()
+        .collect();
+    b.config["linux"]["namespaces"] = Value::Array(ns);
+    b.save();
+    let c = running(&rt, &b, &id);
+    let dir = TempDir::new("ev-hostpid");
+    let out_p = dir.path().join("out");
+    let mut cmd = rt.cmd(&["events", "--interval", "100ms", &id]);
+    cmd.stdin(Stdio::null())
+        .stdout(fs::File::create(&out_p).unwrap())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn events");
+    let lines = || {
+        fs::read_to_string(&out_p)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    assert!(poll_until(T, || lines() >= 1), "events printed nothing");
+    // the init (sh) dies; its child sleep keeps the container's cgroup populated
+    assert_ok(&rt.run(&["kill", &id, "KILL"]), "kill the init");
+    c.wait_status("stopped", T);
+    let after = lines();
+    std::thread::sleep(Duration::from_millis(600));
+    let still = child.try_wait().unwrap().is_none();
+    let more = lines() > after;
+    assert_ok(&rt.run(&["kill", "--all", &id, "KILL"]), "kill --all");
+    let status = wait_child(&mut child, T, "events after the cgroup emptied");
+    assert!(
+        still,
+        "events stopped with the init although the cgroup has processes"
+    );
+    assert!(
+        more,
+        "no stats while the init's children were still running"
+    );
+    assert!(status.success(), "events: {status:?}");
+}
+
 #[test]
 fn events_reports_oom() {
     let rt = Runtime::new();

@@ -501,6 +501,31 @@ fn wait(fds: &[i32], timeout: Duration) -> Result<Vec<bool>> {
     Ok(p.iter().map(|x| x.revents != 0).collect())
 }
 
+/// How often the cgroup is checked for emptiness once the init of a container without its own
+/// pid namespace has exited.
+const EMPTY_CHECK: Duration = Duration::from_millis(200);
+
+/// Whether the container's saved config asks for a new pid namespace (no path). Unknown (an
+/// unreadable config) counts as yes: then the init's exit ends the stream, as before.
+fn has_own_pid_namespace(state_dir: &std::path::Path) -> bool {
+    let Ok(raw) = std::fs::read(state_dir.join(crate::state::CONFIG_FILE)) else {
+        return true;
+    };
+    let Ok(cfg) = serde_json::from_slice::<serde_json::Value>(&raw) else {
+        return true;
+    };
+    cfg.pointer("/linux/namespaces")
+        .and_then(|n| n.as_array())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.get("type").and_then(|t| t.as_str()) == Some("pid")
+                    && n.get("path")
+                        .and_then(|p| p.as_str())
+                        .is_none_or(str::is_empty)
+            })
+        })
+}
+
 pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let p = parse(args, FLAGS, Trailing::Interleaved)?;
     let interval = match p.get("interval") {
@@ -543,13 +568,26 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let mut oom = OomWatch::new(cg)?;
     let interval = Duration::from_nanos(interval as u64);
     let mut next = Instant::now() + interval;
+    // Without a pid namespace of its own, the container's other processes outlive its init:
+    // then, like runc, follow the cgroup until it is empty.
+    let own_pid_ns = has_own_pid_namespace(&g.store.dir(id));
+    let mut init_gone = false;
+    let cgroup_empty = || mgr.pids().map(|p| p.is_empty()).unwrap_or(true);
     loop {
-        let mut fds = vec![pidfd.as_raw_fd()];
+        // pidfd first (index 0) while the init lives; a dead one would poll ready forever
+        let mut fds = vec![if init_gone { -1 } else { pidfd.as_raw_fd() }];
         if let Some(o) = &oom {
             fds.push(o.fd());
         }
-        let ready = wait(&fds, next.saturating_duration_since(Instant::now()))?;
-        let mut stopped = ready[0];
+        let mut timeout = next.saturating_duration_since(Instant::now());
+        if init_gone {
+            timeout = timeout.min(EMPTY_CHECK);
+        }
+        let ready = wait(&fds, timeout)?;
+        if ready[0] && !own_pid_ns {
+            init_gone = true;
+        }
+        let mut stopped = if init_gone { cgroup_empty() } else { ready[0] };
         if let Some(o) = oom.as_mut() {
             if ready.get(1) == Some(&true) {
                 let news = o.check();
