@@ -1684,6 +1684,29 @@ fn paused_container_kill_all_and_delete_force() {
     );
 }
 
+/// runc resumes a paused container after `kill --all` with any signal, so a TERM handler can
+/// run and the container can stop; the state must say so.
+#[test]
+fn kill_all_term_resumes_a_paused_container() {
+    let rt = Runtime::new();
+    let id = unique_id("cgpterm");
+    let mut b = cg_bundle(&id, json!({}));
+    b.set_args(&[
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; while :; do sleep 0.1; done",
+    ]);
+    b.save();
+    let c = start(&rt, &b, &id);
+    let cg = test_cgroups_path(&id);
+    assert!(poll_until(T, || cgroup_procs(&cg).len() >= 2));
+    assert_ok(&rt.run(&["pause", &id]), "pause");
+    assert_eq!(c.status().as_deref(), Some("paused"));
+    assert_ok(&rt.run(&["kill", "--all", &id, "TERM"]), "kill --all TERM");
+    freezer_check(&cg, false);
+    c.wait_status("stopped", T);
+}
+
 #[test]
 fn ps_lists_the_container_pids() {
     let rt = Runtime::new();

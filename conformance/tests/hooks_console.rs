@@ -495,8 +495,45 @@ fn pidfd_pid(fd: &OwnedFd) -> i32 {
         .unwrap_or_else(|| panic!("not a pidfd: {info}"))
 }
 
+/// Accepts the runtime's connection, receives the pidfd (payload `kind`, runc's words), and
+/// checks the runtime holds no copy of the connection afterwards: EOF must follow at once,
+/// even while a created container waits to be started.
+fn accept_pidfd(l: UnixListener, kind: &str) -> Option<OwnedFd> {
+    l.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let s = loop {
+        match l.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(_) => return None,
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (fd, payload) = recv_fd(&s);
+    assert_eq!(
+        String::from_utf8_lossy(&payload),
+        kind,
+        "payload of the pidfd message"
+    );
+    let mut rest = [0u8; 16];
+    let n = std::io::Read::read(&mut &s, &mut rest);
+    assert!(
+        matches!(n, Ok(0)),
+        "no EOF on the pidfd socket after the fd (someone still holds it): {n:?}"
+    );
+    Some(fd)
+}
+
 /// Runs `args` while accepting one fd on a fresh socket passed as `--pidfd-socket`.
-fn with_pidfd_socket(rt: &Runtime, dir: &Path, args: &[&str]) -> (Output, Option<OwnedFd>) {
+fn with_pidfd_socket(
+    rt: &Runtime,
+    dir: &Path,
+    args: &[&str],
+    kind: &'static str,
+) -> (Output, Option<OwnedFd>) {
     let sock = dir.join(format!("pidfd-{}.sock", unique_id("s")));
     let listener = UnixListener::bind(&sock).expect("bind pidfd socket");
     let sock = sock.to_str().unwrap().to_string();
@@ -504,12 +541,9 @@ fn with_pidfd_socket(rt: &Runtime, dir: &Path, args: &[&str]) -> (Output, Option
     let mut full = vec![args[0], "--pidfd-socket", sock.as_str()];
     full.extend_from_slice(&args[1..]);
     std::thread::scope(|s| {
-        let h = s.spawn(move || accept_fd(listener, Duration::from_secs(30)));
+        let h = s.spawn(move || accept_pidfd(listener, kind));
         let o = rt.run(&full);
-        let got = h.join().unwrap().map(|(fd, payload)| {
-            assert_eq!(payload, b"pidfd", "payload of the pidfd message");
-            fd
-        });
+        let got = h.join().unwrap();
         (o, got)
     })
 }
@@ -523,14 +557,24 @@ fn pidfd_socket_receives_init_and_exec_pidfds() {
     b.set_args(&["sleep", "1000"]);
     b.save();
     let c = Container::with_id(&rt, &b, &id);
-    let (o, fd) = with_pidfd_socket(&rt, &b.dir, &["create", "--bundle", b.dir_str(), &id]);
+    let (o, fd) = with_pidfd_socket(
+        &rt,
+        &b.dir,
+        &["create", "--bundle", b.dir_str(), &id],
+        "standard",
+    );
     assert_ok(&o, "create --pidfd-socket");
     let fd = fd.expect("no pidfd received for the init");
     assert_eq!(pidfd_pid(&fd), c.pid(), "pidfd is not the container's init");
     c.start();
 
     // exec --detach hands over the exec'd process; signalling it through the pidfd works.
-    let (o, efd) = with_pidfd_socket(&rt, &b.dir, &["exec", "--detach", &id, "sleep", "999"]);
+    let (o, efd) = with_pidfd_socket(
+        &rt,
+        &b.dir,
+        &["exec", "--detach", &id, "sleep", "999"],
+        "setns",
+    );
     assert_ok(&o, "exec --pidfd-socket");
     let efd = efd.expect("no pidfd received for the exec'd process");
     let epid = pidfd_pid(&efd);

@@ -508,11 +508,12 @@ fn signal_all_reaches_frozen_processes() {
     };
     assert!(two().unwrap());
     let pids = g.mgr.pids().unwrap();
-    // a paused cgroup stays paused for other signals ...
+    // a paused cgroup is resumed after the signal, as runc does ...
     g.mgr.freeze().unwrap();
     g.mgr.signal_all(libc::SIGCONT).unwrap();
-    assert!(g.mgr.is_frozen().unwrap());
+    assert!(!g.mgr.is_frozen().unwrap());
     // ... and SIGKILL reaches every process even when frozen (v1 tasks die once thawed)
+    g.mgr.freeze().unwrap();
     g.mgr.signal_all(libc::SIGKILL).unwrap();
     let gone = |p: i32| {
         std::fs::read_to_string(format!("/proc/{p}/stat"))

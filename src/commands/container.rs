@@ -11,7 +11,7 @@ use crate::spec::Bundle;
 use crate::state::{ContainerState, Store, CONFIG_FILE, EXEC_FIFO};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub struct CreateOptions<'a> {
@@ -210,6 +210,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         &ns,
         fifo.as_ref(),
         console.as_ref(),
+        pidfd_receiver.as_ref(),
         cgroup.as_ref(),
         seccomp.as_ref(),
     )?;
@@ -226,7 +227,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         write_pid_file(Path::new(p), launched.pid)?;
     }
     if let Some(sock) = &pidfd_receiver {
-        send_pidfd(sock, &launched.pidfd)?;
+        send_pidfd(sock, &launched.pidfd, "standard")?;
     }
     rollback.armed = false;
     drop(rollback);
@@ -244,6 +245,7 @@ fn spawn(
     ns: &namespaces::Plan,
     fifo: Option<&OwnedFd>,
     console: Option<&OwnedFd>,
+    pidfd_receiver: Option<&OwnedFd>,
     cgroup: &dyn Manager,
     seccomp: Option<&crate::seccomp::Prepared>,
 ) -> Result<Launched> {
@@ -277,6 +279,7 @@ fn spawn(
         seccomp,
         runtime_hooks: !prestart.is_empty() || !create_runtime.is_empty(),
         joined_by_parent: false,
+        parent_only_fd: pidfd_receiver.map(|f| f.as_raw_fd()),
     };
     let run_hooks = |pid: i32| -> Result<()> {
         let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
@@ -303,11 +306,11 @@ fn make_fifo(path: &Path) -> Result<OwnedFd> {
     crate::util::path::open_root_any(path)
 }
 
-/// Hands a pidfd to the caller's `--pidfd-socket` (SCM_RIGHTS, payload "pidfd" as runc), so it
-/// can signal and wait on the process without pid-reuse races.
-pub fn send_pidfd(sock: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
-    use std::os::fd::AsRawFd;
-    crate::setup::terminal::send_fd(sock.as_raw_fd(), pidfd.as_raw_fd(), "pidfd")
+/// Hands a pidfd to the caller's `--pidfd-socket` (SCM_RIGHTS), so it can signal and wait on
+/// the process without pid-reuse races. The payload says which process it is, with runc's
+/// words: "standard" for a container's init, "setns" for an exec'd process.
+pub fn send_pidfd(sock: &OwnedFd, pidfd: &OwnedFd, kind: &str) -> Result<()> {
+    crate::setup::terminal::send_fd(sock.as_raw_fd(), pidfd.as_raw_fd(), kind)
         .context("sending the pidfd over --pidfd-socket")
 }
 

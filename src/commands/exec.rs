@@ -212,7 +212,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         super::container::write_pid_file(std::path::Path::new(pf), spawned.pid)?;
     }
     if let Some(sock) = &pidfd_receiver {
-        super::container::send_pidfd(sock, &spawned.pidfd)?;
+        super::container::send_pidfd(sock, &spawned.pidfd, "setns")?;
     }
     if detach {
         return Ok(0);

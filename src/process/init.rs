@@ -44,10 +44,17 @@ pub struct InitConfig<'a> {
     /// An intermediate process already placed us in the cgroup and joined the namespaces to
     /// join (a new pid namespace owned by a joined user namespace needs that extra step).
     pub joined_by_parent: bool,
+    /// A descriptor of the parent's that the init must not hold (the caller's --pidfd-socket
+    /// connection: the caller would see no EOF until the init execs).
+    pub parent_only_fd: Option<std::os::fd::RawFd>,
 }
 
 /// Entry point in the child. Never returns.
 pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
+    if let Some(fd) = cfg.parent_only_fd {
+        // SAFETY: the fd is the parent's copy, not used in the child; closing it is harmless.
+        unsafe { libc::close(fd) };
+    }
     let err = match setup(cfg, chan) {
         Ok(prepared) => match wait_and_exec(cfg, chan, prepared) {
             Ok(never) => match never {},

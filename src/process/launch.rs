@@ -171,8 +171,16 @@ fn clone_in_joined_user_ns(cfg: &mut InitConfig) -> Result<Forked> {
                     let pid: i32 = pid
                         .parse()
                         .context("bad pid from the intermediate process")?;
-                    let pidfd = crate::util::proc::pidfd_open(pid).context("pidfd_open")?;
-                    Ok(Forked::Parent { pid, pidfd })
+                    match crate::util::proc::pidfd_open(pid) {
+                        Ok(pidfd) => Ok(Forked::Parent { pid, pidfd }),
+                        Err(e) => {
+                            // Our own child (CLONE_PARENT): its pid cannot be reused before
+                            // we reap it, so killing by pid is safe here.
+                            unsafe { libc::kill(pid, libc::SIGKILL) };
+                            reap(pid);
+                            Err(e).context("pidfd_open of the container init")
+                        }
+                    }
                 }
                 Some(("E", e)) => bail!("{e}"),
                 _ => bail!("intermediate process failed ({status})"),
