@@ -25,6 +25,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Default timeout for one invocation of the runtime binary.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A wall-clock budget for something a test times, stretched by `HULL_TEST_SLOW` (an integer
+/// factor; the pure cgroup v2 VM sets it because it runs under emulation).
+pub fn budget(base: Duration) -> Duration {
+    let f = std::env::var("HULL_TEST_SLOW")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
+    base * f
+}
+
 /// Base directory of the per-runtime state roots.
 pub const STATE_BASE: &str = "/run/hull-conf";
 

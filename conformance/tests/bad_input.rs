@@ -402,7 +402,7 @@ fn huge_config_is_handled_quickly() {
     let o = c.create_with(&[], &c.stdout_path(), &c.stderr_path());
     let el = t0.elapsed();
     assert!(
-        el < Duration::from_secs(15),
+        el < budget(Duration::from_secs(15)),
         "create with a 30 MB config took {el:?}"
     );
     if o.status.success() {

@@ -620,20 +620,27 @@ fn default_cgroup_path_created_and_removed() {
     c.create().start();
     let cgroups =
         fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).expect("init's /proc/pid/cgroup");
-    let mem = cgroups
+    // v1/hybrid: the memory hierarchy's line; pure v2: the unified "0::" line
+    let v2 = cgroup_kind() == CgroupKind::V2;
+    let want = if v2 { "" } else { "memory" };
+    let path = cgroups
         .lines()
         .find_map(|l| {
             l.splitn(3, ':')
                 .nth(2)
-                .filter(|_| l.split(':').nth(1) == Some("memory"))
+                .filter(|_| l.split(':').nth(1) == Some(want))
         })
         .map(String::from)
-        .unwrap_or_else(|| panic!("init has no memory cgroup: {cgroups}"));
+        .unwrap_or_else(|| panic!("init has no {want:?} cgroup line: {cgroups}"));
     assert!(
-        mem.ends_with(&format!("/{id}")),
-        "memory cgroup {mem} does not end with the id"
+        path.ends_with(&format!("/{id}")),
+        "cgroup {path} does not end with the id"
     );
-    let dir = format!("/sys/fs/cgroup/memory{mem}");
+    let dir = if v2 {
+        format!("/sys/fs/cgroup{path}")
+    } else {
+        format!("/sys/fs/cgroup/memory{path}")
+    };
     assert!(std::path::Path::new(&dir).is_dir(), "{dir} missing");
     c.kill("KILL");
     c.wait_status("stopped", T);
