@@ -559,3 +559,30 @@ fn containerd_shim_style_invocation() {
         "no JSON error line in {text:?}"
     );
 }
+
+#[test]
+fn command_help_lists_the_flags() {
+    let rt = Runtime::new();
+    let o = rt.run(&["update", "--help"]);
+    assert_ok(&o, "update --help");
+    let out = stdout_str(&o);
+    for want in [
+        "hull update",
+        "--memory value",
+        "--resources value, -r value",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let o = rt.run(&["create", "-h"]);
+    assert_ok(&o, "create -h");
+    assert!(stdout_str(&o).contains("--bundle value, -b value"));
+    assert!(stderr_str(&o).is_empty(), "{}", describe(&o));
+    // for exec, -h after the container id belongs to the program
+    let o = rt.run(&["exec", "no-such-container", "ls", "-h"]);
+    assert_fail1(&o, "exec of a missing container");
+    assert!(
+        stderr_str(&o).contains("container does not exist"),
+        "{}",
+        describe(&o)
+    );
+}

@@ -1,6 +1,7 @@
 //! Command-line entry: global flags, then one of runc's commands.
 
 pub mod args;
+pub mod help;
 
 use crate::commands::{self, Globals};
 use crate::logging;
@@ -20,28 +21,14 @@ const GLOBAL_FLAGS: &[FlagSpec] = &[
     flag(&["version", "v"], Kind::Bool),
 ];
 
-const USAGE: &str = "hull - a fast, runc-compatible OCI container runtime
+const USAGE_HEAD: &str = "hull - a fast, runc-compatible OCI container runtime
 
 USAGE:
    hull [global options] command [command options] [arguments...]
 
-COMMANDS:
-   create    create a container
-   start     execute the user defined process in a created container
-   run       create and run a container
-   exec      execute new process inside the container
-   state     output the state of a container
-   kill      send a signal to the container's init process
-   delete    delete any resources held by the container
-   list      list containers started by hull with the given root
-   spec      create a new specification file
-   pause     pause all processes in the container
-   resume    resume all processes of a paused container
-   ps        list the processes running in the container
-   events    display container events such as OOM notifications, cpu, memory, and IO usage statistics
-   update    update container resource constraints
-   features  show the enabled features
+";
 
+const USAGE_GLOBALS: &str = "
 GLOBAL OPTIONS:
    --root value        root directory for storage of container state (default: \"/run/hull\")
    --log value         write log messages to this file (default: stderr)
@@ -103,7 +90,7 @@ fn dispatch(argv: &[String]) -> Result<i32> {
     }
     let Some(cmd) = cmd else {
         if g.bool("help") {
-            print!("{USAGE}");
+            print_usage();
             return Ok(0);
         }
         bail!("no command given; see hull --help");
@@ -117,6 +104,12 @@ fn dispatch(argv: &[String]) -> Result<i32> {
     }
     if g.get("criu").is_some() {
         bail!("--criu: checkpoint/restore is not supported by hull");
+    }
+    if help::wants_help(&cmd, &rest) {
+        if let Some(h) = help::command_help(&cmd) {
+            print!("{h}");
+            return Ok(0);
+        }
     }
     logging::debug(&format!("hull {cmd} {}", rest.join(" ")));
     let globals = Globals {
@@ -141,12 +134,19 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         "spec" => commands::spec::run(&rest),
         "features" => commands::features::run(&rest),
         "help" => {
-            print!("{USAGE}");
+            print_usage();
             Ok(0)
         }
         "checkpoint" | "restore" => bail!("{cmd} is not supported by hull"),
         other => bail!("unknown command {other:?}; see hull --help"),
     }
+}
+
+fn print_usage() {
+    print!(
+        "{USAGE_HEAD}COMMANDS:\n{}{USAGE_GLOBALS}",
+        help::command_list()
+    );
 }
 
 fn print_version() {

@@ -5,7 +5,7 @@ use crate::cli::args::{flag, parse, FlagSpec, Kind, Trailing};
 use crate::state::Status;
 use anyhow::{bail, Result};
 
-const FLAGS: &[FlagSpec] = &[flag(&["force", "f"], Kind::Bool)];
+pub const FLAGS: &[FlagSpec] = &[flag(&["force", "f"], Kind::Bool)];
 
 pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let p = parse(args, FLAGS, Trailing::Interleaved)?;

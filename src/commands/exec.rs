@@ -10,7 +10,7 @@ use oci_spec::runtime::{Capabilities, Capability, Process, User};
 use std::os::fd::AsRawFd;
 use std::str::FromStr;
 
-const FLAGS: &[FlagSpec] = &[
+pub const FLAGS: &[FlagSpec] = &[
     flag(&["console-socket"], Kind::Value),
     flag(&["pidfd-socket"], Kind::Value),
     flag(&["cwd"], Kind::Value),

@@ -6,7 +6,7 @@ use crate::cli::args::{flag, parse, FlagSpec, Kind, Trailing};
 use crate::state::Status;
 use anyhow::{bail, Context, Result};
 
-const FLAGS: &[FlagSpec] = &[flag(&["all", "a"], Kind::Bool)];
+pub const FLAGS: &[FlagSpec] = &[flag(&["all", "a"], Kind::Bool)];
 
 pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let p = parse(args, FLAGS, Trailing::Interleaved)?;

@@ -4,7 +4,7 @@ use super::Globals;
 use crate::cli::args::{flag, parse, FlagSpec, Kind, Trailing};
 use anyhow::{bail, Result};
 
-const FLAGS: &[FlagSpec] = &[
+pub const FLAGS: &[FlagSpec] = &[
     flag(&["format", "f"], Kind::Value),
     flag(&["quiet", "q"], Kind::Bool),
 ];

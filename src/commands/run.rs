@@ -11,7 +11,7 @@ use crate::process::sync::Tag;
 use anyhow::{Context, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-const FLAGS: &[FlagSpec] = &[
+pub const FLAGS: &[FlagSpec] = &[
     flag(&["bundle", "b"], Kind::Value),
     flag(&["console-socket"], Kind::Value),
     flag(&["pidfd-socket"], Kind::Value),

@@ -4,7 +4,7 @@ use crate::cli::args::{flag, parse, FlagSpec, Kind, Trailing};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
-const FLAGS: &[FlagSpec] = &[
+pub const FLAGS: &[FlagSpec] = &[
     flag(&["bundle", "b"], Kind::Value),
     flag(&["rootless"], Kind::Bool),
 ];

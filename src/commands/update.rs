@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-const FLAGS: &[FlagSpec] = &[
+pub const FLAGS: &[FlagSpec] = &[
     flag(&["resources", "r"], Kind::Value),
     flag(&["blkio-weight"], Kind::Value),
     flag(&["cpu-period"], Kind::Value),
