@@ -263,6 +263,7 @@ fn spawn(
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         cgroup_procs: if new_user { &[] } else { &procs },
+        parent_places: false, // decided by launch()
         cloned_flags: 0,
         seccomp,
         runtime_hooks: !prestart.is_empty() || !create_runtime.is_empty(),

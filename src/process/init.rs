@@ -36,6 +36,9 @@ pub struct InitConfig<'a> {
     pub no_new_keyring: bool,
     /// cgroup.procs files the init writes itself into (when the parent does not place it).
     pub cgroup_procs: &'a [PathBuf],
+    /// The parent places the init in its cgroup (new user namespace, or the systemd driver,
+    /// which can only create the unit with the init's pid): wait for it before anything else.
+    pub parent_places: bool,
     /// The clone already created these namespaces; the rest of `ns.new_flags` is unshared here.
     pub cloned_flags: libc::c_int,
     pub seccomp: Option<&'a crate::seccomp::Prepared>,
@@ -77,8 +80,8 @@ fn write_cgroup_procs(files: &[PathBuf]) -> Result<()> {
 fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     let new_user = cfg.ns.has_new(NS::User);
     let joins_user = cfg.ns.joins(NS::User);
-    if new_user {
-        // The parent writes our id maps and cgroup placement, then lets us go.
+    if new_user || cfg.parent_places {
+        // The parent writes our id maps and/or cgroup placement, then lets us go.
         chan.expect(Tag::MapsWritten)?;
     } else {
         write_cgroup_procs(cfg.cgroup_procs)?;

@@ -1,0 +1,885 @@
+//! The systemd cgroup driver (`hull --systemd-cgroup`), following runc's rules.
+//!
+//! - `linux.cgroupsPath` is "slice:prefix:name". An empty slice means "system.slice", "-" the
+//!   root slice; a nested slice "a-b.slice" lives at /a.slice/a-b.slice. The unit is
+//!   "<prefix>-<name>.scope" ("<name>.scope" with an empty prefix), or `name` itself when it
+//!   ends in ".slice" (then a slice unit is created and the init joins it through cgroupfs).
+//!   No cgroupsPath means "system.slice:hull:<id>" (runc uses the prefix "runc").
+//! - The scope can only be started once the init exists (systemd wants its pid), so this
+//!   manager asks the parent to place the init ([`Manager::parent_places`]): the init waits
+//!   while the parent calls `StartTransientUnit(unit, "replace", props, [])` with
+//!   PIDs=[init], Delegate=yes, Slice=, DefaultDependencies=no and the resource properties
+//!   systemd knows (memory, CPU weight/quota, cpuset, tasks, IO weight), waits for the job's
+//!   `JobRemoved` signal, and then applies the full resources through the cgroupfs manager
+//!   (v2 or v1/hybrid) on the scope's directory, as runc does.
+//! - Everything else (freeze, stats, pids, exec joining) works on the scope's directory
+//!   through cgroupfs; destroy stops the unit (`StopUnit` + job wait) and removes what is left.
+
+use super::dbus::{self, Conn, Message, Value};
+use super::{v1, v2, CgroupState, HostKind, Manager, Stats, CGROUP_ROOT};
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::LinuxResources;
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const DEST: &str = "org.freedesktop.systemd1";
+const OBJ: &str = "/org/freedesktop/systemd1";
+const IFACE: &str = "org.freedesktop.systemd1.Manager";
+/// systemd's private peer-to-peer socket (root only).
+pub const PRIVATE_SOCKET: &str = "/run/systemd/private";
+/// The system bus socket (used when the private socket cannot be used).
+pub const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
+const CALL_TIMEOUT: Duration = Duration::from_secs(25);
+/// How long a start/stop job may take (runc waits 30 s too).
+const JOB_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default unit prefix when linux.cgroupsPath is empty (runc uses "runc").
+pub const DEFAULT_PREFIX: &str = "hull";
+
+/// Whether systemd runs as the init system (runc checks the same directory).
+pub fn is_running() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+}
+
+/// runc's ExpandSlice: "a-b.slice" → "/a.slice/a-b.slice", "-.slice" → "/".
+pub fn expand_slice(slice: &str) -> Result<String> {
+    let bad = || format!("invalid systemd slice name {slice:?}");
+    let Some(stem) = slice.strip_suffix(".slice") else {
+        bail!("{}: it must end in \".slice\"", bad());
+    };
+    if slice.contains('/') {
+        bail!("{}: it must not contain '/'", bad());
+    }
+    if stem == "-" {
+        return Ok("/".into());
+    }
+    let mut path = String::new();
+    let mut prefix = String::new();
+    for comp in stem.split('-') {
+        if comp.is_empty() {
+            bail!("{}: empty component between '-'", bad());
+        }
+        path.push('/');
+        path.push_str(&prefix);
+        path.push_str(comp);
+        path.push_str(".slice");
+        prefix.push_str(comp);
+        prefix.push('-');
+    }
+    Ok(path)
+}
+
+fn valid_unit_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))
+}
+
+/// Where and what the container's unit is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitPlan {
+    /// The unit name ("hull-<id>.scope" or "<name>.slice").
+    pub unit: String,
+    /// For a scope: the slice it goes into (its Slice= property).
+    pub slice: Option<String>,
+    /// The unit's cgroup path below the hierarchy root ("/system.slice/hull-x.scope").
+    pub cgroup: String,
+}
+
+impl UnitPlan {
+    pub fn is_slice(&self) -> bool {
+        self.slice.is_none()
+    }
+}
+
+/// Parses linux.cgroupsPath the way runc's systemd driver does.
+pub fn plan(cgroups_path: Option<&str>, id: &str) -> Result<UnitPlan> {
+    let (slice, prefix, name) = match cgroups_path.filter(|p| !p.is_empty()) {
+        None => ("", DEFAULT_PREFIX, id),
+        Some(p) => {
+            let parts: Vec<&str> = p.split(':').collect();
+            if parts.len() != 3 {
+                bail!(
+                    "expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {p:?} instead"
+                );
+            }
+            (parts[0], parts[1], parts[2])
+        }
+    };
+    if name.is_empty() {
+        bail!("invalid cgroupsPath {cgroups_path:?}: the unit name part is empty");
+    }
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else if slice == "-" {
+        "-.slice"
+    } else {
+        slice
+    };
+    let plan = if name.ends_with(".slice") {
+        UnitPlan {
+            unit: name.to_string(),
+            slice: None,
+            cgroup: expand_slice(name)?,
+        }
+    } else {
+        let unit = if prefix.is_empty() {
+            format!("{name}.scope")
+        } else {
+            format!("{prefix}-{name}.scope")
+        };
+        let parent = expand_slice(slice)?;
+        let cgroup = if parent == "/" {
+            format!("/{unit}")
+        } else {
+            format!("{parent}/{unit}")
+        };
+        UnitPlan {
+            unit,
+            slice: Some(slice.to_string()),
+            cgroup,
+        }
+    };
+    if !valid_unit_name(&plan.unit) {
+        bail!(
+            "invalid systemd unit name {:?}: only letters, digits and \":-_.\\@\" are allowed",
+            plan.unit
+        );
+    }
+    Ok(plan)
+}
+
+/// The leading number of systemd's Version property ("252.38-1~deb12u1" → 252).
+pub fn parse_version(v: &str) -> u32 {
+    let v = v.trim().trim_start_matches('v');
+    let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().unwrap_or(0)
+}
+
+/// A cpuset list ("0-3,8") as systemd's AllowedCPUs/AllowedMemoryNodes byte mask (bit i of
+/// byte j is CPU 8j+i).
+pub fn cpuset_to_mask(list: &str) -> Result<Vec<u8>> {
+    let mut mask: Vec<u8> = Vec::new();
+    let bad = || format!("invalid cpuset list {list:?}");
+    for part in list.trim().split(',').filter(|p| !p.trim().is_empty()) {
+        let part = part.trim();
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (part, part),
+        };
+        let a: usize = a.trim().parse().with_context(bad)?;
+        let b: usize = b.trim().parse().with_context(bad)?;
+        if a > b || b >= 1 << 16 {
+            bail!("{}", bad());
+        }
+        for i in a..=b {
+            if mask.len() <= i / 8 {
+                mask.resize(i / 8 + 1, 0);
+            }
+            mask[i / 8] |= 1 << (i % 8);
+        }
+    }
+    Ok(mask)
+}
+
+fn prop(name: &str, v: Value) -> Value {
+    Value::Struct(vec![Value::str(name), Value::var(v)])
+}
+
+/// runc's conversion of a CFS quota/period into CPUQuotaPerSecUSec (rounded up to whole
+/// percents, because systemd stores a percentage). None when neither is set.
+pub fn quota_per_sec(quota: Option<i64>, period: Option<u64>) -> Option<u64> {
+    let q = quota.unwrap_or(0);
+    let p = period.unwrap_or(0);
+    if q == 0 && p == 0 {
+        return None;
+    }
+    if q <= 0 {
+        return Some(u64::MAX);
+    }
+    let p = if p == 0 { 100_000 } else { p };
+    let mut per_sec = (q as u64).saturating_mul(1_000_000) / p;
+    if per_sec % 10_000 != 0 {
+        per_sec = (per_sec / 10_000 + 1) * 10_000;
+    }
+    Some(per_sec)
+}
+
+/// The unit properties systemd understands for `res` (the rest is written through cgroupfs).
+pub fn resource_properties(
+    res: &LinuxResources,
+    kind: HostKind,
+    version: u32,
+) -> Result<Vec<Value>> {
+    let v2 = kind == HostKind::V2;
+    let mut p = Vec::new();
+    let limit = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
+    if let Some(m) = res.memory() {
+        let mem = m.limit().unwrap_or(0);
+        if mem != 0 {
+            p.push(prop(
+                if v2 { "MemoryMax" } else { "MemoryLimit" },
+                Value::U64(limit(mem)),
+            ));
+        }
+        if v2 {
+            if let Some(r) = m.reservation().filter(|&r| r != 0) {
+                p.push(prop("MemoryLow", Value::U64(limit(r))));
+            }
+            let swap = super::swap_to_v2(m.swap().unwrap_or(0), mem)?;
+            if swap != 0 {
+                p.push(prop("MemorySwapMax", Value::U64(limit(swap))));
+            }
+        }
+    }
+    if let Some(c) = res.cpu() {
+        if let Some(s) = c.shares().filter(|&s| s != 0) {
+            if v2 {
+                p.push(prop("CPUWeight", Value::U64(super::shares_to_weight(s))));
+            } else {
+                p.push(prop("CPUShares", Value::U64(s)));
+            }
+        }
+        if let Some(period) = c.period().filter(|&p| p != 0) {
+            if version >= 242 {
+                p.push(prop("CPUQuotaPeriodUSec", Value::U64(period)));
+            }
+        }
+        let period = if version >= 242 { c.period() } else { None };
+        if let Some(q) = quota_per_sec(c.quota(), period) {
+            p.push(prop("CPUQuotaPerSecUSec", Value::U64(q)));
+        }
+        // systemd only manages cpuset on the unified hierarchy (and from v244 on).
+        if v2 && version >= 244 {
+            if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.trim().is_empty()) {
+                let m = cpuset_to_mask(cpus)?;
+                p.push(prop(
+                    "AllowedCPUs",
+                    Value::Array("y".into(), m.into_iter().map(Value::Byte).collect()),
+                ));
+            }
+            if let Some(mems) = c.mems().as_deref().filter(|s| !s.trim().is_empty()) {
+                let m = cpuset_to_mask(mems)?;
+                p.push(prop(
+                    "AllowedMemoryNodes",
+                    Value::Array("y".into(), m.into_iter().map(Value::Byte).collect()),
+                ));
+            }
+        }
+    }
+    if let Some(pids) = res.pids() {
+        let l = pids.limit();
+        if l != 0 {
+            p.push(prop("TasksMax", Value::U64(limit(l))));
+        }
+    }
+    if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()) {
+        if w != 0 {
+            if v2 {
+                p.push(prop(
+                    "IOWeight",
+                    Value::U64(super::blkio_weight_to_io_weight(w as u64)),
+                ));
+            } else {
+                p.push(prop("BlockIOWeight", Value::U64(w as u64)));
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// A connection to systemd's manager object.
+pub struct Systemd {
+    conn: Conn,
+}
+
+impl Systemd {
+    /// Connects over the private socket when root (like runc), else — or when that fails, or
+    /// when HULL_SYSTEMD_BUS=1 — over the system bus (with Hello, a match rule for JobRemoved
+    /// and systemd's Subscribe so that it emits job signals).
+    pub fn connect() -> Result<Systemd> {
+        let mut errors = Vec::new();
+        let force_bus = std::env::var_os("HULL_SYSTEMD_BUS").is_some_and(|v| v == "1");
+        let private = Path::new(PRIVATE_SOCKET);
+        if !force_bus && unsafe { libc::geteuid() } == 0 && private.exists() {
+            match Conn::connect(private, false, CALL_TIMEOUT) {
+                Ok(conn) => return Ok(Systemd { conn }),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+            .ok()
+            .and_then(|a| {
+                a.split(';')
+                    .filter_map(|t| t.strip_prefix("unix:"))
+                    .flat_map(|t| t.split(','))
+                    .find_map(|kv| kv.strip_prefix("path=").map(PathBuf::from))
+            })
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_BUS));
+        match Self::connect_bus(&bus) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                errors.push(format!("{e:#}"));
+                bail!("cannot connect to systemd: {}", errors.join("; "))
+            }
+        }
+    }
+
+    fn connect_bus(path: &Path) -> Result<Systemd> {
+        let mut conn = Conn::connect(path, true, CALL_TIMEOUT)?;
+        conn.call(
+            Message::method_call(
+                Some("org.freedesktop.DBus"),
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus",
+                "AddMatch",
+                &[Value::str(
+                    "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved',path='/org/freedesktop/systemd1'",
+                )],
+            )?,
+            CALL_TIMEOUT,
+        )
+        .context("D-Bus AddMatch")?;
+        let mut s = Systemd { conn };
+        s.call("Subscribe", &[])?;
+        Ok(s)
+    }
+
+    fn call(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>> {
+        let m = Message::method_call(Some(DEST), OBJ, IFACE, member, args)?;
+        self.conn
+            .call(m, CALL_TIMEOUT)
+            .with_context(|| format!("systemd {member}"))
+    }
+
+    /// systemd's major version (0 if unknown).
+    pub fn version(&mut self) -> Result<u32> {
+        let m = Message::method_call(
+            Some(DEST),
+            OBJ,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            &[Value::str(IFACE), Value::str("Version")],
+        )?;
+        let r = self
+            .conn
+            .call(m, CALL_TIMEOUT)
+            .context("reading systemd's version")?;
+        Ok(match r.first() {
+            Some(Value::Variant(v)) => v.as_str().map(parse_version).unwrap_or(0),
+            _ => 0,
+        })
+    }
+
+    fn wait_job(&mut self, job: &str, unit: &str, what: &str) -> Result<()> {
+        let deadline = Instant::now() + JOB_TIMEOUT;
+        let sig = self
+            .conn
+            .wait_signal(deadline, |m| {
+                m.member.as_deref() == Some("JobRemoved")
+                    && m.interface.as_deref() == Some(IFACE)
+                    && m.args()
+                        .ok()
+                        .and_then(|a| a.get(1).and_then(|v| v.as_str().map(|s| s == job)))
+                        .unwrap_or(false)
+            })
+            .with_context(|| format!("waiting for systemd to {what} unit {unit}"))?;
+        let args = sig.args()?;
+        let result = args.get(3).and_then(Value::as_str).unwrap_or("");
+        if result != "done" {
+            bail!("systemd failed to {what} unit {unit}: job result {result:?} (see `journalctl -u {unit}`)");
+        }
+        Ok(())
+    }
+
+    /// StartTransientUnit + wait for the job. A unit of that name left over in the failed
+    /// state is reset once and the start retried.
+    pub fn start_transient_unit(&mut self, unit: &str, props: Vec<Value>) -> Result<()> {
+        let args = [
+            Value::str(unit),
+            Value::str("replace"),
+            Value::Array("(sv)".into(), props),
+            Value::Array("(sa(sv))".into(), vec![]),
+        ];
+        let mut r = self.call("StartTransientUnit", &args);
+        if let Err(e) = &r {
+            if dbus::error_name(e) == Some("org.freedesktop.systemd1.UnitExists") {
+                let _ = self.call("ResetFailedUnit", &[Value::str(unit)]);
+                r = self.call("StartTransientUnit", &args);
+            }
+        }
+        let r = r.with_context(|| format!("creating systemd unit {unit}"))?;
+        let job = r
+            .first()
+            .and_then(Value::as_str)
+            .context("StartTransientUnit returned no job")?
+            .to_string();
+        self.wait_job(&job, unit, "start")
+    }
+
+    /// StopUnit + wait. A unit that is not loaded (any more) is not an error.
+    pub fn stop_unit(&mut self, unit: &str) -> Result<()> {
+        let r = match self.call("StopUnit", &[Value::str(unit), Value::str("replace")]) {
+            Ok(r) => r,
+            Err(e) if dbus::error_name(&e) == Some("org.freedesktop.systemd1.NoSuchUnit") => {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        let job = r
+            .first()
+            .and_then(Value::as_str)
+            .context("StopUnit returned no job")?
+            .to_string();
+        self.wait_job(&job, unit, "stop")?;
+        // A scope whose processes were killed may end up "failed": drop that record.
+        let _ = self.call("ResetFailedUnit", &[Value::str(unit)]);
+        Ok(())
+    }
+
+    /// SetUnitProperties(unit, runtime=true, props).
+    pub fn set_unit_properties(&mut self, unit: &str, props: Vec<Value>) -> Result<()> {
+        if props.is_empty() {
+            return Ok(());
+        }
+        self.call(
+            "SetUnitProperties",
+            &[
+                Value::str(unit),
+                Value::Bool(true),
+                Value::Array("(sv)".into(), props),
+            ],
+        )
+        .map(|_| ())
+    }
+}
+
+/// The container's cgroup managed by systemd: a transient scope (or slice) unit, plus the
+/// cgroupfs manager for its directory.
+pub struct SystemdManager {
+    plan: UnitPlan,
+    kind: HostKind,
+    inner: Box<dyn Manager>,
+    description: String,
+    /// Resources given before the unit exists (applied when it is started).
+    pending: RefCell<Option<LinuxResources>>,
+    /// Whether this process started the unit (or loaded it from state).
+    started: Cell<bool>,
+}
+
+fn inner_manager(kind: HostKind, cgroup: &str) -> Result<Box<dyn Manager>> {
+    Ok(match kind {
+        HostKind::V2 => Box::new(v2::V2Manager::new(super::join_cgroup(
+            Path::new(CGROUP_ROOT),
+            cgroup,
+        ))),
+        k => Box::new(v1::V1Manager::resolve(cgroup, k)?),
+    })
+}
+
+impl SystemdManager {
+    /// A manager for a new container (the unit is started by [`Manager::add_pid`]).
+    pub fn new(cgroups_path: Option<&str>, id: &str, kind: HostKind) -> Result<SystemdManager> {
+        let plan = plan(cgroups_path, id)?;
+        let inner = inner_manager(kind, &plan.cgroup)?;
+        Ok(SystemdManager {
+            plan,
+            kind,
+            inner,
+            description: format!("hull container {id}"),
+            pending: RefCell::new(None),
+            started: Cell::new(false),
+        })
+    }
+
+    /// Rebuilds the manager of an existing container from its state.
+    pub fn from_state(state: &CgroupState, unit: &str) -> Result<SystemdManager> {
+        let plain = CgroupState {
+            systemd_unit: None,
+            ..state.clone()
+        };
+        let inner = super::load_manager(&plain)?;
+        Ok(SystemdManager {
+            plan: UnitPlan {
+                unit: unit.to_string(),
+                slice: if unit.ends_with(".slice") {
+                    None
+                } else {
+                    Some(String::new())
+                },
+                cgroup: String::new(),
+            },
+            kind: state.kind,
+            inner,
+            description: String::new(),
+            pending: RefCell::new(None),
+            started: Cell::new(true),
+        })
+    }
+
+    pub fn unit(&self) -> &str {
+        &self.plan.unit
+    }
+
+    fn start_properties(&self, pid: i32, version: u32) -> Result<Vec<Value>> {
+        let v2 = self.kind == HostKind::V2;
+        let mut p = vec![
+            prop("Description", Value::str(self.description.clone())),
+            prop("DefaultDependencies", Value::Bool(false)),
+            prop("MemoryAccounting", Value::Bool(true)),
+            prop("CPUAccounting", Value::Bool(true)),
+            prop(
+                if v2 {
+                    "IOAccounting"
+                } else {
+                    "BlockIOAccounting"
+                },
+                Value::Bool(true),
+            ),
+            prop("TasksAccounting", Value::Bool(true)),
+        ];
+        if let Some(slice) = &self.plan.slice {
+            p.push(prop("Slice", Value::str(slice.clone())));
+            p.push(prop("Delegate", Value::Bool(true)));
+            p.push(prop(
+                "PIDs",
+                Value::Array("u".into(), vec![Value::U32(pid as u32)]),
+            ));
+        }
+        if let Some(res) = self.pending.borrow().as_ref() {
+            p.extend(resource_properties(res, self.kind, version)?);
+        }
+        Ok(p)
+    }
+
+    /// Checks that systemd put `pid` where we expect the unit's cgroup to be.
+    fn check_placement(&self, pid: i32) -> Result<()> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .with_context(|| format!("reading /proc/{pid}/cgroup"))?;
+        let lines = super::parse_proc_cgroup(&text);
+        let actual = match self.kind {
+            HostKind::V2 => lines.iter().find(|l| l.id == 0),
+            _ => lines.iter().find(|l| l.controllers == "name=systemd"),
+        };
+        if let Some(l) = actual {
+            if l.path != self.plan.cgroup {
+                bail!(
+                    "systemd placed the container init in cgroup {:?}, expected {:?}",
+                    l.path,
+                    self.plan.cgroup
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&self, pid: i32) -> Result<()> {
+        let mut sd = Systemd::connect()?;
+        let version = sd.version().unwrap_or(0);
+        let props = self.start_properties(pid, version)?;
+        sd.start_transient_unit(&self.plan.unit, props)?;
+        self.started.set(true);
+        if !self.plan.is_slice() {
+            self.check_placement(pid)?;
+        }
+        // Directories systemd does not manage (v1 hierarchies such as cpuset or net_cls), then
+        // the pid into every hierarchy (a no-op where systemd already put it).
+        self.inner.create()?;
+        self.inner.add_pid(pid)?;
+        if let Some(res) = self.pending.borrow_mut().take() {
+            self.inner.apply(&res)?;
+        }
+        Ok(())
+    }
+}
+
+impl Manager for SystemdManager {
+    fn create(&self) -> Result<()> {
+        // The unit needs the init's pid: it is started by add_pid.
+        Ok(())
+    }
+
+    fn add_pid(&self, pid: i32) -> Result<()> {
+        if self.started.get() {
+            return self.inner.add_pid(pid);
+        }
+        self.start(pid)
+    }
+
+    fn apply(&self, res: &LinuxResources) -> Result<()> {
+        if !self.started.get() {
+            *self.pending.borrow_mut() = Some(res.clone());
+            return Ok(());
+        }
+        let mut sd = Systemd::connect()?;
+        let version = sd.version().unwrap_or(0);
+        let props = resource_properties(res, self.kind, version)?;
+        sd.set_unit_properties(&self.plan.unit, props)?;
+        self.inner.apply(res)
+    }
+
+    fn freeze(&self) -> Result<()> {
+        self.inner.freeze()
+    }
+
+    fn thaw(&self) -> Result<()> {
+        self.inner.thaw()
+    }
+
+    fn is_frozen(&self) -> Result<bool> {
+        self.inner.is_frozen()
+    }
+
+    fn pids(&self) -> Result<Vec<i32>> {
+        self.inner.pids()
+    }
+
+    fn destroy(&self) -> Result<()> {
+        // Processes still there (no pid namespace) are killed through cgroupfs first: stopping
+        // the unit would SIGTERM them and wait for systemd's stop timeout.
+        if self.inner.exists() && !self.inner.pids().unwrap_or_default().is_empty() {
+            self.inner.destroy()?;
+        }
+        if self.started.get() && is_running() {
+            Systemd::connect()?.stop_unit(&self.plan.unit)?;
+        }
+        self.inner.destroy()
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        self.inner.stats()
+    }
+
+    fn unified_dir(&self) -> Option<PathBuf> {
+        // The directory exists only once systemd has started the unit with the init's pid.
+        None
+    }
+
+    fn parent_places(&self) -> bool {
+        true
+    }
+
+    fn exists(&self) -> bool {
+        self.inner.exists()
+    }
+
+    fn state(&self) -> CgroupState {
+        CgroupState {
+            systemd_unit: Some(self.plan.unit.clone()),
+            ..self.inner.state()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{
+        LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder,
+        LinuxResourcesBuilder,
+    };
+
+    #[test]
+    fn slices() {
+        assert_eq!(expand_slice("system.slice").unwrap(), "/system.slice");
+        assert_eq!(expand_slice("a-b.slice").unwrap(), "/a.slice/a-b.slice");
+        assert_eq!(
+            expand_slice("a-b-c.slice").unwrap(),
+            "/a.slice/a-b.slice/a-b-c.slice"
+        );
+        assert_eq!(expand_slice("-.slice").unwrap(), "/");
+        for bad in [
+            "a",
+            ".slice",
+            "a--b.slice",
+            "-a.slice",
+            "a-.slice",
+            "a/b.slice",
+            "x.scope",
+        ] {
+            assert!(expand_slice(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plans() {
+        let p = plan(None, "c1").unwrap();
+        assert_eq!(p.unit, "hull-c1.scope");
+        assert_eq!(p.slice.as_deref(), Some("system.slice"));
+        assert_eq!(p.cgroup, "/system.slice/hull-c1.scope");
+        assert_eq!(plan(Some(""), "c1").unwrap(), p);
+
+        let p = plan(Some("machine-test.slice:docker:abc"), "x").unwrap();
+        assert_eq!(p.unit, "docker-abc.scope");
+        assert_eq!(
+            p.cgroup,
+            "/machine.slice/machine-test.slice/docker-abc.scope"
+        );
+
+        let p = plan(Some(":crio:abc"), "x").unwrap();
+        assert_eq!(p.cgroup, "/system.slice/crio-abc.scope");
+
+        let p = plan(Some("user.slice::abc"), "x").unwrap();
+        assert_eq!(p.unit, "abc.scope");
+        assert_eq!(p.cgroup, "/user.slice/abc.scope");
+
+        let p = plan(Some("-:p:n"), "x").unwrap();
+        assert_eq!(p.slice.as_deref(), Some("-.slice"));
+        assert_eq!(p.cgroup, "/p-n.scope");
+
+        let p = plan(Some("system.slice:p:pod-x.slice"), "x").unwrap();
+        assert!(p.is_slice());
+        assert_eq!(p.unit, "pod-x.slice");
+        assert_eq!(p.cgroup, "/pod.slice/pod-x.slice");
+
+        for bad in [
+            "/sys/fs/cgroup/x",
+            "a:b",
+            "a:b:c:d",
+            "bad:p:n",
+            "system.slice:p:",
+            "system.slice:p:a+b",
+        ] {
+            assert!(plan(Some(bad), "x").is_err(), "{bad}");
+        }
+        let e = plan(Some("/x"), "id").unwrap_err().to_string();
+        assert!(e.contains("slice:prefix:name"), "{e}");
+    }
+
+    #[test]
+    fn versions_and_masks() {
+        assert_eq!(parse_version("252.38-1~deb12u1"), 252);
+        assert_eq!(parse_version("v256"), 256);
+        assert_eq!(parse_version("weird"), 0);
+        assert_eq!(cpuset_to_mask("0").unwrap(), vec![1]);
+        assert_eq!(cpuset_to_mask("0-3,8").unwrap(), vec![0x0f, 0x01]);
+        assert_eq!(cpuset_to_mask("1,3, 5-6").unwrap(), vec![0b0110_1010]);
+        assert_eq!(cpuset_to_mask("").unwrap(), Vec::<u8>::new());
+        assert!(cpuset_to_mask("3-1").is_err());
+        assert!(cpuset_to_mask("x").is_err());
+    }
+
+    #[test]
+    fn quotas() {
+        assert_eq!(quota_per_sec(None, None), None);
+        assert_eq!(quota_per_sec(Some(50_000), Some(100_000)), Some(500_000));
+        assert_eq!(quota_per_sec(Some(50_000), None), Some(500_000));
+        // 1/3 CPU rounds up to whole percents.
+        assert_eq!(quota_per_sec(Some(33_333), Some(100_000)), Some(340_000));
+        assert_eq!(quota_per_sec(Some(-1), Some(100_000)), Some(u64::MAX));
+        assert_eq!(quota_per_sec(None, Some(100_000)), Some(u64::MAX));
+    }
+
+    fn names(p: &[Value]) -> Vec<(String, Value)> {
+        p.iter()
+            .map(|v| match v {
+                Value::Struct(f) => match (&f[0], &f[1]) {
+                    (Value::Str(n), Value::Variant(v)) => (n.clone(), (**v).clone()),
+                    _ => panic!(),
+                },
+                _ => panic!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn properties_from_resources() {
+        let res = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(64 << 20)
+                    .reservation(32 << 20)
+                    .swap(128 << 20)
+                    .build()
+                    .unwrap(),
+            )
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .shares(1024u64)
+                    .quota(50_000)
+                    .period(100_000u64)
+                    .cpus("0-1")
+                    .build()
+                    .unwrap(),
+            )
+            .pids(LinuxPidsBuilder::default().limit(32).build().unwrap())
+            .block_io(
+                LinuxBlockIoBuilder::default()
+                    .weight(500u16)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let p = names(&resource_properties(&res, HostKind::V2, 252).unwrap());
+        let want = vec![
+            ("MemoryMax".to_string(), Value::U64(64 << 20)),
+            ("MemoryLow".into(), Value::U64(32 << 20)),
+            ("MemorySwapMax".into(), Value::U64(64 << 20)),
+            ("CPUWeight".into(), Value::U64(39)),
+            ("CPUQuotaPeriodUSec".into(), Value::U64(100_000)),
+            ("CPUQuotaPerSecUSec".into(), Value::U64(500_000)),
+            (
+                "AllowedCPUs".into(),
+                Value::Array("y".into(), vec![Value::Byte(3)]),
+            ),
+            ("TasksMax".into(), Value::U64(32)),
+            (
+                "IOWeight".into(),
+                Value::U64(super::super::blkio_weight_to_io_weight(500)),
+            ),
+        ];
+        assert_eq!(p, want);
+        let p = names(&resource_properties(&res, HostKind::Hybrid, 240).unwrap());
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "MemoryLimit",
+                "CPUShares",
+                "CPUQuotaPerSecUSec",
+                "TasksMax",
+                "BlockIOWeight"
+            ]
+        );
+        // Unlimited values become "infinity".
+        let res = LinuxResourcesBuilder::default()
+            .memory(LinuxMemoryBuilder::default().limit(-1).build().unwrap())
+            .pids(LinuxPidsBuilder::default().limit(-1).build().unwrap())
+            .build()
+            .unwrap();
+        let p = names(&resource_properties(&res, HostKind::V2, 252).unwrap());
+        assert_eq!(p[0], ("MemoryMax".into(), Value::U64(u64::MAX)));
+        assert_eq!(
+            p.last().unwrap(),
+            &("TasksMax".into(), Value::U64(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn state_roundtrip_keeps_unit() {
+        let st = CgroupState {
+            kind: HostKind::V2,
+            paths: [(
+                String::new(),
+                PathBuf::from("/sys/fs/cgroup/system.slice/hull-x.scope"),
+            )]
+            .into_iter()
+            .collect(),
+            systemd_unit: Some("hull-x.scope".into()),
+        };
+        let json = serde_json::to_string(&st).unwrap();
+        let back: CgroupState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, st);
+        let m = super::super::load_manager(&back).unwrap();
+        assert!(m.parent_places());
+        assert_eq!(m.state(), st);
+        // A state file written before the systemd driver existed still loads.
+        let old: CgroupState =
+            serde_json::from_str(r#"{"kind":"v2","paths":{"":"/sys/fs/cgroup/x"}}"#).unwrap();
+        assert_eq!(old.systemd_unit, None);
+        assert!(!serde_json::to_string(&old).unwrap().contains("systemd"));
+    }
+}
