@@ -609,12 +609,39 @@ pub fn sasl_uid(uid: u32) -> String {
         .collect()
 }
 
+/// HULL_DBUS_DEBUG=1 traces every message on stderr.
+fn debug() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("HULL_DBUS_DEBUG").is_some_and(|v| v == "1"))
+}
+
+fn describe(m: &Message) -> String {
+    let kind = match m.typ {
+        METHOD_CALL => "call",
+        METHOD_RETURN => "return",
+        ERROR => "error",
+        SIGNAL => "signal",
+        _ => "?",
+    };
+    format!(
+        "{kind} {}.{} reply_to={:?} err={:?} sig={:?} args={:?}",
+        m.interface.as_deref().unwrap_or(""),
+        m.member.as_deref().unwrap_or(""),
+        m.reply_serial,
+        m.error_name,
+        m.signature,
+        m.args().ok()
+    )
+}
+
 /// A connection to a bus or a peer.
 pub struct Conn {
     sock: UnixStream,
     serial: u32,
     /// Signals received while waiting for a reply.
     queued: VecDeque<Message>,
+    /// Bytes received but not yet parsed into a message.
+    rbuf: Vec<u8>,
 }
 
 impl Conn {
@@ -624,6 +651,9 @@ impl Conn {
         let sock = UnixStream::connect(path)
             .with_context(|| format!("connecting to D-Bus socket {}", path.display()))?;
         let mut c = Conn::from_stream(sock, timeout)?;
+        if !hello {
+            c.sync_peer(timeout)?;
+        }
         if hello {
             c.call(
                 Message::method_call(
@@ -648,6 +678,7 @@ impl Conn {
             sock,
             serial: 0,
             queued: VecDeque::new(),
+            rbuf: Vec::new(),
         };
         c.auth().context("D-Bus authentication")?;
         Ok(c)
@@ -687,23 +718,30 @@ impl Conn {
     pub fn send(&mut self, m: &Message) -> Result<u32> {
         self.serial = self.serial.wrapping_add(1).max(1);
         let bytes = m.encode(self.serial)?;
+        if debug() {
+            eprintln!("dbus> #{} {}", self.serial, describe(m));
+        }
         self.sock
             .write_all(&bytes)
             .context("writing to the D-Bus socket")?;
         Ok(self.serial)
     }
 
-    fn read_exact_until(&mut self, buf: &mut [u8], deadline: Instant) -> Result<()> {
-        let mut off = 0;
-        while off < buf.len() {
+    /// Reads more bytes into the receive buffer (waiting at most until `deadline`).
+    fn fill(&mut self, deadline: Instant) -> Result<()> {
+        let mut chunk = [0u8; 8192];
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 bail!("timed out waiting for a D-Bus message");
             }
             self.sock.set_read_timeout(Some(left))?;
-            match self.sock.read(&mut buf[off..]) {
+            match self.sock.read(&mut chunk) {
                 Ok(0) => bail!("D-Bus peer closed the connection"),
-                Ok(n) => off += n,
+                Ok(n) => {
+                    self.rbuf.extend_from_slice(&chunk[..n]);
+                    return Ok(());
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
@@ -716,18 +754,65 @@ impl Conn {
                 Err(e) => return Err(e).context("reading from the D-Bus socket"),
             }
         }
-        Ok(())
     }
 
-    /// Receives the next message (waiting at most until `deadline`).
+    /// Receives the next message (waiting at most until `deadline`). A partial message stays
+    /// buffered when the deadline passes, so a later call continues where this one stopped.
     pub fn recv(&mut self, deadline: Instant) -> Result<Message> {
-        let mut fixed = [0u8; 16];
-        self.read_exact_until(&mut fixed, deadline)?;
+        while self.rbuf.len() < 16 {
+            self.fill(deadline)?;
+        }
+        let fixed: [u8; 16] = self.rbuf[..16].try_into().unwrap();
         let total = Message::total_len(&fixed)?;
-        let mut buf = vec![0u8; total];
-        buf[..16].copy_from_slice(&fixed);
-        self.read_exact_until(&mut buf[16..], deadline)?;
-        Message::decode(&buf)
+        while self.rbuf.len() < total {
+            self.fill(deadline)?;
+        }
+        let rest = self.rbuf.split_off(total);
+        let buf = std::mem::replace(&mut self.rbuf, rest);
+        let m = Message::decode(&buf)?;
+        if debug() {
+            eprintln!("dbus< #{} {}", m.serial, describe(&m));
+        }
+        Ok(m)
+    }
+
+    /// Makes sure a peer-to-peer server processes our messages. sd-bus (systemd 252) can read
+    /// the first message together with "BEGIN" during authentication and then not look at it
+    /// until more data arrives. So ping until a reply comes: each ping is new data that wakes
+    /// the server, which then answers everything it has.
+    pub fn sync_peer(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut pings = Vec::new();
+        loop {
+            let ping = Message::method_call(None, "/", "org.freedesktop.DBus.Peer", "Ping", &[])?;
+            pings.push(self.send(&ping)?);
+            let wait =
+                (Instant::now() + Duration::from_millis(100 << pings.len().min(5))).min(deadline);
+            loop {
+                match self.recv(wait) {
+                    Ok(m)
+                        if matches!(m.typ, METHOD_RETURN | ERROR)
+                            && m.reply_serial.is_some_and(|r| pings.contains(&r)) =>
+                    {
+                        return Ok(());
+                    }
+                    Ok(m) if m.typ == SIGNAL => self.queue_signal(m),
+                    Ok(_) => {}
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(e).context("the D-Bus peer does not answer pings")
+                    }
+                    Err(e) if format!("{e}").contains("timed out") => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    fn queue_signal(&mut self, m: Message) {
+        if self.queued.len() >= 1024 {
+            self.queued.pop_front();
+        }
+        self.queued.push_back(m);
     }
 
     /// Calls a method and returns the reply's values; an error reply becomes a [`DbusError`].
@@ -755,12 +840,7 @@ impl Conn {
                     }
                     .into());
                 }
-                SIGNAL => {
-                    if self.queued.len() >= 1024 {
-                        self.queued.pop_front();
-                    }
-                    self.queued.push_back(r);
-                }
+                SIGNAL => self.queue_signal(r),
                 _ => {}
             }
         }
@@ -1101,5 +1181,69 @@ mod tests {
             .wait_signal(Instant::now() + Duration::from_millis(50), |_| true)
             .unwrap_err();
         assert!(format!("{e:#}").contains("closed") || format!("{e:#}").contains("timed out"));
+    }
+
+    fn fake_auth(b: &mut UnixStream) {
+        let mut auth = Vec::new();
+        let mut byte = [0u8; 1];
+        while !auth.ends_with(b"\r\n") {
+            b.read_exact(&mut byte).unwrap();
+            auth.push(byte[0]);
+        }
+        b.write_all(b"OK 0123456789abcdef\r\n").unwrap();
+        let mut begin = [0u8; 7];
+        b.read_exact(&mut begin).unwrap();
+    }
+
+    fn fake_read(b: &mut UnixStream) -> Message {
+        let mut fixed = [0u8; 16];
+        b.read_exact(&mut fixed).unwrap();
+        let mut buf = vec![0u8; Message::total_len(&fixed).unwrap()];
+        buf[..16].copy_from_slice(&fixed);
+        b.read_exact(&mut buf[16..]).unwrap();
+        Message::decode(&buf).unwrap()
+    }
+
+    /// A peer that sits on the first ping (like sd-bus with data buffered during auth) is
+    /// woken by the next one; a message split across a timeout is not lost.
+    #[test]
+    fn sync_peer_and_partial_messages() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let peer = std::thread::spawn(move || {
+            fake_auth(&mut b);
+            let first = fake_read(&mut b);
+            assert_eq!(first.member.as_deref(), Some("Ping"));
+            let second = fake_read(&mut b);
+            for p in [first, second] {
+                let r = Message {
+                    typ: METHOD_RETURN,
+                    reply_serial: Some(p.serial),
+                    ..Default::default()
+                };
+                b.write_all(&r.encode(50 + p.serial).unwrap()).unwrap();
+            }
+            // Half a signal, a pause, then the rest.
+            let sig = Message {
+                typ: SIGNAL,
+                path: Some("/x".into()),
+                interface: Some("a.b".into()),
+                member: Some("Sig".into()),
+                ..Default::default()
+            }
+            .encode(99)
+            .unwrap();
+            b.write_all(&sig[..20]).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            b.write_all(&sig[20..]).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        });
+        let t = Duration::from_secs(5);
+        let mut c = Conn::from_stream(a, t).unwrap();
+        c.sync_peer(t).unwrap();
+        let early = Instant::now() + Duration::from_millis(100);
+        assert!(c.wait_signal(early, |_| true).is_err());
+        let s = c.wait_signal(Instant::now() + t, |_| true).unwrap();
+        assert_eq!(s.member.as_deref(), Some("Sig"));
+        peer.join().unwrap();
     }
 }

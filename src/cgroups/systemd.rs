@@ -31,6 +31,8 @@ pub const PRIVATE_SOCKET: &str = "/run/systemd/private";
 /// The system bus socket (used when the private socket cannot be used).
 pub const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 const CALL_TIMEOUT: Duration = Duration::from_secs(25);
+/// How long one StopUnit attempt waits for its reply before retrying on a new connection.
+const STOP_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a start/stop job may take (runc waits 30 s too).
 const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default unit prefix when linux.cgroupsPath is empty (runc uses "runc").
@@ -293,6 +295,8 @@ pub fn resource_properties(
 /// A connection to systemd's manager object.
 pub struct Systemd {
     conn: Conn,
+    /// Per-call reply timeout.
+    timeout: Duration,
 }
 
 impl Systemd {
@@ -305,7 +309,12 @@ impl Systemd {
         let private = Path::new(PRIVATE_SOCKET);
         if !force_bus && unsafe { libc::geteuid() } == 0 && private.exists() {
             match Conn::connect(private, false, CALL_TIMEOUT) {
-                Ok(conn) => return Ok(Systemd { conn }),
+                Ok(conn) => {
+                    return Ok(Systemd {
+                        conn,
+                        timeout: CALL_TIMEOUT,
+                    })
+                }
                 Err(e) => errors.push(format!("{e:#}")),
             }
         }
@@ -342,7 +351,10 @@ impl Systemd {
             CALL_TIMEOUT,
         )
         .context("D-Bus AddMatch")?;
-        let mut s = Systemd { conn };
+        let mut s = Systemd {
+            conn,
+            timeout: CALL_TIMEOUT,
+        };
         s.call("Subscribe", &[])?;
         Ok(s)
     }
@@ -350,7 +362,7 @@ impl Systemd {
     fn call(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>> {
         let m = Message::method_call(Some(DEST), OBJ, IFACE, member, args)?;
         self.conn
-            .call(m, CALL_TIMEOUT)
+            .call(m, self.timeout)
             .with_context(|| format!("systemd {member}"))
     }
 
@@ -417,6 +429,30 @@ impl Systemd {
             .context("StartTransientUnit returned no job")?
             .to_string();
         self.wait_job(&job, unit, "start")
+    }
+
+    /// StopUnit + wait, retried on a new connection when systemd does not answer (systemd 252
+    /// sometimes drops the reply when the call races with the garbage collection of the
+    /// just-emptied scope). A unit that is not loaded (any more) is not an error.
+    pub fn stop_unit_retrying(unit: &str) -> Result<()> {
+        let deadline = Instant::now() + JOB_TIMEOUT;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let r = Systemd::connect().and_then(|mut sd| {
+                sd.timeout = STOP_ATTEMPT_TIMEOUT;
+                sd.stop_unit(unit)
+            });
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if dbus::error_name(&e).is_none() && Instant::now() < deadline => {
+                    crate::logging::debug(&format!(
+                        "stopping systemd unit {unit} (attempt {attempt}): {e:#}; retrying"
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// StopUnit + wait. A unit that is not loaded (any more) is not an error.
@@ -643,7 +679,7 @@ impl Manager for SystemdManager {
             self.inner.destroy()?;
         }
         if self.started.get() && is_running() {
-            Systemd::connect()?.stop_unit(&self.plan.unit)?;
+            Systemd::stop_unit_retrying(&self.plan.unit)?;
         }
         self.inner.destroy()
     }
