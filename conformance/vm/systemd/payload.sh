@@ -79,6 +79,18 @@ else
     check "unified scope dir" test -d /sys/fs/cgroup/unified/system.slice/$U
     FREEZE=/sys/fs/cgroup/freezer/system.slice/$U/freezer.state
 fi
+# systemd re-applies unit settings (daemon-reload, set-property): what hull set must survive.
+systemctl daemon-reload
+systemctl set-property --runtime $U CPUAccounting=yes
+if [ $MODE = v2 ]; then
+    eq "memory.max after reload" "$(cat $D/memory.max)" 67108864
+    eq "pids.max after reload" "$(cat $D/pids.max)" 32
+    eq "cpu.max after reload" "$(cat $D/cpu.max)" "50000 100000"
+else
+    eq "memory.limit_in_bytes after reload" "$(cat $D/memory.limit_in_bytes)" 67108864
+    DEV=/sys/fs/cgroup/devices/system.slice/$U/devices.list
+    check "devices.list after reload is still an allow list: $(head -c 60 $DEV | tr '\n' ' ')" sh -c "! grep -qx 'a \*:\* rwm' $DEV"
+fi
 run "start t1" $HULL start t1
 eq "t1 status after start" "$(status t1)" running
 check "ps lists the init" sh -c "hull ps --format json t1 | grep -q '$P'"
@@ -101,6 +113,11 @@ run "delete t1" $HULL delete t1
 check "unit $U gone after delete" unit_gone $U
 check "scope cgroup gone after delete" test ! -e $D
 check "t1 state gone" sh -c '! hull state t1 >/dev/null 2>&1'
+if [ $MODE = hybrid ]; then
+    for h in cpuset freezer memory pids systemd unified; do
+        check "no $h cgroup left for t1" test ! -e /sys/fs/cgroup/$h/system.slice/$U
+    done
+fi
 
 # --- 2. foreground run with "slice:prefix:name" in a nested slice ------------------------
 U2=hx-t2.scope
