@@ -277,6 +277,13 @@ pub fn resource_properties(
             p.push(prop("TasksMax", Value::U64(limit(l))));
         }
     }
+    if !v2 {
+        if let Some(list) = res.devices() {
+            let rules = super::devices::rules_from_oci(list)?;
+            let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+            p.extend(device_properties(&rules, &proc_devices));
+        }
+    }
     if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()) {
         if w != 0 {
             if v2 {
@@ -290,6 +297,74 @@ pub fn resource_properties(
         }
     }
     Ok(p)
+}
+
+/// The name /proc/devices gives to `major` of type 'c' or 'b' (systemd's "char-<name>").
+fn device_group_name(proc_devices: &str, typ: char, major: i64) -> Option<String> {
+    let section = if typ == 'b' {
+        "Block devices:"
+    } else {
+        "Character devices:"
+    };
+    let mut inside = false;
+    for line in proc_devices.lines() {
+        let line = line.trim();
+        if line.ends_with("devices:") {
+            inside = line == section;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let mut f = line.split_whitespace();
+        if let (Some(m), Some(name)) = (f.next(), f.next()) {
+            if m.parse::<i64>().ok() == Some(major) {
+                return Some(name.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// The device rules as DevicePolicy=/DeviceAllow= (runc does the same): systemd only knows
+/// allow lists, so a default-allow rule set leaves the policy at "auto" (no restriction from
+/// systemd; cgroupfs writes the deny rules). Needed on cgroup v1, where systemd rewrites
+/// devices.allow/deny whenever it re-applies the unit's settings ("a" with no DeviceAllow=).
+pub fn device_properties(rules: &[super::DeviceRule], proc_devices: &str) -> Vec<Value> {
+    let e = super::devices::Emulator::from_rules(rules);
+    if e.default_allow {
+        return Vec::new();
+    }
+    let mut allow = Vec::new();
+    for (typ, major, minor, access) in &e.exceptions {
+        let kind = match typ {
+            'c' => "char",
+            'b' => "block",
+            _ => continue,
+        };
+        let spec = match (major, minor) {
+            (None, _) => format!("{kind}-*"),
+            (Some(ma), None) => match device_group_name(proc_devices, *typ, *ma) {
+                Some(name) => format!("{kind}-{name}"),
+                None => {
+                    crate::logging::warn(&format!(
+                        "systemd: no /proc/devices name for {typ} {ma}:*: set through cgroupfs only (systemd would deny it if it re-applied the unit's device list)"
+                    ));
+                    continue;
+                }
+            },
+            // A wildcard minor with a known major: handled above; "*:minor" has no systemd form.
+            (Some(ma), Some(mi)) => format!("/dev/{kind}/{ma}:{mi}"),
+        };
+        allow.push(Value::Struct(vec![
+            Value::str(spec),
+            Value::str(super::devices::access_string(*access)),
+        ]));
+    }
+    vec![
+        prop("DevicePolicy", Value::str("strict")),
+        prop("DeviceAllow", Value::Array("(ss)".into(), allow)),
+    ]
 }
 
 /// A connection to systemd's manager object.
@@ -892,6 +967,55 @@ mod tests {
             p.last().unwrap(),
             &("TasksMax".into(), Value::U64(u64::MAX))
         );
+    }
+
+    #[test]
+    fn devices() {
+        use super::super::DeviceRule;
+        let proc_devices =
+            "Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n  8 sd\n";
+        assert_eq!(
+            device_group_name(proc_devices, 'c', 136).as_deref(),
+            Some("pts")
+        );
+        assert_eq!(
+            device_group_name(proc_devices, 'b', 8).as_deref(),
+            Some("sd")
+        );
+        assert_eq!(device_group_name(proc_devices, 'b', 136), None);
+        let mut rules = vec![DeviceRule {
+            allow: false,
+            typ: 'a',
+            major: None,
+            minor: None,
+            access: 7,
+        }];
+        rules.push(DeviceRule::allow('c', None, None, "m"));
+        rules.push(DeviceRule::allow('c', Some(1), Some(3), "rwm"));
+        rules.push(DeviceRule::allow('c', Some(136), None, "rwm"));
+        rules.push(DeviceRule::allow('b', Some(8), Some(0), "r"));
+        rules.push(DeviceRule::allow('c', Some(250), None, "rw")); // unknown major: skipped
+        let p = names(&device_properties(&rules, proc_devices));
+        assert_eq!(p[0], ("DevicePolicy".into(), Value::str("strict")));
+        let pair = |a: &str, b: &str| Value::Struct(vec![Value::str(a), Value::str(b)]);
+        assert_eq!(
+            p[1],
+            (
+                "DeviceAllow".into(),
+                Value::Array(
+                    "(ss)".into(),
+                    vec![
+                        pair("char-*", "m"),
+                        pair("/dev/char/1:3", "rwm"),
+                        pair("char-pts", "rwm"),
+                        pair("/dev/block/8:0", "r"),
+                    ]
+                )
+            )
+        );
+        // Default allow (e.g. a privileged container): systemd is told nothing.
+        let all = vec![DeviceRule::allow('a', None, None, "rwm")];
+        assert!(device_properties(&all, proc_devices).is_empty());
     }
 
     #[test]

@@ -88,7 +88,10 @@ if [ $MODE = v2 ]; then
     eq "cpu.max after reload" "$(cat $D/cpu.max)" "50000 100000"
 else
     eq "memory.limit_in_bytes after reload" "$(cat $D/memory.limit_in_bytes)" 67108864
+    eq "unit DevicePolicy" "$(prop $U DevicePolicy)" strict
+    systemctl set-property --runtime $U DevicePolicy=strict
     DEV=/sys/fs/cgroup/devices/system.slice/$U/devices.list
+    check "/dev/null still allowed after the device list was re-applied" grep -qx 'c 1:3 rwm' $DEV
     check "devices.list after reload is still an allow list: $(head -c 60 $DEV | tr '\n' ' ')" sh -c "! grep -qx 'a \*:\* rwm' $DEV"
 fi
 run "start t1" $HULL start t1
