@@ -748,12 +748,17 @@ impl Manager for SystemdManager {
     }
 
     fn destroy(&self) -> Result<()> {
+        if !self.started.get() {
+            // The unit was never started by us (e.g. StartTransientUnit failed because a unit of
+            // that name exists): its cgroup, if any, belongs to someone else.
+            return Ok(());
+        }
         // Processes still there (no pid namespace) are killed through cgroupfs first: stopping
         // the unit would SIGTERM them and wait for systemd's stop timeout.
         if self.inner.exists() && !self.inner.pids().unwrap_or_default().is_empty() {
             self.inner.destroy()?;
         }
-        if self.started.get() && is_running() {
+        if is_running() {
             Systemd::stop_unit_retrying(&self.plan.unit)?;
         }
         self.inner.destroy()

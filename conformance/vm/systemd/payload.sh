@@ -94,6 +94,13 @@ else
     check "/dev/null still allowed after the device list was re-applied" grep -qx 'c 1:3 rwm' $DEV
     check "devices.list after reload is still an allow list: $(head -c 60 $DEV | tr '\n' ' ')" sh -c "! grep -qx 'a \*:\* rwm' $DEV"
 fi
+# A second container whose unit name is taken: systemd's error is surfaced, t1 is untouched.
+ERR=$($HULL create --bundle $T/b6 t6 2>&1)
+check "create t6 with t1's unit name fails" test $? -ne 0
+check "the error is systemd's UnitExists: $ERR" sh -c "echo '$ERR' | grep -q 'org.freedesktop.systemd1.UnitExists: Unit hull-t1.scope'"
+check "no state left for t6" sh -c '! hull state t6 >/dev/null 2>&1'
+eq "t1 unit still active" "$(prop $U ActiveState)" active
+check "t1 init still in its scope" grep -q "$U" /proc/$P/cgroup
 run "start t1" $HULL start t1
 eq "t1 status after start" "$(status t1)" running
 check "ps lists the init" sh -c "hull ps --format json t1 | grep -q '$P'"

@@ -1,30 +1,32 @@
 #!/bin/bash
-# Tests `hull --systemd-cgroup` for real: boots a KVM guest whose PID 1 is systemd (from an
-# initramfs built out of the host's Debian systemd, busybox-static and hull) and runs
-# payload.sh as a systemd service. Exit 0 when the guest prints the PASS marker.
+# Tests `hull --systemd-cgroup` for real: boots a qemu guest whose PID 1 is systemd (from an
+# initramfs built out of the host's Debian systemd, dbus-daemon, busybox-static and hull) and
+# runs payload.sh as a systemd service; the guest prints a HULL-SYSTEMD-RESULT line on its
+# serial console. Exit 0 when every mode prints PASS, 1 on FAIL, 2 when the test cannot run.
 #
 #   conformance/vm/systemd/run.sh [v2|hybrid|all]     (default: v2)
 #
-# Needs: root-free /dev/kvm access, qemu-system-x86_64, systemd (the host's binaries are
-# copied), busybox-static, jq, python3. The Debian kernel is fetched once with
-# `apt-get download` and unpacked (dpkg-deb -x) into $HULL_VM_CACHE (default
+# Needs: qemu-system-x86_64 (apt-get installs qemu-system-x86 when missing), systemd and
+# busybox-static installed on the host (their binaries are copied), jq, python3. KVM is used
+# when /dev/kvm works, else TCG (about 30 s per mode). The Debian kernel is fetched once with
+# `apt-get download` and unpacked (dpkg-deb -x) into $HULL_SYSTEMD_VM_CACHE (default
 # /var/cache/hull-vm-systemd); nothing is installed into /boot.
-# Env: HULL_BIN (default: cargo build, target/debug/hull), HULL_VM_TIMEOUT (s, default 600),
-#      HULL_VM_ACCEL=kvm|tcg|auto (auto: KVM if the kernel banner shows up within 15 s),
-#      HULL_VM_KEEP=1 keeps the work dir, HULL_VM_DBUS=0 leaves dbus-daemon out of the guest.
+# Env: HULL_BIN (default: cargo build, then $CARGO_TARGET_DIR or target/debug/hull),
+#      HULL_VM_TIMEOUT (s per boot, default 600), HULL_VM_ACCEL=kvm|tcg|auto (auto: KVM if the
+#      kernel banner shows up within 15 s), HULL_VM_KEEP=1 keeps the work dir,
+#      HULL_VM_DBUS=0 leaves dbus-daemon out of the guest, HULL_VM_CMDLINE adds kernel args.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
 MODES=${1:-v2}
 [ "$MODES" = all ] && MODES="v2 hybrid"
-CACHE=${HULL_VM_CACHE:-/var/cache/hull-vm-systemd}
+CACHE=${HULL_SYSTEMD_VM_CACHE:-/var/cache/hull-vm-systemd}
 TIMEOUT=${HULL_VM_TIMEOUT:-600}
 
 log() { echo "[systemd-vm] $*" >&2; }
 die() { log "error: $*"; exit 2; }
 
-[ -e /dev/kvm ] || die "/dev/kvm is missing"
 QEMU=$(command -v qemu-system-x86_64 || true)
 if [ -z "$QEMU" ]; then
     log "installing qemu-system-x86 (Debian package)"
@@ -33,8 +35,10 @@ if [ -z "$QEMU" ]; then
 fi
 [ -x /usr/lib/systemd/systemd ] || die "systemd is not installed on the host (its binaries are copied into the guest)"
 [ -x /bin/busybox ] || die "busybox-static is not installed"
+command -v jq >/dev/null || die "jq is not installed"
 
 # --- kernel -------------------------------------------------------------------------------
+mkdir -p "$CACHE" 2>/dev/null || CACHE=$REPO/target/vm-systemd-cache
 mkdir -p "$CACHE"
 KERNEL=$(ls "$CACHE"/k/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
 if [ -z "$KERNEL" ]; then
@@ -189,6 +193,7 @@ mkbundle b1 "$BASE | .process.args = [\"sleep\", \"3600\"]"
 mkbundle b2 "$BASE | .process.args = [\"cat\", \"/proc/self/cgroup\"]
   | .linux.cgroupsPath = \"hulltest-sub.slice:hx:t2\"
   | .linux.namespaces |= map(select(.type != \"cgroup\"))"
+mkbundle b6 "$BASE | .process.args = [\"sleep\", \"10\"] | .linux.cgroupsPath = \"system.slice:hull:t1\""
 mkbundle b5 "$BASE | .process.args = [\"true\"]"
 mkbundle b4 "$BASE | .linux.cgroupsPath = \"/not/a/systemd/path\""
 
@@ -200,15 +205,22 @@ boot() {
     local cpu=max
     [ "$1" = kvm ] && cpu=host
     : >"$OUT"
-    (exec timeout -k 5 "$TIMEOUT" "$QEMU" -accel "$1" -cpu "$cpu" -m 1024 -smp 2 \
-        -nodefaults -no-user-config -display none -no-reboot -monitor none \
-        -serial "file:$OUT" -kernel "$KERNEL" -initrd "$WORK/initrd.cpio" \
-        -append "console=ttyS0 panic=-1 rdinit=/init systemd.unit=hull-test.service $2 systemd.log_target=console systemd.show_status=0 loglevel=4 ${HULL_VM_CMDLINE:-}" \
-        </dev/null >"$WORK/qemu.out" 2>&1) 2>/dev/null &
+    # The subshell reports qemu's end (even an abort) as a plain exit status; timeout's pid is
+    # kept to stop a probe boot.
+    (
+        timeout -k 5 "$TIMEOUT" "$QEMU" -accel "$1" -cpu "$cpu" -m 1024 -smp 2 \
+            -nodefaults -no-user-config -display none -no-reboot -monitor none \
+            -serial "file:$OUT" -kernel "$KERNEL" -initrd "$WORK/initrd.cpio" \
+            -append "console=ttyS0 panic=-1 rdinit=/init systemd.unit=hull-test.service $2 systemd.log_target=console systemd.show_status=0 loglevel=4 ${HULL_VM_CMDLINE:-}" \
+            </dev/null >"$WORK/qemu.out" 2>&1 &
+        echo $! >"$WORK/timeout.pid"
+        wait $!
+    ) 2>/dev/null &
     QPID=$!
 }
 
 ACCEL=${HULL_VM_ACCEL:-auto}
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { [ "$ACCEL" = auto ] && ACCEL=tcg; }
 RC=0
 for MODE in $MODES; do
     case $MODE in
@@ -231,7 +243,7 @@ for MODE in $MODES; do
             ACCEL=kvm
         else
             log "KVM is not usable here ($(tail -n1 "$WORK/qemu.out" 2>/dev/null || true)); using TCG"
-            kill $QPID 2>/dev/null || true
+            kill "$(cat "$WORK/timeout.pid")" 2>/dev/null || true
             wait $QPID 2>/dev/null || true
             ACCEL=tcg
             T0=$(date +%s)
