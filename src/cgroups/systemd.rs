@@ -296,6 +296,82 @@ pub fn resource_properties(
             }
         }
     }
+    if v2 {
+        if let Some(map) = res.unified() {
+            p.extend(unified_properties(map, version)?);
+        }
+    }
+    Ok(p)
+}
+
+/// linux.resources.unified entries systemd also manages, as unit properties (like runc), so
+/// that systemd re-applying the unit's settings does not undo them. Other keys are left to
+/// cgroupfs alone.
+pub fn unified_properties(
+    map: &std::collections::HashMap<String, String>,
+    version: u32,
+) -> Result<Vec<Value>> {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    let mut p = Vec::new();
+    let num_or_max = |k: &str, v: &str| -> Result<u64> {
+        let v = v.trim();
+        if v == "max" {
+            return Ok(u64::MAX);
+        }
+        v.parse::<u64>()
+            .with_context(|| format!("unified {k}: invalid value {v:?}"))
+    };
+    for k in keys {
+        let v = map[k].trim();
+        match k.as_str() {
+            "cpu.weight" => p.push(prop("CPUWeight", Value::U64(num_or_max(k, v)?))),
+            "cpu.max" => {
+                let mut f = v.split_whitespace();
+                let quota = f.next().unwrap_or("max");
+                let period = match f.next() {
+                    Some(x) => Some(num_or_max(k, x)?),
+                    None => None,
+                };
+                if let Some(per) = period.filter(|_| version >= 242) {
+                    p.push(prop("CPUQuotaPeriodUSec", Value::U64(per)));
+                }
+                let q = if quota == "max" {
+                    -1
+                } else {
+                    num_or_max(k, quota)? as i64
+                };
+                let per = if version >= 242 { period } else { None };
+                if let Some(qps) = quota_per_sec(Some(q), per.or(Some(100_000))) {
+                    p.push(prop("CPUQuotaPerSecUSec", Value::U64(qps)));
+                }
+            }
+            "cpuset.cpus" | "cpuset.mems" if version >= 244 => {
+                let name = if k == "cpuset.cpus" {
+                    "AllowedCPUs"
+                } else {
+                    "AllowedMemoryNodes"
+                };
+                let m = cpuset_to_mask(v)?;
+                p.push(prop(
+                    name,
+                    Value::Array("y".into(), m.into_iter().map(Value::Byte).collect()),
+                ));
+            }
+            "memory.min" | "memory.low" | "memory.high" | "memory.max" | "memory.swap.max" => {
+                let name = match k.as_str() {
+                    "memory.min" => "MemoryMin",
+                    "memory.low" => "MemoryLow",
+                    "memory.high" => "MemoryHigh",
+                    "memory.max" => "MemoryMax",
+                    _ => "MemorySwapMax",
+                };
+                p.push(prop(name, Value::U64(num_or_max(k, v)?)));
+            }
+            "pids.max" => p.push(prop("TasksMax", Value::U64(num_or_max(k, v)?))),
+            _ => {}
+        }
+    }
     Ok(p)
 }
 
@@ -972,6 +1048,51 @@ mod tests {
             p.last().unwrap(),
             &("TasksMax".into(), Value::U64(u64::MAX))
         );
+    }
+
+    #[test]
+    fn unified_keys() {
+        let map: std::collections::HashMap<String, String> = [
+            ("memory.max", "max"),
+            ("memory.high", "1048576"),
+            ("cpu.max", "25000 50000"),
+            ("pids.max", "10"),
+            ("cpuset.cpus", "1"),
+            ("io.weight", "default 100"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let p = names(&unified_properties(&map, 252).unwrap());
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "CPUQuotaPeriodUSec",
+                "CPUQuotaPerSecUSec",
+                "AllowedCPUs",
+                "MemoryHigh",
+                "MemoryMax",
+                "TasksMax"
+            ]
+        );
+        assert_eq!(p[1].1, Value::U64(500_000));
+        assert_eq!(p[4].1, Value::U64(u64::MAX));
+        let p = names(
+            &unified_properties(
+                &[("cpu.max".to_string(), "max".to_string())]
+                    .into_iter()
+                    .collect(),
+                252,
+            )
+            .unwrap(),
+        );
+        assert_eq!(p, vec![("CPUQuotaPerSecUSec".into(), Value::U64(u64::MAX))]);
+        let bad: std::collections::HashMap<String, String> =
+            [("memory.max".to_string(), "lots".to_string())]
+                .into_iter()
+                .collect();
+        assert!(unified_properties(&bad, 252).is_err());
     }
 
     #[test]

@@ -158,6 +158,19 @@ for i in 1 2 3 4 5; do
     check "unit hull-t9-$i.scope gone" unit_gone hull-t9-$i.scope
 done
 
+# --- 2c. (v2) linux.resources.unified values systemd manages are passed as properties --------
+if [ $MODE = v2 ]; then
+    run "create t7 with unified memory.high/pids.max" $HULL create --bundle $T/b7 t7
+    D7=/sys/fs/cgroup/system.slice/hull-t7.scope
+    eq "unit MemoryHigh" "$(prop hull-t7.scope MemoryHigh)" 50331648
+    eq "unit TasksMax from unified pids.max" "$(prop hull-t7.scope TasksMax)" 20
+    systemctl set-property --runtime hull-t7.scope CPUAccounting=yes
+    eq "memory.high after re-apply" "$(cat $D7/memory.high)" 50331648
+    eq "pids.max after re-apply" "$(cat $D7/pids.max)" 20
+    run "delete --force t7" $HULL delete --force t7
+    check "unit hull-t7.scope gone" unit_gone hull-t7.scope
+fi
+
 # --- 3. delete --force of a running container ---------------------------------------------
 run "create+start t3" sh -c "$HULL create --bundle $T/b1 t3 && $HULL start t3"
 eq "t3 running" "$(status t3)" running

@@ -194,6 +194,8 @@ mkbundle b2 "$BASE | .process.args = [\"cat\", \"/proc/self/cgroup\"]
   | .linux.cgroupsPath = \"hulltest-sub.slice:hx:t2\"
   | .linux.namespaces |= map(select(.type != \"cgroup\"))"
 mkbundle b6 "$BASE | .process.args = [\"sleep\", \"10\"] | .linux.cgroupsPath = \"system.slice:hull:t1\""
+mkbundle b7 "$BASE | .process.args = [\"sleep\", \"100\"] | .linux.resources.pids = null
+  | .linux.resources.unified = {\"memory.high\": \"50331648\", \"pids.max\": \"20\"}"
 mkbundle b5 "$BASE | .process.args = [\"true\"]"
 mkbundle b4 "$BASE | .linux.cgroupsPath = \"/not/a/systemd/path\""
 
