@@ -137,7 +137,7 @@ pub struct Encoder {
 
 impl Encoder {
     fn pad(&mut self, a: usize) {
-        while self.buf.len() % a != 0 {
+        while !self.buf.len().is_multiple_of(a) {
             self.buf.push(0);
         }
     }
@@ -984,7 +984,7 @@ mod tests {
         let mut want: Vec<u8> = vec![b'l', 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0];
         let mut fields = Vec::new();
         let mut field = |code: u8, sig: u8, s: &str| {
-            while fields.len() % 8 != 0 {
+            while !fields.len().is_multiple_of(8) {
                 fields.push(0);
             }
             fields.extend_from_slice(&[code, 1, sig, 0]);
@@ -998,7 +998,7 @@ mod tests {
         field(6, b's', "org.freedesktop.DBus");
         want.extend_from_slice(&(fields.len() as u32).to_le_bytes());
         want.extend_from_slice(&fields);
-        while want.len() % 8 != 0 {
+        while !want.len().is_multiple_of(8) {
             want.push(0);
         }
         assert_eq!(b, want);
@@ -1023,11 +1023,11 @@ mod tests {
         body.extend_from_slice(&(path.len() as u32).to_le_bytes());
         body.extend_from_slice(path.as_bytes());
         body.push(0);
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         for s in ["a.scope", "done"] {
-            while body.len() % 4 != 0 {
+            while !body.len().is_multiple_of(4) {
                 body.push(0);
             }
             body.extend_from_slice(&(s.len() as u32).to_le_bytes());

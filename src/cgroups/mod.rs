@@ -131,6 +131,11 @@ pub trait Manager {
     fn parent_places(&self) -> bool {
         false
     }
+    /// The spec's annotations, before [`Manager::create`] (systemd: unit properties from
+    /// "org.systemd.property.<Name>" annotations, as runc). Invalid ones are an error.
+    fn set_annotations(&self, _annotations: &std::collections::HashMap<String, String>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Resolved cgroup paths of a container, serialisable into the container's state file.

@@ -203,7 +203,7 @@ pub fn quota_per_sec(quota: Option<i64>, period: Option<u64>) -> Option<u64> {
     }
     let p = if p == 0 { 100_000 } else { p };
     let mut per_sec = (q as u64).saturating_mul(1_000_000) / p;
-    if per_sec % 10_000 != 0 {
+    if !per_sec.is_multiple_of(10_000) {
         per_sec = (per_sec / 10_000 + 1) * 10_000;
     }
     Some(per_sec)
@@ -299,6 +299,137 @@ pub fn resource_properties(
     if v2 {
         if let Some(map) = res.unified() {
             p.extend(unified_properties(map, version)?);
+        }
+    }
+    Ok(p)
+}
+
+/// Prefix of the annotations that become unit properties (as in runc).
+pub const PROPERTY_ANNOTATION: &str = "org.systemd.property.";
+
+/// Parses an annotation value in the subset of the GVariant text format runc documents:
+/// "uint64 123" (also uint32, int64, int32, uint16, int16, byte, double, boolean, string
+/// prefixes, or "@t 123"), true/false, 'text' or "text", a bare integer (int32) or a bare
+/// floating point number (double).
+pub fn parse_gvariant(text: &str) -> Result<Value> {
+    let t = text.trim();
+    let bad = || {
+        format!(
+            "unsupported property value {text:?} (use e.g. \"uint64 123\", \"true\", \"'text'\")"
+        )
+    };
+    let (ty, rest) = match t.split_once(char::is_whitespace) {
+        Some((a, b))
+            if a.starts_with('@')
+                || (a.starts_with(|c: char| c.is_ascii_lowercase())
+                    && a.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())) =>
+        {
+            (Some(a), b.trim())
+        }
+        _ => (None, t),
+    };
+    let int = |s: &str| s.parse::<i128>().with_context(bad);
+    let ranged = |v: i128, lo: i128, hi: i128| -> Result<i128> {
+        if v < lo || v > hi {
+            bail!("{}: out of range", bad());
+        }
+        Ok(v)
+    };
+    Ok(match ty {
+        Some("uint64" | "@t") => Value::U64(ranged(int(rest)?, 0, u64::MAX as i128)? as u64),
+        Some("int64" | "@x") => {
+            Value::I64(ranged(int(rest)?, i64::MIN as i128, i64::MAX as i128)? as i64)
+        }
+        Some("uint32" | "@u") => Value::U32(ranged(int(rest)?, 0, u32::MAX as i128)? as u32),
+        Some("int32" | "@i") => {
+            Value::I32(ranged(int(rest)?, i32::MIN as i128, i32::MAX as i128)? as i32)
+        }
+        Some("uint16" | "@q") => Value::U16(ranged(int(rest)?, 0, u16::MAX as i128)? as u16),
+        Some("int16" | "@n") => {
+            Value::I16(ranged(int(rest)?, i16::MIN as i128, i16::MAX as i128)? as i16)
+        }
+        Some("byte" | "@y") => Value::Byte(ranged(int(rest)?, 0, 255)? as u8),
+        Some("double" | "@d") => Value::F64(rest.parse().with_context(bad)?),
+        Some("boolean" | "@b") => match rest {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => bail!("{}", bad()),
+        },
+        Some("string" | "@s") => parse_gvariant_string(rest).with_context(bad)?,
+        Some(_) => bail!("{}", bad()),
+        None => match t {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ if t.starts_with('\'') || t.starts_with('"') => {
+                parse_gvariant_string(t).with_context(bad)?
+            }
+            _ if t.contains('.') || t.contains('e') => Value::F64(t.parse().with_context(bad)?),
+            _ => Value::I32(ranged(int(t)?, i32::MIN as i128, i32::MAX as i128)? as i32),
+        },
+    })
+}
+
+fn parse_gvariant_string(t: &str) -> Result<Value> {
+    let q = t.chars().next().context("empty string value")?;
+    if !(q == '\'' || q == '"') || t.len() < 2 || !t.ends_with(q) {
+        bail!("not a quoted string");
+    }
+    let mut out = String::new();
+    let mut esc = false;
+    for c in t[1..t.len() - 1].chars() {
+        if esc {
+            out.push(c);
+            esc = false;
+        } else if c == '\\' {
+            esc = true;
+        } else if c == q {
+            bail!("unescaped quote inside the string");
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(Value::Str(out))
+}
+
+/// Unit properties from "org.systemd.property.<Name>" annotations. A name ending in "Sec"
+/// (not "USec") takes seconds and becomes "<Name>USec" in microseconds, as runc does.
+pub fn annotation_properties(
+    annotations: &std::collections::HashMap<String, String>,
+) -> Result<Vec<Value>> {
+    let mut keys: Vec<&String> = annotations
+        .keys()
+        .filter(|k| k.starts_with(PROPERTY_ANNOTATION))
+        .collect();
+    keys.sort();
+    let mut p = Vec::new();
+    for k in keys {
+        let name = &k[PROPERTY_ANNOTATION.len()..];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            bail!("annotation {k:?}: invalid systemd property name {name:?}");
+        }
+        let v = parse_gvariant(&annotations[k]).with_context(|| format!("annotation {k:?}"))?;
+        if let Some(stem) = name.strip_suffix("Sec").filter(|_| !name.ends_with("USec")) {
+            let secs = match v {
+                Value::U64(x) => x as f64,
+                Value::I64(x) => x as f64,
+                Value::U32(x) => x as f64,
+                Value::I32(x) => x as f64,
+                Value::U16(x) => x as f64,
+                Value::I16(x) => x as f64,
+                Value::Byte(x) => x as f64,
+                Value::F64(x) => x,
+                _ => bail!("annotation {k:?}: a time in seconds must be a number"),
+            };
+            if !(0.0..=(u64::MAX / 1_000_000) as f64).contains(&secs) {
+                bail!("annotation {k:?}: {secs} seconds is out of range");
+            }
+            p.push(prop(
+                &format!("{stem}USec"),
+                Value::U64((secs * 1e6) as u64),
+            ));
+        } else {
+            p.push(prop(name, v));
         }
     }
     Ok(p)
@@ -652,6 +783,8 @@ pub struct SystemdManager {
     description: String,
     /// Resources given before the unit exists (applied when it is started).
     pending: RefCell<Option<LinuxResources>>,
+    /// Properties from "org.systemd.property.*" annotations (added last, so they win).
+    extra: RefCell<Vec<Value>>,
     /// Whether this process started the unit (or loaded it from state).
     started: Cell<bool>,
 }
@@ -677,6 +810,7 @@ impl SystemdManager {
             inner,
             description: format!("hull container {id}"),
             pending: RefCell::new(None),
+            extra: RefCell::new(Vec::new()),
             started: Cell::new(false),
         })
     }
@@ -702,6 +836,7 @@ impl SystemdManager {
             inner,
             description: String::new(),
             pending: RefCell::new(None),
+            extra: RefCell::new(Vec::new()),
             started: Cell::new(true),
         })
     }
@@ -738,6 +873,7 @@ impl SystemdManager {
         if let Some(res) = self.pending.borrow().as_ref() {
             p.extend(resource_properties(res, self.kind, version)?);
         }
+        p.extend(self.extra.borrow().iter().cloned());
         Ok(p)
     }
 
@@ -851,6 +987,14 @@ impl Manager for SystemdManager {
 
     fn parent_places(&self) -> bool {
         true
+    }
+
+    fn set_annotations(
+        &self,
+        annotations: &std::collections::HashMap<String, String>,
+    ) -> Result<()> {
+        *self.extra.borrow_mut() = annotation_properties(annotations)?;
+        Ok(())
     }
 
     fn exists(&self) -> bool {
@@ -1048,6 +1192,65 @@ mod tests {
             p.last().unwrap(),
             &("TasksMax".into(), Value::U64(u64::MAX))
         );
+    }
+
+    #[test]
+    fn gvariant_values() {
+        assert_eq!(parse_gvariant("uint64 123").unwrap(), Value::U64(123));
+        assert_eq!(parse_gvariant("@t 5").unwrap(), Value::U64(5));
+        assert_eq!(parse_gvariant(" int32 -4 ").unwrap(), Value::I32(-4));
+        assert_eq!(parse_gvariant("true").unwrap(), Value::Bool(true));
+        assert_eq!(parse_gvariant("boolean false").unwrap(), Value::Bool(false));
+        assert_eq!(
+            parse_gvariant("'inactive-or-failed'").unwrap(),
+            Value::str("inactive-or-failed")
+        );
+        assert_eq!(parse_gvariant("\"a\\\"b\"").unwrap(), Value::str("a\"b"));
+        assert_eq!(parse_gvariant("string 'x y'").unwrap(), Value::str("x y"));
+        assert_eq!(parse_gvariant("42").unwrap(), Value::I32(42));
+        assert_eq!(parse_gvariant("1.5").unwrap(), Value::F64(1.5));
+        for bad in [
+            "uint64 -1",
+            "byte 256",
+            "'open",
+            "[1, 2]",
+            "uint64",
+            "nonsense",
+            "int128 1",
+        ] {
+            assert!(parse_gvariant(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn annotations() {
+        let a: std::collections::HashMap<String, String> = [
+            ("org.systemd.property.TimeoutStopUSec", "uint64 123456789"),
+            ("org.systemd.property.CollectMode", "'inactive-or-failed'"),
+            ("org.systemd.property.RuntimeMaxSec", "uint64 2"),
+            ("io.kubernetes.other", "x"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let p = names(&annotation_properties(&a).unwrap());
+        assert_eq!(
+            p,
+            vec![
+                ("CollectMode".into(), Value::str("inactive-or-failed")),
+                ("RuntimeMaxUSec".into(), Value::U64(2_000_000)),
+                ("TimeoutStopUSec".into(), Value::U64(123_456_789)),
+            ]
+        );
+        let bad = |k: &str, v: &str| {
+            let m: std::collections::HashMap<String, String> =
+                [(k.to_string(), v.to_string())].into_iter().collect();
+            annotation_properties(&m).is_err()
+        };
+        assert!(bad("org.systemd.property.", "1"));
+        assert!(bad("org.systemd.property.A-B", "1"));
+        assert!(bad("org.systemd.property.TimeoutStopSec", "'ten'"));
+        assert!(bad("org.systemd.property.X", "what"));
     }
 
     #[test]

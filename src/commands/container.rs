@@ -147,6 +147,9 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
+    if let Some(a) = bundle.spec.annotations() {
+        cgroup.set_annotations(a)?;
+    }
     let terminal = bundle
         .spec
         .process()

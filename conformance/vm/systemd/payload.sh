@@ -49,6 +49,8 @@ eq "unit Slice" "$(prop $U Slice)" system.slice
 eq "unit Delegate" "$(prop $U Delegate)" yes
 eq "unit TasksMax" "$(prop $U TasksMax)" 32
 eq "unit CPUQuotaPerSecUSec" "$(prop $U CPUQuotaPerSecUSec)" 500ms
+eq "unit TimeoutStopUSec (annotation, seconds)" "$(prop $U TimeoutStopUSec)" 7s
+eq "unit CollectMode (annotation)" "$(prop $U CollectMode)" inactive-or-failed
 if [ $MODE = v2 ]; then
     D=/sys/fs/cgroup/system.slice/$U
     eq "unit MemoryMax" "$(prop $U MemoryMax)" 67108864

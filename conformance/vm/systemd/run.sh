@@ -189,7 +189,9 @@ BASE='.root.path = "/hull-test/rootfs" | .process.terminal = false | .hostname =
   | .linux.resources.memory = {limit: 67108864, swap: 134217728}
   | .linux.resources.cpu = {shares: 512, quota: 50000, period: 100000}
   | .linux.resources.pids = {limit: 32}'
-mkbundle b1 "$BASE | .process.args = [\"sleep\", \"3600\"]"
+mkbundle b1 "$BASE | .process.args = [\"sleep\", \"3600\"]
+  | .annotations = {\"org.systemd.property.TimeoutStopSec\": \"uint64 7\",
+                    \"org.systemd.property.CollectMode\": \"'inactive-or-failed'\"}"
 mkbundle b2 "$BASE | .process.args = [\"cat\", \"/proc/self/cgroup\"]
   | .linux.cgroupsPath = \"hulltest-sub.slice:hx:t2\"
   | .linux.namespaces |= map(select(.type != \"cgroup\"))"
