@@ -1,9 +1,8 @@
 # hull: build, demo, test, bench. Everything installs what it needs from Debian first.
 DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine
-HULL_RELEASE := target/release/hull
 HULL_DEBUG := target/debug/hull
 
-.PHONY: deps build demo test unit conformance bench
+.PHONY: deps build demo test test-v2 unit conformance bench
 
 # Install the Debian packages the build and the tests use, only if one is missing.
 deps:
@@ -13,18 +12,26 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# The release binary is static and non-PIE (see scripts/build-release.sh for why).
 build: deps
-	cargo build --release
+	scripts/build-release.sh
 
 # Builds hull and runs a busybox container from BUNDLE (default: a fresh busybox bundle).
-demo: build
-	scripts/demo.sh $(BUNDLE)
+demo: deps
+	HULL_BIN=$$(scripts/build-release.sh) scripts/demo.sh $(BUNDLE)
 
 # The whole test suite: unit tests, then the end-to-end conformance suite against the built
-# binary (lifecycle, CLI, bad input, in-container features, containerd and podman).
+# binary (lifecycle, CLI, bad input, in-container features, containerd and podman), then the
+# cgroup cases inside a pure cgroup v2 VM (test-v2).
 test: deps
 	cargo build --workspace --all-targets
 	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) cargo test --workspace --no-fail-fast -- --test-threads=4
+	conformance/vm/run-v2.sh
 
-bench: build
-	HULL_BIN=$(CURDIR)/$(HULL_RELEASE) benches/run.sh
+# The cgroup conformance cases again on a pure cgroup v2 host: a Debian kernel booted under
+# qemu (KVM when usable, else TCG); see conformance/vm/README.md. TESTS="lifecycle ..." to choose.
+test-v2: deps
+	conformance/vm/run-v2.sh $(TESTS)
+
+bench: deps
+	HULL_BIN=$$(scripts/build-release.sh) benches/run.sh

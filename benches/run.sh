@@ -100,12 +100,11 @@ export RUNC_BIN=${RUNC_BIN:-$(command -v runc || true)}
 if [[ -z ${HULL_BIN:-} ]]; then
     # Always (re)build: cargo is a no-op when up to date, and benchmarking a
     # stale binary is an easy mistake.
-    HULL_BIN="${CARGO_TARGET_DIR:-$repo/target}/release/hull"
     if command -v cargo >/dev/null; then
-        echo "run.sh: cargo build --release --bin hull" >&2
-        (cd "$repo" && cargo build --quiet --release --bin hull) || die "cargo build failed"
+        echo "run.sh: scripts/build-release.sh (static release build)" >&2
+        HULL_BIN=$("$repo/scripts/build-release.sh") || die "cargo build failed"
     else
-        echo "run.sh: cargo not found, using $HULL_BIN as is" >&2
+        die "cargo not found: set HULL_BIN"
     fi
 fi
 export HULL_BIN

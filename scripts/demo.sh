@@ -3,7 +3,7 @@
 # from Debian's busybox-static. Must run as root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-hull="${HULL_BIN:-$here/target/release/hull}"
+hull="${HULL_BIN:-$("$here/scripts/build-release.sh")}"
 bundle="${1:-}"
 if [ -z "$bundle" ]; then
     bundle=$(mktemp -d /tmp/hull-demo.XXXXXX)

@@ -50,8 +50,9 @@ pub fn workspace_dir() -> PathBuf {
 
 /// The runtime binary under test.
 ///
-/// `HULL_BIN` if set; otherwise whichever of `<workspace>/target/release/hull`
-/// and `<workspace>/target/debug/hull` exists and was modified most recently
+/// `HULL_BIN` if set; otherwise whichever of `<workspace>/target/release/hull`,
+/// `<workspace>/target/debug/hull` and the static release build
+/// `<workspace>/target/<triple>/release/hull` exists and was modified most recently
 /// (`CARGO_TARGET_DIR` is honoured too if set).
 pub fn hull_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -67,7 +68,9 @@ pub fn hull_bin() -> PathBuf {
         }
         let mut best: Option<(SystemTime, PathBuf)> = None;
         for t in &targets {
-            for profile in ["release", "debug"] {
+            // the static release build (scripts/build-release.sh) lives under the host triple
+            let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+            for profile in ["release", "debug", &format!("{triple}/release")] {
                 let p = t.join(profile).join("hull");
                 if let Ok(m) = fs::metadata(&p) {
                     let mtime = m.modified().unwrap_or(UNIX_EPOCH);
@@ -620,16 +623,90 @@ impl Drop for Bundle {
 // Cgroups
 // ---------------------------------------------------------------------------
 
+/// Layout of the host's cgroup filesystems.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupKind {
+    /// Only v1 hierarchies under /sys/fs/cgroup/<controller>.
+    V1,
+    /// v1 hierarchies plus a cgroup2 mount at /sys/fs/cgroup/unified.
+    Hybrid,
+    /// cgroup2 mounted at /sys/fs/cgroup.
+    V2,
+}
+
+fn statfs_magic(path: &str) -> Option<i64> {
+    let c = CString::new(path).ok()?;
+    // SAFETY: zeroed statfs is a valid out buffer; c is NUL-terminated.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    Some(st.f_type as i64)
+}
+
+/// The host's cgroup layout (statfs of /sys/fs/cgroup: cgroup2 = v2; tmpfs with a cgroup2
+/// mount at /sys/fs/cgroup/unified = hybrid; anything else = v1). Computed once.
+pub fn cgroup_kind() -> CgroupKind {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    static KIND: OnceLock<CgroupKind> = OnceLock::new();
+    *KIND.get_or_init(|| {
+        if statfs_magic("/sys/fs/cgroup") == Some(CGROUP2_SUPER_MAGIC) {
+            CgroupKind::V2
+        } else if statfs_magic("/sys/fs/cgroup/unified") == Some(CGROUP2_SUPER_MAGIC) {
+            CgroupKind::Hybrid
+        } else {
+            CgroupKind::V1
+        }
+    })
+}
+
+/// Mount points of the cgroup filesystems at or under /sys/fs/cgroup (v1 hierarchies, the
+/// hybrid unified mount, or the single v2 mount), from /proc/self/mountinfo.
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let s = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v = Vec::new();
+    for line in s.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        if !matches!(right.split(' ').next(), Some("cgroup") | Some("cgroup2")) {
+            continue;
+        }
+        let Some(mp) = left.split(' ').nth(4).map(unescape_mountinfo) else {
+            continue;
+        };
+        if mp == "/sys/fs/cgroup" || mp.starts_with("/sys/fs/cgroup/") {
+            let p = PathBuf::from(mp);
+            if !v.contains(&p) {
+                v.push(p);
+            }
+        }
+    }
+    v
+}
+
 /// Directories of cgroup `path` (e.g. "/hull-conf/<id>") that exist in any
-/// v1 hierarchy or in the unified mount.
+/// cgroup hierarchy (every v1 hierarchy and the hybrid unified mount, or the v2 mount).
 pub fn cgroup_leftovers(path: &str) -> Vec<PathBuf> {
     let rel = path.trim_start_matches('/');
     let mut v = Vec::new();
     if rel.is_empty() {
         return v;
     }
-    for c in CGROUP_V1_CONTROLLERS.iter().chain(["unified"].iter()) {
-        let p = Path::new("/sys/fs/cgroup").join(c).join(rel);
+    let mut mounts = cgroup_mounts();
+    if mounts.is_empty() {
+        mounts = match cgroup_kind() {
+            CgroupKind::V2 => vec![PathBuf::from("/sys/fs/cgroup")],
+            _ => CGROUP_V1_CONTROLLERS
+                .iter()
+                .chain(["unified"].iter())
+                .map(|c| Path::new("/sys/fs/cgroup").join(c))
+                .collect(),
+        };
+    }
+    for m in mounts {
+        let p = m.join(rel);
         if p.exists() {
             v.push(p);
         }
@@ -648,13 +725,19 @@ pub fn assert_no_cgroup(path: &str) {
 /// process still in it (or in a child cgroup), then rmdirs deepest first.
 /// Only use it on paths the tests own (e.g. [`test_cgroups_path`]).
 pub fn remove_cgroup(path: &str) {
-    let tops = cgroup_leftovers(path);
+    remove_cgroup_dirs(&cgroup_leftovers(path));
+}
+
+/// Like [`remove_cgroup`] for cgroup directories given by their full paths.
+pub fn remove_cgroup_dirs(tops: &[PathBuf]) {
     if tops.is_empty() {
         return;
     }
     let mut dirs = Vec::new();
-    for t in &tops {
-        collect_dirs(t, &mut dirs);
+    for t in tops {
+        if t.exists() {
+            collect_dirs(t, &mut dirs);
+        }
     }
     dirs.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
     let procs = |dirs: &[PathBuf]| -> Vec<i32> {
@@ -683,6 +766,8 @@ pub fn remove_cgroup(path: &str) {
             if d.starts_with("/sys/fs/cgroup/freezer") {
                 let _ = fs::write(d.join("freezer.state"), "THAWED");
             }
+            // cgroup2 (v2 or the hybrid unified mount)
+            let _ = fs::write(d.join("cgroup.freeze"), "0");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -713,25 +798,49 @@ pub fn test_cgroups_path(id: &str) -> String {
 }
 
 /// Cgroup directories left for `id` at the default location (no `linux.cgroupsPath`): like
-/// runc's cgroupfs driver, hull uses `<caller's cgroup>/<id>` in every hierarchy, and the
-/// caller is this test process.
+/// runc's cgroupfs driver, hull uses `<caller's cgroup>/<id>` in every v1 hierarchy (and the
+/// hybrid unified mount), and `<parent of the caller's cgroup>/<id>` on a v2 host (see
+/// [`default_cgroup_dirs`]); the caller is this test process.
 pub fn default_cgroup_leftovers(id: &str) -> Vec<PathBuf> {
+    default_cgroup_dirs(id)
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Where the runtime puts the cgroup of a container with the relative cgroups path `rel`
+/// (the container id when there is no `linux.cgroupsPath`) when this test process calls it:
+/// v1/hybrid: `/sys/fs/cgroup/<hierarchy>/<own cgroup there>/<rel>` for every hierarchy in
+/// /proc/self/cgroup ("unified" for the hybrid cgroup2 line); v2: the parent of the own
+/// cgroup, as runc's fs2 driver does (the own cgroup usually has processes, so controllers
+/// cannot be enabled below it).
+pub fn default_cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let kind = cgroup_kind();
     let mut v = Vec::new();
     for line in own.lines() {
         let mut f = line.splitn(3, ':');
         let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
-        let mount = match ctrls {
-            "" => "unified".to_string(),
-            c => c.strip_prefix("name=").unwrap_or(c).to_string(),
+        let p = match (kind, ctrls) {
+            (CgroupKind::V2, "") => {
+                let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
+                Path::new("/sys/fs/cgroup")
+                    .join(parent.strip_prefix("/").unwrap_or(parent))
+                    .join(rel)
+            }
+            (CgroupKind::V2, _) | (CgroupKind::V1, "") => continue,
+            (_, c) => {
+                let mount = match c {
+                    "" => "unified",
+                    c => c.strip_prefix("name=").unwrap_or(c),
+                };
+                Path::new("/sys/fs/cgroup")
+                    .join(mount)
+                    .join(path.trim_start_matches('/'))
+                    .join(rel)
+            }
         };
-        let p = Path::new("/sys/fs/cgroup")
-            .join(mount)
-            .join(path.trim_start_matches('/'))
-            .join(id);
-        if p.exists() {
-            v.push(p);
-        }
+        v.push(p);
     }
     v
 }

@@ -350,6 +350,97 @@ fn containerd_detached_pause_resume_sigkill() {
     c.assert_gone(&id);
 }
 
+/// Removes a test-owned cgroup subtree (all hierarchies) on drop, even when the test fails.
+struct CgroupTreeGuard(String);
+
+impl Drop for CgroupTreeGuard {
+    fn drop(&mut self) {
+        harness::util::destroy_cgroup_tree(&self.0);
+    }
+}
+
+/// `ctr task metrics --format json` prints the shim's cgroup metrics; returns the JSON.
+fn ctr_metrics(c: &Containerd, id: &str) -> serde_json::Value {
+    let o = c.ctr(&["task", "metrics", "--format", "json", id]).ok();
+    serde_json::from_str(&o.stdout)
+        .unwrap_or_else(|e| panic!("metrics are not JSON: {e}\n{}", o.describe()))
+}
+
+#[test]
+fn containerd_cgroup_path_metrics_ps() {
+    let _t = Timer::new("containerd_cgroup_path_metrics_ps");
+    let c = Containerd::start();
+    let img = c.import_busybox();
+    let id = unique("cg");
+    let parent = unique("hull-ctr-cg");
+    let _guard = CgroupTreeGuard(parent.clone());
+    let cgroup = format!("/{parent}/{id}");
+
+    c.run(&[
+        "-d",
+        "--cgroup",
+        &cgroup,
+        "--memory-limit",
+        "100663296",
+        img,
+        &id,
+        "sh",
+        "-c",
+        "sleep 1000 & sleep 1001 & wait",
+    ])
+    .ok();
+    let task = c.wait_task_status(&id, "RUNNING", WAIT);
+    // `--cgroup` is linux.cgroupsPath: the container lives exactly there.
+    let rel = format!("{parent}/{id}");
+    assert_cgroup_value(
+        &rel,
+        "memory",
+        ("memory.limit_in_bytes", "100663296"),
+        ("memory.max", "100663296"),
+    );
+
+    // The shim reads metrics from the cgroup of the init pid: they must be the container's.
+    let m = wait_for(WAIT, "metrics with both processes", || {
+        let m = ctr_metrics(&c, &id);
+        (m.pointer("/pids/current").and_then(|v| v.as_u64()) == Some(3)).then_some(m)
+    });
+    let mem_limit = m
+        .pointer("/memory/usage/limit")
+        .or_else(|| m.pointer("/memory/usage_limit"))
+        .and_then(|v| v.as_u64());
+    assert_eq!(mem_limit, Some(100663296), "memory limit in metrics: {m}");
+    let usage = m
+        .pointer("/memory/usage/usage")
+        .or_else(|| m.pointer("/memory/usage"))
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    assert!(usage > 0, "no memory usage in metrics: {m}");
+
+    // `ctr task ps` lists the init and its two children (via the runtime's `ps`).
+    let o = c.ctr(&["task", "ps", &id]).ok();
+    let pids: Vec<i32> = o
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 3, "task ps: {}", o.describe());
+    assert!(
+        pids.contains(&task.pid),
+        "init missing from task ps: {}",
+        o.describe()
+    );
+
+    c.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
+    c.wait_task_status(&id, "STOPPED", WAIT);
+    c.ctr(&["task", "delete", &id]).ok();
+    c.ctr(&["containers", "delete", &id]).ok();
+    c.assert_gone(&id);
+    // delete removed the container's cgroup in every hierarchy (the parent is ours).
+    let left = harness::util::cgroup_dirs(&rel);
+    assert!(left.is_empty(), "cgroup left after delete: {left:?}");
+}
+
 #[test]
 fn containerd_tty_run_and_exec() {
     let _t = Timer::new("containerd_tty_run_and_exec");
@@ -684,4 +775,72 @@ fn podman_run_tty() {
     );
     assert!(lines.iter().any(|l| l == "isatty"), "{}", o.describe());
     assert!(p.all_containers().is_empty(), "--rm left containers behind");
+}
+
+#[test]
+fn podman_top_stats_update() {
+    let _t = Timer::new("podman_top_stats_update");
+    let p = Podman::new();
+    let img = p.import_busybox();
+    let name = unique("stats");
+    let id = p
+        .run(&[
+            "-d",
+            "--name",
+            &name,
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+            img,
+            "sh",
+            "-c",
+            "sleep 1000 & sleep 1001 & wait",
+        ])
+        .ok()
+        .out();
+    p.wait_state(&name, "running", WAIT);
+    let rel = format!("{}/libpod-{id}", p.cgroup_parent);
+
+    // top: podman reads the container's processes (pid ns of the init).
+    let o = wait_for(WAIT, "both sleeps in podman top", || {
+        let o = p.podman(&["top", &name, "pid", "args"]).ok();
+        (o.stdout.contains("sleep 1000") && o.stdout.contains("sleep 1001")).then_some(o)
+    });
+    assert!(o.stdout.contains("sh -c"), "{}", o.describe());
+
+    // stats: podman reads the container's cgroup files.
+    let o = p
+        .podman(&["stats", "--no-stream", "--format", "json", &name])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout)
+        .unwrap_or_else(|e| panic!("stats not JSON: {e}\n{}", o.describe()));
+    let s = &v[0];
+    assert_eq!(s["pids"].as_str(), Some("3"), "pids in stats: {v}");
+    let mem = s["mem_usage"].as_str().unwrap_or_default();
+    assert!(
+        mem.ends_with("/ 67.11MB"),
+        "memory limit not in stats ({mem:?}): {v}"
+    );
+
+    // update: podman hands the new resources to the runtime's `update`.
+    p.podman(&["update", "--memory", "96m", "--cpus", "0.5", &name])
+        .ok();
+    assert_cgroup_value(
+        &rel,
+        "memory",
+        ("memory.limit_in_bytes", "100663296"),
+        ("memory.max", "100663296"),
+    );
+    assert_cgroup_value(
+        &rel,
+        "cpu",
+        ("cpu.cfs_quota_us", "50000"),
+        ("cpu.max", "50000 100000"),
+    );
+    // the limit podman did not touch is still there
+    assert_cgroup_value(&rel, "pids", ("pids.max", "50"), ("pids.max", "50"));
+
+    p.podman(&["rm", "--force", "--time", "0", &name]).ok();
+    p.assert_gone(&id);
 }

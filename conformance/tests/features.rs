@@ -1339,7 +1339,13 @@ fn exec_detach_with_pid_file() {
     assert_eq!(pid_ns(pid, "pid"), pid_ns(init, "pid"));
     assert_eq!(pid_ns(pid, "mnt"), pid_ns(init, "mnt"));
     c.wait_file("/tmp/exec-nspid", T);
-    let nspid = fs::read_to_string(c.host_path("/tmp/exec-nspid")).unwrap();
+    // the shell creates the file before it writes the line: wait for the whole line
+    let read_line = || fs::read_to_string(c.host_path("/tmp/exec-nspid")).unwrap_or_default();
+    assert!(
+        poll_until(T, || read_line().ends_with('\n')),
+        "exec did not write its pid"
+    );
+    let nspid = read_line();
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let nspid_field = status_field(&status, "NSpid").unwrap();
     assert_eq!(
@@ -1434,4 +1440,63 @@ fn exec_joins_user_namespace() {
             .all(|u| u == "100000"),
         "host uid of the init: {st}"
     );
+}
+
+/// Kubernetes pods with user namespaces: every container joins the pod's user namespace by
+/// path and gets its own pid namespace, which the joined user namespace must own.
+#[test]
+fn new_pid_namespace_inside_joined_user_namespace() {
+    let rt = Runtime::new();
+    let id = unique_id("usernsholder");
+    let mut holder = Bundle::busybox();
+    holder.set_cgroups_path(&test_cgroups_path(&id));
+    let mut ns = holder.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .clone();
+    ns.push(json!({ "type": "user" }));
+    set_namespaces(&mut holder, json!(ns));
+    holder.config["linux"]["uidMappings"] =
+        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    holder.config["linux"]["gidMappings"] =
+        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    remove_mount(&mut holder, "/sys/fs/cgroup");
+    holder.set_args(&["sleep", "1000"]);
+    holder.save();
+    let c = Container::with_id(&rt, &holder, &id);
+    c.create().start();
+    let holder_pid = c.pid();
+
+    let mut b = Bundle::busybox();
+    set_namespaces(
+        &mut b,
+        json!([
+            { "type": "user", "path": format!("/proc/{holder_pid}/ns/user") },
+            { "type": "pid" },
+            { "type": "mount" },
+            { "type": "ipc" },
+            { "type": "uts" },
+            { "type": "network", "path": format!("/proc/{holder_pid}/ns/net") },
+        ]),
+    );
+    remove_mount(&mut b, "/sys/fs/cgroup");
+    let out = sh_ok(
+        &rt,
+        &mut b,
+        "echo pid $$; echo user $(readlink /proc/self/ns/user); \
+         echo pidns $(readlink /proc/self/ns/pid); echo uid $(id -u); \
+         echo uidmap $(cat /proc/self/uid_map); echo procs $(ls -d /proc/[0-9]* | wc -l)",
+    );
+    let m = kv_lines(&out);
+    assert_eq!(m["pid"], "1", "not pid 1 of a new pid namespace: {out}");
+    assert_eq!(m["user"], pid_ns(holder_pid, "user"), "{out}");
+    assert_ne!(m["pidns"], pid_ns(holder_pid, "pid"), "{out}");
+    assert_ne!(m["pidns"], host_ns("pid"), "{out}");
+    assert_eq!(m["uid"], "0", "{out}");
+    assert_eq!(
+        m["uidmap"].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+    // /proc is the new pid namespace's: only sh and its children
+    assert!(m["procs"].parse::<u32>().unwrap() <= 5, "{out}");
 }

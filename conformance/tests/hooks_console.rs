@@ -1,6 +1,6 @@
 //! OCI hooks (all six, order, state on stdin, failure, timeout), the console
 //! socket (pty master passed with SCM_RIGHTS, terminal inside the container),
-//! and `--preserve-fds`.
+//! `--pidfd-socket`, and `--preserve-fds`.
 
 use hull_conformance::*;
 use serde_json::{json, Value};
@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(10);
@@ -479,6 +480,162 @@ fn exec_tty_with_console_socket() {
         "exec'd shell has no tty: {out:?}"
     );
     write_all_fd(&master, "exit 0\n");
+}
+
+// ---------------------------------------------------------------------------
+// --pidfd-socket
+// ---------------------------------------------------------------------------
+
+/// The pid a pidfd refers to, from its fdinfo ("Pid:" line).
+fn pidfd_pid(fd: &OwnedFd) -> i32 {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("not a pidfd: {info}"))
+}
+
+/// Accepts the runtime's connection, receives the pidfd (payload `kind`, runc's words), and
+/// checks the runtime holds no copy of the connection afterwards: EOF must follow at once,
+/// even while a created container waits to be started.
+fn accept_pidfd(l: UnixListener, kind: &str) -> Option<OwnedFd> {
+    l.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let s = loop {
+        match l.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(_) => return None,
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (fd, payload) = recv_fd(&s);
+    assert_eq!(
+        String::from_utf8_lossy(&payload),
+        kind,
+        "payload of the pidfd message"
+    );
+    let mut rest = [0u8; 16];
+    let n = std::io::Read::read(&mut &s, &mut rest);
+    assert!(
+        matches!(n, Ok(0)),
+        "no EOF on the pidfd socket after the fd (someone still holds it): {n:?}"
+    );
+    Some(fd)
+}
+
+/// Runs `args` while accepting one fd on a fresh socket passed as `--pidfd-socket`.
+fn with_pidfd_socket(
+    rt: &Runtime,
+    dir: &Path,
+    args: &[&str],
+    kind: &'static str,
+) -> (Output, Option<OwnedFd>) {
+    let sock = dir.join(format!("pidfd-{}.sock", unique_id("s")));
+    let listener = UnixListener::bind(&sock).expect("bind pidfd socket");
+    let sock = sock.to_str().unwrap().to_string();
+    // after the command name: it is a flag of create/run/exec
+    let mut full = vec![args[0], "--pidfd-socket", sock.as_str()];
+    full.extend_from_slice(&args[1..]);
+    std::thread::scope(|s| {
+        let h = s.spawn(move || accept_pidfd(listener, kind));
+        let o = rt.run(&full);
+        let got = h.join().unwrap();
+        (o, got)
+    })
+}
+
+#[test]
+fn pidfd_socket_receives_init_and_exec_pidfds() {
+    let rt = Runtime::new();
+    let id = unique_id("pidfd");
+    let mut b = Bundle::busybox();
+    b.set_cgroups_path(&test_cgroups_path(&id));
+    b.set_args(&["sleep", "1000"]);
+    b.save();
+    let c = Container::with_id(&rt, &b, &id);
+    let (o, fd) = with_pidfd_socket(
+        &rt,
+        &b.dir,
+        &["create", "--bundle", b.dir_str(), &id],
+        "standard",
+    );
+    assert_ok(&o, "create --pidfd-socket");
+    let fd = fd.expect("no pidfd received for the init");
+    assert_eq!(pidfd_pid(&fd), c.pid(), "pidfd is not the container's init");
+    c.start();
+
+    // exec --detach hands over the exec'd process; signalling it through the pidfd works.
+    let (o, efd) = with_pidfd_socket(
+        &rt,
+        &b.dir,
+        &["exec", "--detach", &id, "sleep", "999"],
+        "setns",
+    );
+    assert_ok(&o, "exec --pidfd-socket");
+    let efd = efd.expect("no pidfd received for the exec'd process");
+    let epid = pidfd_pid(&efd);
+    assert_ne!(epid, c.pid());
+    // SAFETY: pidfd_send_signal on a pidfd we own.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            efd.as_raw_fd(),
+            libc::SIGKILL,
+            0,
+            0,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "pidfd_send_signal: {}",
+        std::io::Error::last_os_error()
+    );
+    // the init is untouched; killing it through its pidfd stops the container
+    assert_eq!(c.status().as_deref(), Some("running"));
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            0,
+            0,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "pidfd_send_signal: {}",
+        std::io::Error::last_os_error()
+    );
+    c.wait_status("stopped", T);
+}
+
+#[test]
+fn pidfd_socket_that_does_not_listen_fails_create_cleanly() {
+    let rt = Runtime::new();
+    let id = unique_id("pidfdbad");
+    let mut b = Bundle::busybox();
+    b.set_cgroups_path(&test_cgroups_path(&id));
+    b.save();
+    let missing = b.dir.join("nobody-listens.sock");
+    let o = rt.run(&[
+        "create",
+        "--pidfd-socket",
+        missing.to_str().unwrap(),
+        "--bundle",
+        b.dir_str(),
+        &id,
+    ]);
+    assert_fail1(&o, "create with a dead pidfd socket");
+    assert!(stderr_str(&o).contains("pidfd socket"), "{}", describe(&o));
+    assert_no_state(&rt, &id);
+    assert_no_cgroup(&test_cgroups_path(&id));
 }
 
 // ---------------------------------------------------------------------------

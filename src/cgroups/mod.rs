@@ -126,6 +126,36 @@ pub trait Manager {
     fn exists(&self) -> bool;
     /// Resolved paths, to store in the container state (see [`load_manager`]).
     fn state(&self) -> CgroupState;
+
+    /// Send `sig` to every process of the cgroup (`kill --all`). Like runc, the cgroup is frozen
+    /// while the pids are read and signalled, so that nothing forks away, and then thawed, also
+    /// when it was frozen before (a paused container is resumed: frozen tasks could not act on
+    /// the signal, and frozen v1 tasks do not even die of SIGKILL). A pid that is gone already
+    /// is not an error; other failures do not stop the rest from being signalled.
+    fn signal_all(&self, sig: i32) -> Result<()> {
+        let was_frozen = self.is_frozen().unwrap_or(false);
+        let froze = !was_frozen && self.freeze().is_ok();
+        let res = self.pids().and_then(|pids| {
+            let mut first_err = None;
+            for pid in pids {
+                // SAFETY: plain kill(2).
+                if unsafe { libc::kill(pid, sig) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::ESRCH) && first_err.is_none() {
+                        first_err = Some(anyhow::anyhow!("failed to signal pid {pid}: {e}"));
+                    }
+                }
+            }
+            first_err.map_or(Ok(()), Err)
+        });
+        if froze || was_frozen {
+            let thawed = self.thaw();
+            res?;
+            return thawed;
+        }
+        res
+    }
+
     /// Whether the parent must place the init with [`Manager::add_pid`] while the init waits
     /// (systemd: the scope unit can only be created with the init's pid).
     fn parent_places(&self) -> bool {
@@ -133,7 +163,10 @@ pub trait Manager {
     }
     /// The spec's annotations, before [`Manager::create`] (systemd: unit properties from
     /// "org.systemd.property.<Name>" annotations, as runc). Invalid ones are an error.
-    fn set_annotations(&self, _annotations: &std::collections::HashMap<String, String>) -> Result<()> {
+    fn set_annotations(
+        &self,
+        _annotations: &std::collections::HashMap<String, String>,
+    ) -> Result<()> {
         Ok(())
     }
 }

@@ -490,3 +490,45 @@ fn v2_manager_on_cgroup2_mount() {
     g.mgr.destroy().unwrap();
     assert!(!path.exists());
 }
+
+#[test]
+fn signal_all_reaches_frozen_processes() {
+    if !is_root() {
+        return;
+    }
+    let name = format!("/{}", unique("sigall"));
+    let mgr = new_manager(Some(&name), "ignored-id", false).unwrap();
+    let mut g = Guard::new(mgr);
+    g.mgr.create().unwrap();
+    g.spawn("sleep 1000 & exec sleep 1000");
+    let two = || {
+        util::wait_until(std::time::Duration::from_secs(5), || {
+            Ok(g.mgr.pids()?.len() == 2)
+        })
+    };
+    assert!(two().unwrap());
+    let pids = g.mgr.pids().unwrap();
+    // a paused cgroup is resumed after the signal, as runc does ...
+    g.mgr.freeze().unwrap();
+    g.mgr.signal_all(libc::SIGCONT).unwrap();
+    assert!(!g.mgr.is_frozen().unwrap());
+    // ... and SIGKILL reaches every process even when frozen (v1 tasks die once thawed)
+    g.mgr.freeze().unwrap();
+    g.mgr.signal_all(libc::SIGKILL).unwrap();
+    let gone = |p: i32| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+    };
+    assert!(
+        util::wait_until(std::time::Duration::from_secs(5), || Ok(pids
+            .iter()
+            .all(|p| gone(*p))))
+        .unwrap()
+    );
+    assert!(!g.mgr.is_frozen().unwrap());
+    // a running cgroup is thawed again after the signal
+    g.spawn("exec sleep 1000");
+    g.mgr.signal_all(libc::SIGCONT).unwrap();
+    assert!(!g.mgr.is_frozen().unwrap());
+}

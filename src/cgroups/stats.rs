@@ -156,10 +156,22 @@ pub struct Memory {
     pub psi: Option<PsiStats>,
 }
 
+/// Go's encoding/json writes integral floats without a fraction ("0", not "0.0").
+fn go_float<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
 pub struct PsiData {
+    #[serde(serialize_with = "go_float")]
     pub avg10: f64,
+    #[serde(serialize_with = "go_float")]
     pub avg60: f64,
+    #[serde(serialize_with = "go_float")]
     pub avg300: f64,
     pub total: u64,
 }
@@ -216,7 +228,8 @@ pub(crate) fn parse_blkio_v1(s: &str) -> Vec<BlkioEntry> {
     out
 }
 
-/// Parse v2 io.stat into (service bytes, serviced) entries like runc does.
+/// Parse v2 io.stat into (service bytes, serviced) entries like runc does: only rbytes/wbytes
+/// and rios/wios map to the v1 tables (runc skips discard and the other keys).
 pub(crate) fn parse_io_stat_v2(s: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
     let mut bytes = Vec::new();
     let mut ios = Vec::new();
@@ -239,10 +252,8 @@ pub(crate) fn parse_io_stat_v2(s: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
             let (list, op) = match k {
                 "rbytes" => (&mut bytes, "Read"),
                 "wbytes" => (&mut bytes, "Write"),
-                "dbytes" => (&mut bytes, "Discard"),
                 "rios" => (&mut ios, "Read"),
                 "wios" => (&mut ios, "Write"),
-                "dios" => (&mut ios, "Discard"),
                 _ => continue,
             };
             list.push(BlkioEntry {
@@ -282,7 +293,8 @@ mod tests {
         let (b, i) = parse_io_stat_v2(
             "8:16 rbytes=1459200 wbytes=314773504 rios=192 wios=353 dbytes=0 dios=0\n",
         );
-        assert_eq!(b.len(), 3);
+        assert_eq!(b.len(), 2);
+        assert_eq!(i.len(), 2);
         assert_eq!(b[1].op, "Write");
         assert_eq!(b[1].value, 314_773_504);
         assert_eq!(i[0].value, 192);
@@ -310,5 +322,19 @@ mod tests {
         assert_eq!(v["memory"]["usage"]["limit"], 0);
         assert!(v["memory"].get("kernelTCP").is_some());
         assert!(v["network_interfaces"].is_null());
+    }
+
+    #[test]
+    fn psi_floats_like_go() {
+        let p = PsiData {
+            avg10: 0.0,
+            avg60: 1.5,
+            avg300: 12.0,
+            total: 7,
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"avg10":0,"avg60":1.5,"avg300":12,"total":7}"#
+        );
     }
 }

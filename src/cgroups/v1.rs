@@ -262,7 +262,8 @@ fn set_memory(dir: &Path, res: &LinuxResources) -> Result<()> {
         Ok(())
     };
     let set_swap = |v: i64| -> Result<()> {
-        if v == 0 {
+        // Unlimited is all there is without swap accounting (no memsw files).
+        if v == 0 || (v == -1 && !dir.join("memory.memsw.limit_in_bytes").exists()) {
             return Ok(());
         }
         util::write(dir, "memory.memsw.limit_in_bytes", &v.to_string())
@@ -549,6 +550,76 @@ fn parse_u64_list(s: &str) -> Vec<u64> {
         .collect()
 }
 
+/// runc's v1 blkio statistics: the first group of files (bfq debug, bfq, cfq, throttle
+/// recursive, throttle) whose first file has entries is used; within it, files are read in
+/// order until one is missing or empty. On kernels without cfq and with devices not using bfq
+/// this ends up at the throttle counters, which count every IO.
+fn blkio_stats_v1(d: &Path) -> Result<stats::Blkio> {
+    use stats::BlkioEntry;
+    type Field = fn(&mut stats::Blkio) -> &mut Vec<BlkioEntry>;
+    let sectors: Field = |b| &mut b.sectors_recursive;
+    let service_time: Field = |b| &mut b.io_service_time_recursive;
+    let wait_time: Field = |b| &mut b.io_wait_time_recursive;
+    let merged: Field = |b| &mut b.io_merged_recursive;
+    let queued: Field = |b| &mut b.io_queued_recursive;
+    let time: Field = |b| &mut b.io_time_recursive;
+    let serviced: Field = |b| &mut b.io_serviced_recursive;
+    let bytes: Field = |b| &mut b.io_service_bytes_recursive;
+    let groups: [&[(&str, Field)]; 5] = [
+        &[
+            ("blkio.bfq.sectors_recursive", sectors),
+            ("blkio.bfq.io_service_time_recursive", service_time),
+            ("blkio.bfq.io_wait_time_recursive", wait_time),
+            ("blkio.bfq.io_merged_recursive", merged),
+            ("blkio.bfq.io_queued_recursive", queued),
+            ("blkio.bfq.time_recursive", time),
+            ("blkio.bfq.io_serviced_recursive", serviced),
+            ("blkio.bfq.io_service_bytes_recursive", bytes),
+        ],
+        &[
+            ("blkio.bfq.io_serviced_recursive", serviced),
+            ("blkio.bfq.io_service_bytes_recursive", bytes),
+        ],
+        &[
+            ("blkio.sectors_recursive", sectors),
+            ("blkio.io_service_time_recursive", service_time),
+            ("blkio.io_wait_time_recursive", wait_time),
+            ("blkio.io_merged_recursive", merged),
+            ("blkio.io_queued_recursive", queued),
+            ("blkio.time_recursive", time),
+            ("blkio.io_serviced_recursive", serviced),
+            ("blkio.io_service_bytes_recursive", bytes),
+        ],
+        &[
+            ("blkio.throttle.io_serviced_recursive", serviced),
+            ("blkio.throttle.io_service_bytes_recursive", bytes),
+        ],
+        &[
+            ("blkio.throttle.io_serviced", serviced),
+            ("blkio.throttle.io_service_bytes", bytes),
+        ],
+    ];
+    let mut b = stats::Blkio::default();
+    for group in groups {
+        for (i, (file, field)) in group.iter().enumerate() {
+            let entries = util::read_opt(d, file)?
+                .map(|t| stats::parse_blkio_v1(&t))
+                .unwrap_or_default();
+            if entries.is_empty() {
+                if i == 0 {
+                    break;
+                }
+                return Ok(b);
+            }
+            *field(&mut b) = entries;
+            if i == group.len() - 1 {
+                return Ok(b);
+            }
+        }
+    }
+    Ok(b)
+}
+
 impl V1Manager {
     fn stats_inner(&self) -> Result<Stats> {
         let mut s = Stats::default();
@@ -616,27 +687,7 @@ impl V1Manager {
             s.pids.limit = if max == u64::MAX { 0 } else { max };
         }
         if let Some(d) = self.path("blkio") {
-            let prefix = ["blkio.", "blkio.bfq.", "blkio.throttle."]
-                .into_iter()
-                .find(|p| d.join(format!("{p}io_serviced_recursive")).exists());
-            if let Some(p) = prefix {
-                let rd = |name: &str| -> Result<Vec<stats::BlkioEntry>> {
-                    Ok(util::read_opt(d, &format!("{p}{name}"))?
-                        .map(|t| stats::parse_blkio_v1(&t))
-                        .unwrap_or_default())
-                };
-                let b = &mut s.blkio;
-                b.io_service_bytes_recursive = rd("io_service_bytes_recursive")?;
-                b.io_serviced_recursive = rd("io_serviced_recursive")?;
-                if p == "blkio." {
-                    b.io_queued_recursive = rd("io_queued_recursive")?;
-                    b.io_service_time_recursive = rd("io_service_time_recursive")?;
-                    b.io_wait_time_recursive = rd("io_wait_time_recursive")?;
-                    b.io_merged_recursive = rd("io_merged_recursive")?;
-                    b.io_time_recursive = rd("time_recursive")?;
-                    b.sectors_recursive = rd("sectors_recursive")?;
-                }
-            }
+            s.blkio = blkio_stats_v1(d)?;
         }
         if let Some(d) = self.path("hugetlb") {
             for size in util::hugepage_sizes() {

@@ -189,6 +189,14 @@ pub(crate) fn set_cpu(dir: &Path, res: &LinuxResources) -> Result<()> {
     if quota != 0 || period != 0 {
         let mut v = if quota > 0 {
             quota.to_string()
+        } else if quota == 0 {
+            // Only the period changes (update --cpu-period): keep the current quota, which
+            // "max <period>" would lift.
+            util::read(dir, "cpu.max")?
+                .split_whitespace()
+                .next()
+                .unwrap_or("max")
+                .to_string()
         } else {
             "max".to_string()
         };
@@ -552,7 +560,8 @@ impl V2Manager {
                 let swap_max = util::read_u64_or_zero(d, "memory.swap.max")?;
                 s.memory.swap.usage = swap.saturating_add(s.memory.usage.usage);
                 s.memory.swap.limit = swap_max.saturating_add(s.memory.usage.limit);
-                s.memory.swap.max = util::read_u64_or_zero(d, "memory.swap.peak")?;
+                // memory.swap.peak is swap alone and cannot be combined with the memory peak
+                // into a mem+swap peak: runc reports 0, so do we.
             }
         }
         if let Some(p) = util::read_opt(d, "memory.pressure")? {

@@ -53,10 +53,6 @@ impl Parsed {
         matches!(self.get(name), Some("true"))
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
     pub fn u32(&self, name: &str) -> Result<Option<u32>> {
         match self.get(name) {
             None => Ok(None),

@@ -38,6 +38,8 @@ COMMANDS:
    pause     pause all processes in the container
    resume    resume all processes of a paused container
    ps        list the processes running in the container
+   events    display container events such as OOM notifications, cpu, memory, and IO usage statistics
+   update    update container resource constraints
    features  show the enabled features
 
 GLOBAL OPTIONS:
@@ -134,6 +136,8 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         "pause" => commands::pause::pause(&globals, &rest),
         "resume" => commands::pause::resume(&globals, &rest),
         "ps" => commands::ps::run(&globals, &rest),
+        "events" => commands::events::run(&globals, &rest),
+        "update" => commands::update::run(&globals, &rest),
         "spec" => commands::spec::run(&rest),
         "features" => commands::features::run(&rest),
         "help" => {

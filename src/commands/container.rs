@@ -11,7 +11,7 @@ use crate::spec::Bundle;
 use crate::state::{ContainerState, Store, CONFIG_FILE, EXEC_FIFO};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub struct CreateOptions<'a> {
@@ -19,6 +19,8 @@ pub struct CreateOptions<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a str>,
     pub console_socket: Option<&'a str>,
+    /// `--pidfd-socket`: a unix socket that receives a pidfd of the container's init.
+    pub pidfd_socket: Option<&'a str>,
     /// Foreground `run`: if the container wants a terminal and no console socket is given,
     /// hull itself receives the pty master and proxies it.
     pub proxy_terminal: bool,
@@ -168,6 +170,11 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         }
         None => (None, None),
     };
+    // Connected before anything exists, so a bad socket path leaves nothing behind.
+    let pidfd_receiver = o
+        .pidfd_socket
+        .map(|path| crate::util::connect_unix(path, "pidfd socket"))
+        .transpose()?;
 
     let dir = g.store.claim(o.id)?;
     let mut rollback = Rollback {
@@ -206,6 +213,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         &ns,
         fifo.as_ref(),
         console.as_ref(),
+        pidfd_receiver.as_ref(),
         cgroup.as_ref(),
         seccomp.as_ref(),
     )?;
@@ -220,6 +228,9 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     g.store.save(&state)?;
     if let Some(p) = o.pid_file {
         write_pid_file(Path::new(p), launched.pid)?;
+    }
+    if let Some(sock) = &pidfd_receiver {
+        send_pidfd(sock, &launched.pidfd, "standard")?;
     }
     rollback.armed = false;
     drop(rollback);
@@ -237,6 +248,7 @@ fn spawn(
     ns: &namespaces::Plan,
     fifo: Option<&OwnedFd>,
     console: Option<&OwnedFd>,
+    pidfd_receiver: Option<&OwnedFd>,
     cgroup: &dyn Manager,
     seccomp: Option<&crate::seccomp::Prepared>,
 ) -> Result<Launched> {
@@ -270,6 +282,8 @@ fn spawn(
         cloned_flags: 0,
         seccomp,
         runtime_hooks: !prestart.is_empty() || !create_runtime.is_empty(),
+        joined_by_parent: false,
+        parent_only_fd: pidfd_receiver.map(|f| f.as_raw_fd()),
     };
     let run_hooks = |pid: i32| -> Result<()> {
         let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
@@ -294,6 +308,14 @@ fn make_fifo(path: &Path) -> Result<OwnedFd> {
         return Err(std::io::Error::last_os_error()).context("creating exec fifo");
     }
     crate::util::path::open_root_any(path)
+}
+
+/// Hands a pidfd to the caller's `--pidfd-socket` (SCM_RIGHTS), so it can signal and wait on
+/// the process without pid-reuse races. The payload says which process it is, with runc's
+/// words: "standard" for a container's init, "setns" for an exec'd process.
+pub fn send_pidfd(sock: &OwnedFd, pidfd: &OwnedFd, kind: &str) -> Result<()> {
+    crate::setup::terminal::send_fd(sock.as_raw_fd(), pidfd.as_raw_fd(), kind)
+        .context("sending the pidfd over --pidfd-socket")
 }
 
 /// The pid file: the pid with no newline, replaced atomically so readers never see it empty.

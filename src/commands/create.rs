@@ -35,14 +35,12 @@ pub fn options<'a>(
     id: &'a str,
     start: StartSignal,
 ) -> Result<CreateOptions<'a>> {
-    if p.has("pidfd-socket") {
-        bail!("--pidfd-socket is not supported by hull yet");
-    }
     Ok(CreateOptions {
         id,
         bundle: Path::new(p.get("bundle").unwrap_or(".")),
         pid_file: p.get("pid-file"),
         console_socket: p.get("console-socket"),
+        pidfd_socket: p.get("pidfd-socket"),
         proxy_terminal: false,
         no_pivot: p.bool("no-pivot"),
         no_new_keyring: p.bool("no-new-keyring"),

@@ -145,7 +145,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         bail!("\"exec\" requires at least 1 argument: the container id")
     };
     crate::state::id::validate(id)?;
-    for unsupported in ["pidfd-socket", "process-label", "apparmor", "cgroup"] {
+    for unsupported in ["process-label", "apparmor", "cgroup"] {
         if p.get(unsupported).is_some_and(|v| !v.is_empty()) {
             bail!("--{unsupported} is not supported by hull yet");
         }
@@ -185,6 +185,10 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         (None, Some(path)) => Some(crate::setup::terminal::connect_console_socket(path)?),
         _ => None,
     };
+    let pidfd_receiver = p
+        .get("pidfd-socket")
+        .map(|path| crate::util::connect_unix(path, "pidfd socket"))
+        .transpose()?;
     let cgroup_procs = st
         .cgroup
         .as_ref()
@@ -206,6 +210,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     drop(console);
     if let Some(pf) = p.get("pid-file") {
         super::container::write_pid_file(std::path::Path::new(pf), spawned.pid)?;
+    }
+    if let Some(sock) = &pidfd_receiver {
+        super::container::send_pidfd(sock, &spawned.pidfd, "setns")?;
     }
     if detach {
         return Ok(0);

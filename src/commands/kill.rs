@@ -29,9 +29,14 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         if pids.is_empty() && status == Status::Stopped {
             bail!("container not running");
         }
-        for pid in pids {
-            unsafe { libc::kill(pid, sig) };
+        let res = mgr.signal_all(sig);
+        // signal_all resumes a paused container (as runc): keep the state file truthful
+        if st.paused {
+            let mut st = st;
+            st.paused = false;
+            g.store.save(&st)?;
         }
+        res?;
         return Ok(0);
     }
     let fd = crate::util::proc::pidfd_open(st.pid)

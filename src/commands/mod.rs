@@ -4,6 +4,7 @@
 pub mod container;
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 
 pub mod features;
@@ -16,6 +17,7 @@ pub mod signals;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use crate::state::Store;
 use oci_spec::runtime::Spec;

@@ -35,7 +35,12 @@ pub fn clone3(flags: libc::c_int, cgroup_fd: Option<RawFd>) -> Result<Forked> {
     let mut args = CloneArgs {
         flags: flags as u32 as u64 | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut RawFd as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the kernel requires 0 here and uses the caller's own exit signal.
+        exit_signal: if flags & libc::CLONE_PARENT != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..Default::default()
     };
     if let Some(fd) = cgroup_fd {

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::Process;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Namespace kinds in the order they must be joined (user first: it owns the others).
 const KINDS: &[(&str, libc::c_int)] = &[
@@ -103,6 +103,50 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
     }
 }
 
+/// Moves us into the container's cgroup by writing to `procs` (its cgroup.procs). On cgroup v2
+/// that cgroup holds no process once the container made sub-cgroups and enabled domain
+/// controllers for them (systemd or another runtime inside): the no-internal-process rule makes
+/// the write fail with EBUSY. Then, like runc, join the init's cgroup, which is below it.
+fn join_cgroup(procs: &Path, init_pid: i32) -> Result<()> {
+    let err = match crate::util::fs::write_value(procs, "0") {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    let busy = err
+        .root_cause()
+        .downcast_ref::<std::io::Error>()
+        .and_then(|e| e.raw_os_error())
+        == Some(libc::EBUSY);
+    match init_cgroup_procs(procs, init_pid).filter(|_| busy) {
+        Some(alt) => crate::util::fs::write_value(&alt, "0")
+            .context("joining the cgroup of the container's init"),
+        None => Err(err.context("joining the container's cgroup")),
+    }
+}
+
+/// The cgroup.procs of the init's cgroup v2 cgroup (from /proc/<pid>/cgroup, `0::<path>`),
+/// when it is the container's cgroup directory (`procs`'s parent) or below it.
+fn init_cgroup_procs(procs: &Path, init_pid: i32) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{init_pid}/cgroup")).ok()?;
+    below_container_cgroup(procs, &text)
+}
+
+fn below_container_cgroup(procs: &Path, proc_cgroup: &str) -> Option<PathBuf> {
+    let dir = procs.parent()?;
+    let init = Path::new(proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?);
+    // dir is <cgroup2 mount>/<container path>; find the longest ancestor of the init's path
+    // that dir ends with: that is the container path, and the rest is below it.
+    let mut p = init;
+    while p != Path::new("/") {
+        if dir.ends_with(p.strip_prefix("/").ok()?) {
+            let rest = init.strip_prefix(p).ok()?;
+            return Some(dir.join(rest).join("cgroup.procs"));
+        }
+        p = p.parent()?;
+    }
+    None
+}
+
 fn child(
     cfg: &ExecConfig,
     joins: &[(OwnedFd, libc::c_int)],
@@ -112,7 +156,7 @@ fn child(
     // Same protection as the init: nothing in the container may reopen our exe (hull).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     for f in &cfg.cgroup_procs {
-        crate::util::fs::write_value(f, "0").context("joining the container's cgroup")?;
+        join_cgroup(f, cfg.init_pid)?;
     }
     for (fd, flag) in joins {
         if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
@@ -140,4 +184,42 @@ fn child(
     crate::setup::attrs::reset_signals();
     chan.send(Tag::Ready, b"")?;
     Err(crate::setup::exec::exec(&f.program))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::below_container_cgroup;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn init_cgroup_below_the_container_cgroup() {
+        let procs = Path::new("/sys/fs/cgroup/nest/c1/cgroup.procs");
+        let f = |t: &str| below_container_cgroup(procs, t);
+        assert_eq!(
+            f("0::/nest/c1/init.scope\n"),
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/nest/c1/init.scope/cgroup.procs"
+            ))
+        );
+        // hybrid: the unified line among v1 lines
+        let hp = Path::new("/sys/fs/cgroup/unified/a/a/cgroup.procs");
+        assert_eq!(
+            below_container_cgroup(hp, "5:memory:/a/a\n0::/a/a/a/b\n"),
+            Some(PathBuf::from("/sys/fs/cgroup/unified/a/a/a/b/cgroup.procs"))
+        );
+        assert_eq!(
+            f("0::/nest/c1\n"),
+            Some(PathBuf::from("/sys/fs/cgroup/nest/c1/cgroup.procs"))
+        );
+        // an init outside the container's cgroup is never followed out of it
+        assert_eq!(f("0::/elsewhere/x\n"), None);
+        assert_eq!(f("0::/\n"), None);
+        assert_eq!(f("4:pids:/nest/c1\n"), None);
+        let out = f("0::/c1/x\n");
+        assert!(
+            out.as_ref()
+                .is_none_or(|p| p.starts_with("/sys/fs/cgroup/nest/c1")),
+            "{out:?}"
+        );
+    }
 }

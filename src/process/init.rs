@@ -44,10 +44,20 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<&'a crate::seccomp::Prepared>,
     /// Host-side hooks exist: stop and let the parent run prestart/createRuntime.
     pub runtime_hooks: bool,
+    /// An intermediate process already placed us in the cgroup and joined the namespaces to
+    /// join (a new pid namespace owned by a joined user namespace needs that extra step).
+    pub joined_by_parent: bool,
+    /// A descriptor of the parent's that the init must not hold (the caller's --pidfd-socket
+    /// connection: the caller would see no EOF until the init execs).
+    pub parent_only_fd: Option<std::os::fd::RawFd>,
 }
 
 /// Entry point in the child. Never returns.
 pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
+    if let Some(fd) = cfg.parent_only_fd {
+        // SAFETY: the fd is the parent's copy, not used in the child; closing it is harmless.
+        unsafe { libc::close(fd) };
+    }
     let err = match setup(cfg, chan) {
         Ok(prepared) => match wait_and_exec(cfg, chan, prepared) {
             Ok(never) => match never {},
@@ -77,19 +87,28 @@ fn write_cgroup_procs(files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// Places the calling process in its cgroup and joins every namespace given by path except
+/// the pid namespace (joined by the parent before the clone: it only affects children).
+pub(crate) fn enter_cgroup_and_joins(cfg: &InitConfig) -> Result<()> {
+    write_cgroup_procs(cfg.cgroup_procs)?;
+    for j in &cfg.ns.joins {
+        if j.typ != NS::Pid {
+            crate::setup::namespaces::setns(j)?;
+        }
+    }
+    Ok(())
+}
+
 fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     let new_user = cfg.ns.has_new(NS::User);
     let joins_user = cfg.ns.joins(NS::User);
     if new_user || cfg.parent_places {
         // The parent writes our id maps and/or cgroup placement, then lets us go.
         chan.expect(Tag::MapsWritten)?;
-    } else {
-        write_cgroup_procs(cfg.cgroup_procs)?;
     }
-    for j in &cfg.ns.joins {
-        if j.typ != NS::Pid {
-            crate::setup::namespaces::setns(j)?;
-        }
+    if !cfg.joined_by_parent {
+        // cgroup_procs is empty when the parent places us.
+        enter_cgroup_and_joins(cfg)?;
     }
     if new_user || joins_user {
         // Become root of the user namespace, so what we create is owned by the container's root.

@@ -8,6 +8,7 @@ use super::sync::{self, Tag};
 use crate::cgroups::Manager;
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType as NS, Spec};
+use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 /// A live init that reported Ready.
@@ -79,9 +80,6 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
     } else {
         plan.new_flags & !(libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP)
     };
-    if joins_user && plan.has_new(NS::Pid) {
-        bail!("a new pid namespace inside a joined user namespace is not supported yet");
-    }
     // A new user namespace needs its maps first; the systemd driver needs the pid to create
     // the unit: then the parent places the init while it waits.
     cfg.parent_places = new_user || duties.cgroup.parent_places();
@@ -108,9 +106,18 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
         flags |= plan.new_flags & libc::CLONE_NEWCGROUP;
     }
     cfg.cloned_flags = flags;
-    match clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))? {
+    let forked = if joins_user && plan.has_new(NS::Pid) {
+        clone_in_joined_user_ns(cfg)?
+    } else {
+        clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))?
+    };
+    match forked {
         Forked::Child => {
             drop(parent_end);
+            // The clone already placed us in the cgroup. Close its fd now: it is a host
+            // directory, and an open one would be reachable through /proc/self/fd/N by the
+            // chdir to process.cwd before exec (CVE-2024-21626 class).
+            drop(cgroup_fd);
             init::run(cfg, &child_end)
         }
         Forked::Parent { pid, pidfd } => {
@@ -128,6 +135,61 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
                     reap(pid);
                     Err(e)
                 }
+            }
+        }
+    }
+}
+
+/// A new pid namespace must be created by a process already inside the (joined) user
+/// namespace that will own it, and hull itself must stay in the host's namespaces. So an
+/// intermediate child joins the cgroup and the namespaces, then clones the init with
+/// CLONE_NEWPID | CLONE_PARENT (the init is hull's own child, as in the one-step path),
+/// reports the init's pid over a pipe and exits. Returns Child in the init.
+fn clone_in_joined_user_ns(cfg: &mut InitConfig) -> Result<Forked> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    match clone3(0, None)? {
+        Forked::Child => {
+            drop(rd);
+            let r = init::enter_cgroup_and_joins(cfg)
+                .and_then(|()| clone3(libc::CLONE_PARENT | libc::CLONE_NEWPID, None));
+            let report = match r {
+                Ok(Forked::Child) => {
+                    drop(wr);
+                    cfg.cloned_flags = libc::CLONE_NEWPID;
+                    cfg.joined_by_parent = true;
+                    return Ok(Forked::Child);
+                }
+                Ok(Forked::Parent { pid, .. }) => format!("P{pid}"),
+                Err(e) => format!("E{e:#}"),
+            };
+            let _ = nix::unistd::write(&wr, report.as_bytes());
+            unsafe { libc::_exit(0) }
+        }
+        Forked::Parent { pid: middle, .. } => {
+            drop(wr);
+            let mut buf = Vec::new();
+            let read = std::fs::File::from(rd).read_to_end(&mut buf);
+            let status = reap(middle);
+            read.context("reading the init's pid from the intermediate process")?;
+            let msg = String::from_utf8_lossy(&buf);
+            match msg.split_at_checked(1) {
+                Some(("P", pid)) => {
+                    let pid: i32 = pid
+                        .parse()
+                        .context("bad pid from the intermediate process")?;
+                    match crate::util::proc::pidfd_open(pid) {
+                        Ok(pidfd) => Ok(Forked::Parent { pid, pidfd }),
+                        Err(e) => {
+                            // Our own child (CLONE_PARENT): its pid cannot be reused before
+                            // we reap it, so killing by pid is safe here.
+                            unsafe { libc::kill(pid, libc::SIGKILL) };
+                            reap(pid);
+                            Err(e).context("pidfd_open of the container init")
+                        }
+                    }
+                }
+                Some(("E", e)) => bail!("{e}"),
+                _ => bail!("intermediate process failed ({status})"),
             }
         }
     }

@@ -115,9 +115,7 @@ pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
 
 /// Connects to the caller's console socket (done by the parent, in the host's namespaces).
 pub fn connect_console_socket(path: &str) -> Result<OwnedFd> {
-    let s = std::os::unix::net::UnixStream::connect(path)
-        .with_context(|| format!("connecting to console socket {path}"))?;
-    Ok(OwnedFd::from(s))
+    crate::util::connect_unix(path, "console socket")
 }
 
 /// Makes the pty slave the session's controlling terminal and the process's stdio.

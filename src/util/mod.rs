@@ -12,3 +12,12 @@ pub fn errno_text(e: &std::io::Error) -> String {
         None => s,
     }
 }
+
+/// Connects to a caller-supplied unix socket (console or pidfd socket) in the host's
+/// namespaces; `what` names it in the error.
+pub fn connect_unix(path: &str, what: &str) -> anyhow::Result<std::os::fd::OwnedFd> {
+    use anyhow::Context;
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .with_context(|| format!("connecting to {what} {path}"))?;
+    Ok(std::os::fd::OwnedFd::from(s))
+}

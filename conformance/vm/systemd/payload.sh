@@ -119,6 +119,18 @@ fi
 run "resume t1" $HULL resume t1
 eq "t1 status after resume" "$(status t1)" running
 if [ $MODE = v2 ]; then eq "cgroup.freeze after resume" "$(cat $FREEZE)" 0; fi
+# update: systemd gets the new values (SetUnitProperties) and so do the cgroup files.
+run "update t1" $HULL update --memory 104857600 --pids-limit 40 t1
+eq "unit TasksMax after update" "$(prop $U TasksMax)" 40
+if [ $MODE = v2 ]; then
+    eq "unit MemoryMax after update" "$(prop $U MemoryMax)" 104857600
+    eq "memory.max after update" "$(cat $D/memory.max)" 104857600
+    eq "pids.max after update" "$(cat $D/pids.max)" 40
+else
+    eq "unit MemoryLimit after update" "$(prop $U MemoryLimit)" 104857600
+    eq "memory.limit_in_bytes after update" "$(cat $D/memory.limit_in_bytes)" 104857600
+    eq "pids.max after update" "$(cat /sys/fs/cgroup/pids/system.slice/$U/pids.max)" 40
+fi
 run "kill t1" $HULL kill t1 KILL
 check "t1 stopped" wait_status t1 stopped
 run "delete t1" $HULL delete t1
