@@ -131,7 +131,8 @@ else
     eq "memory.limit_in_bytes after update" "$(cat $D/memory.limit_in_bytes)" 104857600
     eq "pids.max after update" "$(cat /sys/fs/cgroup/pids/system.slice/$U/pids.max)" 40
 fi
-run "kill t1" $HULL kill t1 KILL
+check "events --stats reads the scope's cgroup" sh -c "$HULL events --stats t1 | grep -q '\"limit\":104857600'"
+run "kill --all t1" $HULL kill --all t1 KILL
 check "t1 stopped" wait_status t1 stopped
 run "delete t1" $HULL delete t1
 check "unit $U gone after delete" unit_gone $U
