@@ -12,8 +12,15 @@
 //!   systemd knows (memory, CPU weight/quota, cpuset, tasks, IO weight), waits for the job's
 //!   `JobRemoved` signal, and then applies the full resources through the cgroupfs manager
 //!   (v2 or v1/hybrid) on the scope's directory, as runc does.
+//!   Also passed as properties, so that systemd re-applying the unit (daemon-reload,
+//!   set-property) keeps hull's values: linux.resources.unified keys systemd manages, and on
+//!   cgroup v1 the device rules (DevicePolicy=strict + DeviceAllow=). Annotations
+//!   "org.systemd.property.<Name>" add properties of the user's choice, as in runc.
 //! - Everything else (freeze, stats, pids, exec joining) works on the scope's directory
-//!   through cgroupfs; destroy stops the unit (`StopUnit` + job wait) and removes what is left.
+//!   through cgroupfs; `update` sends SetUnitProperties and writes cgroupfs; destroy stops the
+//!   unit (`StopUnit` + job wait) and removes what is left.
+//! - D-Bus: the private socket /run/systemd/private as root, else the system bus
+//!   ([`super::dbus`]); HULL_SYSTEMD_BUS=1 forces the bus.
 
 use super::dbus::{self, Conn, Message, Value};
 use super::{v1, v2, CgroupState, HostKind, Manager, Stats, CGROUP_ROOT};

@@ -194,6 +194,20 @@ run "delete --force t3" $HULL delete --force t3
 check "unit hull-t3.scope gone" unit_gone hull-t3.scope
 check "t3 cgroup gone" test ! -e /sys/fs/cgroup/system.slice/hull-t3.scope -a ! -e /sys/fs/cgroup/memory/system.slice/hull-t3.scope
 
+# --- 3b. a slice unit as the container's cgroup (name ending in ".slice") ----------------------
+run "create+start t10 in its own slice" sh -c "$HULL create --bundle $T/b10 t10 && $HULL start t10"
+eq "slice unit active" "$(prop hullpod-t10.slice ActiveState)" active
+P10=$(pid_of t10)
+if [ $MODE = v2 ]; then
+    eq "t10 init cgroup" "$(cat /proc/$P10/cgroup)" "0::/hullpod.slice/hullpod-t10.slice"
+    eq "t10 pids.max" "$(cat /sys/fs/cgroup/hullpod.slice/hullpod-t10.slice/pids.max)" 32
+else
+    check "t10 init in the slice (memory)" grep -q "memory:/hullpod.slice/hullpod-t10.slice\$" /proc/$P10/cgroup
+fi
+run "delete --force t10" $HULL delete --force t10
+check "slice unit gone" unit_gone hullpod-t10.slice
+check "t10 cgroup gone" test ! -e /sys/fs/cgroup/hullpod.slice/hullpod-t10.slice -a ! -e /sys/fs/cgroup/memory/hullpod.slice/hullpod-t10.slice
+
 # --- 4. bad cgroupsPath: clear error, nothing left ------------------------------------------
 ERR=$($HULL create --bundle $T/b4 t4 2>&1)
 RC=$?

@@ -198,6 +198,7 @@ mkbundle b2 "$BASE | .process.args = [\"cat\", \"/proc/self/cgroup\"]
 mkbundle b6 "$BASE | .process.args = [\"sleep\", \"10\"] | .linux.cgroupsPath = \"system.slice:hull:t1\""
 mkbundle b7 "$BASE | .process.args = [\"sleep\", \"100\"] | .linux.resources.pids = null
   | .linux.resources.unified = {\"memory.high\": \"50331648\", \"pids.max\": \"20\"}"
+mkbundle b10 "$BASE | .process.args = [\"sleep\", \"100\"] | .linux.cgroupsPath = \":p:hullpod-t10.slice\""
 mkbundle b5 "$BASE | .process.args = [\"true\"]"
 mkbundle b4 "$BASE | .linux.cgroupsPath = \"/not/a/systemd/path\""
 
