@@ -122,7 +122,7 @@ done
 
 # A system bus, to test the fallback from the private socket to the bus. The units must be
 # called dbus.socket/dbus.service: systemd connects to the bus when dbus.service is active.
-if [ "${HULL_VM_DBUS:-1}" = 1 ] && [ -x /usr/bin/dbus-daemon ]; then
+if [ "${HULL_VM_DBUS:-1}" = 1 ] && [ -x /usr/bin/dbus-daemon ] && [ -f /usr/share/dbus-1/system.conf ]; then
     copy /usr/bin/dbus-daemon
     mkdir -p "$S/usr/share/dbus-1"
     cp /usr/share/dbus-1/system.conf "$S/usr/share/dbus-1/"
