@@ -1,8 +1,9 @@
 # hull: build, demo, test, bench. Everything installs what it needs from Debian first.
-DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine
+DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine \
+	systemd dbus-daemon
 HULL_DEBUG := target/debug/hull
 
-.PHONY: deps build demo test test-v2 unit conformance bench
+.PHONY: deps build demo test test-v2 test-systemd unit conformance bench
 
 # Install the Debian packages the build and the tests use, only if one is missing.
 deps:
@@ -22,16 +23,24 @@ demo: deps
 
 # The whole test suite: unit tests, then the end-to-end conformance suite against the built
 # binary (lifecycle, CLI, bad input, in-container features, containerd and podman), then the
-# cgroup cases inside a pure cgroup v2 VM (test-v2).
+# cgroup cases inside a pure cgroup v2 VM (test-v2), then the systemd cgroup driver in a VM
+# whose PID 1 is systemd (test-systemd).
 test: deps
 	cargo build --workspace --all-targets
 	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) cargo test --workspace --no-fail-fast -- --test-threads=4
 	conformance/vm/run-v2.sh
+	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) conformance/vm/systemd/run.sh all
 
 # The cgroup conformance cases again on a pure cgroup v2 host: a Debian kernel booted under
 # qemu (KVM when usable, else TCG); see conformance/vm/README.md. TESTS="lifecycle ..." to choose.
 test-v2: deps
 	conformance/vm/run-v2.sh $(TESTS)
+
+# hull --systemd-cgroup in a qemu guest booted with systemd as PID 1, on pure cgroup v2 and on
+# hybrid; see conformance/vm/systemd/README.md.
+test-systemd: deps
+	cargo build
+	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) conformance/vm/systemd/run.sh all
 
 bench: deps
 	HULL_BIN=$$(scripts/build-release.sh) benches/run.sh

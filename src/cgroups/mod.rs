@@ -8,11 +8,13 @@
 //!   [`Manager`]; [`Manager::state`] gives the resolved paths to store in the container state so that
 //!   later commands ([`load_manager`]) need no /proc parsing and do not depend on the caller's cgroup.
 
+pub mod dbus;
 pub mod devices;
 pub mod devices_bpf;
 #[cfg(test)]
 mod root_tests;
 pub mod stats;
+pub mod systemd;
 mod util;
 pub mod v1;
 pub mod v2;
@@ -153,6 +155,20 @@ pub trait Manager {
         }
         res
     }
+
+    /// Whether the parent must place the init with [`Manager::add_pid`] while the init waits
+    /// (systemd: the scope unit can only be created with the init's pid).
+    fn parent_places(&self) -> bool {
+        false
+    }
+    /// The spec's annotations, before [`Manager::create`] (systemd: unit properties from
+    /// "org.systemd.property.<Name>" annotations, as runc). Invalid ones are an error.
+    fn set_annotations(
+        &self,
+        _annotations: &std::collections::HashMap<String, String>,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Resolved cgroup paths of a container, serialisable into the container's state file.
@@ -162,10 +178,17 @@ pub struct CgroupState {
     /// v1/hybrid: hierarchy (e.g. "cpu,cpuacct", "name=systemd", "unified") → directory.
     /// v2: "" → directory.
     pub paths: BTreeMap<String, PathBuf>,
+    /// With the systemd driver: the container's unit ("hull-<id>.scope"). Absent in state
+    /// files of cgroupfs containers (and of older hull versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// Rebuilds a manager from paths stored by [`Manager::state`] (no /proc parsing).
 pub fn load_manager(state: &CgroupState) -> Result<Box<dyn Manager>> {
+    if let Some(unit) = &state.systemd_unit {
+        return Ok(Box::new(systemd::SystemdManager::from_state(state, unit)?));
+    }
     match state.kind {
         HostKind::V2 => {
             let p = state
@@ -226,10 +249,14 @@ pub fn new_manager(
     systemd: bool,
 ) -> Result<Box<dyn Manager>> {
     if systemd {
-        if !Path::new("/run/systemd/system").exists() {
+        if !systemd::is_running() {
             bail!("systemd cgroup driver is not available on this host: systemd is not running");
         }
-        bail!("systemd cgroup driver is not implemented yet");
+        return Ok(Box::new(systemd::SystemdManager::new(
+            cgroups_path,
+            container_id,
+            host_kind()?,
+        )?));
     }
     let inner = inner_path(cgroups_path, container_id);
     if inner == "/" || inner == "." {

@@ -942,6 +942,7 @@ impl Manager for V1Manager {
         CgroupState {
             kind: self.kind,
             paths,
+            systemd_unit: None,
         }
     }
 }
@@ -984,6 +985,7 @@ mod tests {
         let st = CgroupState {
             kind: HostKind::Hybrid,
             paths,
+            systemd_unit: None,
         };
         let m = V1Manager::from_state(&st);
         assert_eq!(m.state(), st);

@@ -652,6 +652,7 @@ impl Manager for V2Manager {
         CgroupState {
             kind: HostKind::V2,
             paths,
+            systemd_unit: None,
         }
     }
 }

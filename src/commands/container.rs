@@ -149,6 +149,9 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
+    if let Some(a) = bundle.spec.annotations() {
+        cgroup.set_annotations(a)?;
+    }
     let terminal = bundle
         .spec
         .process()
@@ -275,6 +278,7 @@ fn spawn(
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         cgroup_procs: if new_user { &[] } else { &procs },
+        parent_places: false, // decided by launch()
         cloned_flags: 0,
         seccomp,
         runtime_hooks: !prestart.is_empty() || !create_runtime.is_empty(),

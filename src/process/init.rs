@@ -36,6 +36,9 @@ pub struct InitConfig<'a> {
     pub no_new_keyring: bool,
     /// cgroup.procs files the init writes itself into (when the parent does not place it).
     pub cgroup_procs: &'a [PathBuf],
+    /// The parent places the init in its cgroup (new user namespace, or the systemd driver,
+    /// which can only create the unit with the init's pid): wait for it before anything else.
+    pub parent_places: bool,
     /// The clone already created these namespaces; the rest of `ns.new_flags` is unshared here.
     pub cloned_flags: libc::c_int,
     pub seccomp: Option<&'a crate::seccomp::Prepared>,
@@ -99,15 +102,12 @@ pub(crate) fn enter_cgroup_and_joins(cfg: &InitConfig) -> Result<()> {
 fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     let new_user = cfg.ns.has_new(NS::User);
     let joins_user = cfg.ns.joins(NS::User);
-    if new_user {
-        // The parent writes our id maps and cgroup placement, then lets us go.
+    if new_user || cfg.parent_places {
+        // The parent writes our id maps and/or cgroup placement, then lets us go.
         chan.expect(Tag::MapsWritten)?;
-        for j in &cfg.ns.joins {
-            if j.typ != NS::Pid {
-                crate::setup::namespaces::setns(j)?;
-            }
-        }
-    } else if !cfg.joined_by_parent {
+    }
+    if !cfg.joined_by_parent {
+        // cgroup_procs is empty when the parent places us.
         enter_cgroup_and_joins(cfg)?;
     }
     if new_user || joins_user {

@@ -80,8 +80,14 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
     } else {
         plan.new_flags & !(libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP)
     };
+    // A new user namespace needs its maps first; the systemd driver needs the pid to create
+    // the unit: then the parent places the init while it waits.
+    cfg.parent_places = new_user || duties.cgroup.parent_places();
+    if cfg.parent_places {
+        cfg.cgroup_procs = &[];
+    }
     // On a unified host the kernel can place the child in its cgroup atomically with the clone.
-    let cgroup_dir = if new_user || joins_user {
+    let cgroup_dir = if cfg.parent_places || joins_user {
         None
     } else {
         duties
@@ -190,8 +196,10 @@ fn clone_in_joined_user_ns(cfg: &mut InitConfig) -> Result<Forked> {
 }
 
 fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bool) -> Result<()> {
-    if new_user {
-        write_maps(l.pid, cfg.spec)?;
+    if cfg.parent_places {
+        if new_user {
+            write_maps(l.pid, cfg.spec)?;
+        }
         duties.cgroup.add_pid(l.pid)?;
         l.chan.send(Tag::MapsWritten, b"")?;
     }

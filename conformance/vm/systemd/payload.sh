@@ -1,0 +1,236 @@
+#!/bin/sh
+# Runs inside the test VM as a systemd service (systemd is PID 1): exercises
+# `hull --systemd-cgroup` and prints one marker line for the host:
+#   HULL-SYSTEMD-RESULT: PASS (n checks)   or   HULL-SYSTEMD-RESULT: FAIL (n of m checks failed)
+# then powers the VM off. Bundles and rootfs were prepared by run.sh under /hull-test.
+exec >/dev/ttyS0 2>&1 </dev/null
+set -u
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+T=/hull-test
+HULL="hull --systemd-cgroup"
+CHECKS=0
+FAILS=0
+START=$(cut -d' ' -f1 /proc/uptime)
+
+ok() { CHECKS=$((CHECKS + 1)); echo "ok   - $*"; }
+bad() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
+# check DESC CMD...: passes when CMD succeeds.
+check() { d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
+# run DESC CMD...: like check, showing the command's output when it fails.
+# (output goes to a file: a detached container keeps create's stdout open.)
+run() { d=$1; shift; if "$@" >/tmp/run.out 2>&1; then ok "$d"; else bad "$d: $(cat /tmp/run.out)"; fi; }
+# eq DESC GOT WANT
+eq() { if [ "$2" = "$3" ]; then ok "$1 = $3"; else bad "$1: got '$2', want '$3'"; fi; }
+status() { hull state "$1" 2>/dev/null | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p'; }
+pid_of() { hull state "$1" 2>/dev/null | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p'; }
+prop() { systemctl show -p "$2" --value "$1" 2>/dev/null; }
+# unit_gone UNIT: systemd no longer knows the unit (not loaded, or inactive and collected).
+unit_gone() {
+    s=$(systemctl show -p LoadState --value "$1" 2>/dev/null)
+    a=$(systemctl show -p ActiveState --value "$1" 2>/dev/null)
+    [ "$s" = "not-found" ] || [ "$a" = "inactive" ]
+}
+wait_status() {
+    i=0
+    while [ "$(status "$1")" != "$2" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(status "$1")" = "$2" ]
+}
+
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then MODE=v2; else MODE=hybrid; fi
+echo "hull systemd-cgroup VM test: systemd $(systemctl --version | sed -n 1p), cgroup $MODE, kernel $(uname -r)"
+
+# --- 1. lifecycle with the default cgroupsPath (system.slice:hull:<id>) -----------------
+U=hull-t1.scope
+run "create t1" $HULL create --bundle $T/b1 t1
+eq "t1 status after create" "$(status t1)" created
+P=$(pid_of t1)
+eq "unit ActiveState" "$(prop $U ActiveState)" active
+eq "unit Slice" "$(prop $U Slice)" system.slice
+eq "unit Delegate" "$(prop $U Delegate)" yes
+eq "unit TasksMax" "$(prop $U TasksMax)" 32
+eq "unit CPUQuotaPerSecUSec" "$(prop $U CPUQuotaPerSecUSec)" 500ms
+eq "unit TimeoutStopUSec (annotation, seconds)" "$(prop $U TimeoutStopUSec)" 7s
+eq "unit CollectMode (annotation)" "$(prop $U CollectMode)" inactive-or-failed
+if [ $MODE = v2 ]; then
+    D=/sys/fs/cgroup/system.slice/$U
+    eq "unit MemoryMax" "$(prop $U MemoryMax)" 67108864
+    eq "unit CPUWeight" "$(prop $U CPUWeight)" 20
+    eq "unit ControlGroup" "$(prop $U ControlGroup)" /system.slice/$U
+    check "scope cgroup $D exists" test -d $D
+    eq "memory.max" "$(cat $D/memory.max)" 67108864
+    eq "memory.swap.max" "$(cat $D/memory.swap.max 2>/dev/null || echo no-swap-accounting)" 67108864
+    eq "pids.max" "$(cat $D/pids.max)" 32
+    eq "cpu.max" "$(cat $D/cpu.max)" "50000 100000"
+    eq "cpu.weight" "$(cat $D/cpu.weight)" 20
+    check "init $P in $D/cgroup.procs" grep -qx "$P" $D/cgroup.procs
+    eq "init's /proc/pid/cgroup" "$(cat /proc/$P/cgroup)" "0::/system.slice/$U"
+    FREEZE=$D/cgroup.freeze
+else
+    eq "unit MemoryLimit" "$(prop $U MemoryLimit)" 67108864
+    eq "unit CPUShares" "$(prop $U CPUShares)" 512
+    D=/sys/fs/cgroup/memory/system.slice/$U
+    check "memory cgroup $D exists" test -d $D
+    eq "memory.limit_in_bytes" "$(cat $D/memory.limit_in_bytes)" 67108864
+    eq "memory.memsw.limit_in_bytes" "$(cat $D/memory.memsw.limit_in_bytes 2>/dev/null || echo no-swap-accounting)" 134217728
+    eq "pids.max" "$(cat /sys/fs/cgroup/pids/system.slice/$U/pids.max)" 32
+    eq "cpu.cfs_quota_us" "$(cat /sys/fs/cgroup/cpu,cpuacct/system.slice/$U/cpu.cfs_quota_us)" 50000
+    eq "cpu.shares" "$(cat /sys/fs/cgroup/cpu,cpuacct/system.slice/$U/cpu.shares)" 512
+    check "init in name=systemd scope" grep -q "name=systemd:/system.slice/$U\$" /proc/$P/cgroup
+    check "init in freezer cgroup" grep -q "freezer:/system.slice/$U\$" /proc/$P/cgroup
+    check "init in cpuset cgroup (not managed by systemd)" grep -q "cpuset:/system.slice/$U\$" /proc/$P/cgroup
+    check "unified scope dir" test -d /sys/fs/cgroup/unified/system.slice/$U
+    FREEZE=/sys/fs/cgroup/freezer/system.slice/$U/freezer.state
+fi
+# systemd re-applies unit settings (daemon-reload, set-property): what hull set must survive.
+systemctl daemon-reload
+systemctl set-property --runtime $U CPUAccounting=yes
+if [ $MODE = v2 ]; then
+    eq "memory.max after reload" "$(cat $D/memory.max)" 67108864
+    eq "pids.max after reload" "$(cat $D/pids.max)" 32
+    eq "cpu.max after reload" "$(cat $D/cpu.max)" "50000 100000"
+else
+    eq "memory.limit_in_bytes after reload" "$(cat $D/memory.limit_in_bytes)" 67108864
+    eq "unit DevicePolicy" "$(prop $U DevicePolicy)" strict
+    systemctl set-property --runtime $U DevicePolicy=strict
+    DEV=/sys/fs/cgroup/devices/system.slice/$U/devices.list
+    check "/dev/null still allowed after the device list was re-applied" grep -qx 'c 1:3 rwm' $DEV
+    check "devices.list after reload is still an allow list: $(head -c 60 $DEV | tr '\n' ' ')" sh -c "! grep -qx 'a \*:\* rwm' $DEV"
+fi
+# A second container whose unit name is taken: systemd's error is surfaced, t1 is untouched.
+ERR=$($HULL create --bundle $T/b6 t6 2>&1)
+check "create t6 with t1's unit name fails" test $? -ne 0
+check "the error is systemd's UnitExists: $ERR" sh -c "echo '$ERR' | grep -q 'org.freedesktop.systemd1.UnitExists: Unit hull-t1.scope'"
+check "no state left for t6" sh -c '! hull state t6 >/dev/null 2>&1'
+eq "t1 unit still active" "$(prop $U ActiveState)" active
+check "t1 init still in its scope" grep -q "$U" /proc/$P/cgroup
+run "start t1" $HULL start t1
+eq "t1 status after start" "$(status t1)" running
+check "ps lists the init" sh -c "hull ps --format json t1 | grep -q '$P'"
+$HULL exec t1 echo hello >/tmp/exec.out 2>&1
+eq "exec in t1" "$(cat /tmp/exec.out)" hello
+run "pause t1" $HULL pause t1
+eq "t1 status after pause" "$(status t1)" paused
+if [ $MODE = v2 ]; then
+    eq "cgroup.freeze" "$(cat $FREEZE)" 1
+    check "cgroup.events frozen 1" grep -qx "frozen 1" $D/cgroup.events
+else
+    eq "freezer.state" "$(cat $FREEZE)" FROZEN
+fi
+run "resume t1" $HULL resume t1
+eq "t1 status after resume" "$(status t1)" running
+if [ $MODE = v2 ]; then eq "cgroup.freeze after resume" "$(cat $FREEZE)" 0; fi
+# update: systemd gets the new values (SetUnitProperties) and so do the cgroup files.
+run "update t1" $HULL update --memory 104857600 --pids-limit 40 t1
+eq "unit TasksMax after update" "$(prop $U TasksMax)" 40
+if [ $MODE = v2 ]; then
+    eq "unit MemoryMax after update" "$(prop $U MemoryMax)" 104857600
+    eq "memory.max after update" "$(cat $D/memory.max)" 104857600
+    eq "pids.max after update" "$(cat $D/pids.max)" 40
+else
+    eq "unit MemoryLimit after update" "$(prop $U MemoryLimit)" 104857600
+    eq "memory.limit_in_bytes after update" "$(cat $D/memory.limit_in_bytes)" 104857600
+    eq "pids.max after update" "$(cat /sys/fs/cgroup/pids/system.slice/$U/pids.max)" 40
+fi
+check "events --stats reads the scope's cgroup" sh -c "$HULL events --stats t1 | grep -q '\"limit\":104857600'"
+run "kill --all t1" $HULL kill --all t1 KILL
+check "t1 stopped" wait_status t1 stopped
+run "delete t1" $HULL delete t1
+check "unit $U gone after delete" unit_gone $U
+check "scope cgroup gone after delete" test ! -e $D
+check "t1 state gone" sh -c '! hull state t1 >/dev/null 2>&1'
+if [ $MODE = hybrid ]; then
+    for h in cpuset freezer memory pids systemd unified; do
+        check "no $h cgroup left for t1" test ! -e /sys/fs/cgroup/$h/system.slice/$U
+    done
+fi
+
+# --- 2. foreground run with "slice:prefix:name" in a nested slice ------------------------
+U2=hx-t2.scope
+OUT=$($HULL run --bundle $T/b2 t2 2>/tmp/t2.err)
+RC=$?
+eq "run t2 exit code" "$RC" 0
+[ $RC = 0 ] || cat /tmp/t2.err
+if [ $MODE = v2 ]; then
+    eq "t2 sees its cgroup" "$OUT" "0::/hulltest.slice/hulltest-sub.slice/$U2"
+    check "t2 scope gone after run" test ! -e /sys/fs/cgroup/hulltest.slice/hulltest-sub.slice/$U2
+else
+    check "t2 sees its name=systemd cgroup" sh -c "echo '$OUT' | grep -q 'name=systemd:/hulltest.slice/hulltest-sub.slice/$U2\$'"
+fi
+check "unit $U2 gone after run" unit_gone $U2
+
+# --- 2b. back-to-back short runs: each stops a scope that systemd is collecting right then
+# (a regression test for the sd-bus wake-up race: no StopUnit may need a retry).
+for i in 1 2 3 4 5; do
+    if $HULL --debug run --bundle $T/b5 t9-$i >/tmp/s.out 2>/tmp/s.err; then
+        if grep -q retrying /tmp/s.err; then
+            bad "run t9-$i needed a retry: $(grep retrying /tmp/s.err | head -n1)"
+        else
+            ok "run t9-$i"
+        fi
+    else
+        bad "run t9-$i: $(grep -v 'level=debug' /tmp/s.err)"
+    fi
+    check "unit hull-t9-$i.scope gone" unit_gone hull-t9-$i.scope
+done
+
+# --- 2c. (v2) linux.resources.unified values systemd manages are passed as properties --------
+if [ $MODE = v2 ]; then
+    run "create t7 with unified memory.high/pids.max" $HULL create --bundle $T/b7 t7
+    D7=/sys/fs/cgroup/system.slice/hull-t7.scope
+    eq "unit MemoryHigh" "$(prop hull-t7.scope MemoryHigh)" 50331648
+    eq "unit TasksMax from unified pids.max" "$(prop hull-t7.scope TasksMax)" 20
+    systemctl set-property --runtime hull-t7.scope CPUAccounting=yes
+    eq "memory.high after re-apply" "$(cat $D7/memory.high)" 50331648
+    eq "pids.max after re-apply" "$(cat $D7/pids.max)" 20
+    run "delete --force t7" $HULL delete --force t7
+    check "unit hull-t7.scope gone" unit_gone hull-t7.scope
+fi
+
+# --- 3. delete --force of a running container ---------------------------------------------
+run "create+start t3" sh -c "$HULL create --bundle $T/b1 t3 && $HULL start t3"
+eq "t3 running" "$(status t3)" running
+eq "t3 unit active" "$(prop hull-t3.scope ActiveState)" active
+run "delete --force t3" $HULL delete --force t3
+check "unit hull-t3.scope gone" unit_gone hull-t3.scope
+check "t3 cgroup gone" test ! -e /sys/fs/cgroup/system.slice/hull-t3.scope -a ! -e /sys/fs/cgroup/memory/system.slice/hull-t3.scope
+
+# --- 3b. a slice unit as the container's cgroup (name ending in ".slice") ----------------------
+run "create+start t10 in its own slice" sh -c "$HULL create --bundle $T/b10 t10 && $HULL start t10"
+eq "slice unit active" "$(prop hullpod-t10.slice ActiveState)" active
+P10=$(pid_of t10)
+if [ $MODE = v2 ]; then
+    eq "t10 init cgroup" "$(cat /proc/$P10/cgroup)" "0::/hullpod.slice/hullpod-t10.slice"
+    eq "t10 pids.max" "$(cat /sys/fs/cgroup/hullpod.slice/hullpod-t10.slice/pids.max)" 32
+else
+    check "t10 init in the slice (memory)" grep -q "memory:/hullpod.slice/hullpod-t10.slice\$" /proc/$P10/cgroup
+fi
+run "delete --force t10" $HULL delete --force t10
+check "slice unit gone" unit_gone hullpod-t10.slice
+check "t10 cgroup gone" test ! -e /sys/fs/cgroup/hullpod.slice/hullpod-t10.slice -a ! -e /sys/fs/cgroup/memory/hullpod.slice/hullpod-t10.slice
+
+# --- 4. bad cgroupsPath: clear error, nothing left ------------------------------------------
+ERR=$($HULL create --bundle $T/b4 t4 2>&1)
+RC=$?
+check "bad cgroupsPath fails" test $RC -ne 0
+check "error names the format: $ERR" sh -c "echo '$ERR' | grep -q 'slice:prefix:name'"
+check "no state left for t4" sh -c '! hull state t4 >/dev/null 2>&1'
+
+# --- 5. the system bus instead of the private socket (when a bus runs) ----------------------
+if [ -S /run/dbus/system_bus_socket ]; then
+    run "create t5 over the system bus" env HULL_SYSTEMD_BUS=1 $HULL create --bundle $T/b1 t5
+    eq "t5 unit active" "$(prop hull-t5.scope ActiveState)" active
+    run "delete t5 over the system bus" env HULL_SYSTEMD_BUS=1 $HULL delete --force t5
+    check "unit hull-t5.scope gone" unit_gone hull-t5.scope
+else
+    echo "skip - no system bus in this VM: the private socket was used throughout"
+fi
+
+END=$(cut -d' ' -f1 /proc/uptime)
+echo "payload took $(echo "$START $END" | awk '{printf "%.1f", $2 - $1}') s (VM uptime $END s)"
+if [ $FAILS -eq 0 ]; then
+    echo "HULL-SYSTEMD-RESULT: PASS ($CHECKS checks, cgroup $MODE)"
+else
+    echo "HULL-SYSTEMD-RESULT: FAIL ($FAILS of $CHECKS checks failed, cgroup $MODE)"
+fi
+sync
+poweroff -f
