@@ -30,7 +30,7 @@ die() { log "error: $*"; exit 2; }
 QEMU=$(command -v qemu-system-x86_64 || true)
 if [ -z "$QEMU" ]; then
     log "installing qemu-system-x86 (Debian package)"
-    apt-get install -y -qq qemu-system-x86 >/dev/null || die "cannot install qemu-system-x86"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86; } >/dev/null || die "cannot install qemu-system-x86"
     QEMU=$(command -v qemu-system-x86_64)
 fi
 [ -x /usr/lib/systemd/systemd ] || die "systemd is not installed on the host (its binaries are copied into the guest)"
