@@ -238,12 +238,6 @@ add_mod() {
 if [ -n "$kver" ]; then
     for m in ${HULL_VM_MODULES-loop bfq}; do add_mod "$m"; done
 fi
-# security.rs reads <workspace>/seccomp-profiles: keep that path valid inside the VM
-if [ -d "$repo/seccomp-profiles" ]; then
-    mkdir -p "$stage$repo"
-    rm -rf "$stage$repo/seccomp-profiles"
-    cp -a "$repo/seccomp-profiles" "$stage$repo/"
-fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$stage/etc/group"
 [ -n "$script" ] && install -m 755 "$script" "$stage/hull-vm-script"
