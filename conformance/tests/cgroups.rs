@@ -341,11 +341,7 @@ fn assert_create_refused(rt: &Runtime, b: &Bundle, id: &str, words: &[&str]) -> 
     assert!(!err.contains("panicked"), "runtime panicked: {err}");
     assert_no_state(rt, id);
     let cg = test_cgroups_path(id);
-    assert!(
-        poll_until(T, || cgroup_leftovers(&cg).is_empty()),
-        "cgroup left behind: {:?}",
-        cgroup_leftovers(&cg)
-    );
+    assert_cgroup_gone(&cg, "cgroup left behind");
     assert!(
         default_cgroup_leftovers(id).is_empty(),
         "default cgroup left behind: {:?}",
@@ -388,6 +384,26 @@ fn all_hierarchies() -> Vec<PathBuf> {
 // ---------------------------------------------------------------------------
 // memory
 // ---------------------------------------------------------------------------
+
+/// Waits until no directory of cgroup `cg` is left in any hierarchy.
+#[track_caller]
+fn assert_cgroup_gone(cg: &str, what: &str) {
+    assert!(
+        poll_until(T, || cgroup_leftovers(cg).is_empty()),
+        "{what}: {:?}",
+        cgroup_leftovers(cg)
+    );
+}
+
+/// Waits until every process of `pids` is gone.
+#[track_caller]
+fn assert_all_dead(pids: &[i32], what: &str) {
+    assert!(
+        poll_until(T, || pids.iter().all(|p| !pid_alive(*p))),
+        "{what}: {:?}",
+        pids.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>()
+    );
+}
 
 #[test]
 fn memory_limit_reservation_swap() {
@@ -1466,11 +1482,7 @@ fn delete_removes_cgroup_in_every_hierarchy() {
     c.wait_status("stopped", T);
     c.delete();
     assert_no_state(&rt, &id);
-    assert!(
-        poll_until(T, || cgroup_leftovers(&cg).is_empty()),
-        "cgroup left after delete: {:?}",
-        cgroup_leftovers(&cg)
-    );
+    assert_cgroup_gone(&cg, "cgroup left after delete");
 
     // delete --force of a running container
     let id2 = unique_id("cgdelf");
@@ -1482,11 +1494,7 @@ fn delete_removes_cgroup_in_every_hierarchy() {
     let o = c2.delete_force();
     assert_ok(&o, "delete --force");
     assert!(poll_until(T, || pids.iter().all(|p| !pid_alive(*p))));
-    assert!(
-        poll_until(T, || cgroup_leftovers(&cg2).is_empty()),
-        "cgroup left after delete --force: {:?}",
-        cgroup_leftovers(&cg2)
-    );
+    assert_cgroup_gone(&cg2, "cgroup left after delete --force");
 }
 
 #[test]
@@ -1507,15 +1515,8 @@ fn delete_kills_processes_left_in_the_cgroup() {
     );
     let left = cgroup_procs(&cg);
     c.delete();
-    assert!(
-        poll_until(T, || left.iter().all(|p| !pid_alive(*p))),
-        "processes left in the cgroup survived delete: {left:?}"
-    );
-    assert!(
-        poll_until(T, || cgroup_leftovers(&cg).is_empty()),
-        "cgroup left after delete: {:?}",
-        cgroup_leftovers(&cg)
-    );
+    assert_all_dead(&left, "processes left in the cgroup survived delete");
+    assert_cgroup_gone(&cg, "cgroup left after delete");
 }
 
 #[test]
@@ -1556,15 +1557,8 @@ fn delete_removes_sub_cgroups_made_inside() {
     let pids = cgroup_procs(&cg);
     let o = c.delete_force();
     assert_ok(&o, "delete --force");
-    assert!(
-        poll_until(T, || pids.iter().all(|p| !pid_alive(*p))),
-        "processes survived delete --force: {pids:?}"
-    );
-    assert!(
-        poll_until(T, || cgroup_leftovers(&cg).is_empty()),
-        "cgroup (or its sub-cgroups) left after delete --force: {:?}",
-        cgroup_leftovers(&cg)
-    );
+    assert_all_dead(&pids, "processes survived delete --force");
+    assert_cgroup_gone(&cg, "cgroup (or its sub-cgroups) left after delete --force");
 }
 
 /// The freezer file of the container on the host, and what it shows frozen / thawed.
@@ -1657,11 +1651,7 @@ fn paused_container_kill_all_and_delete_force() {
     );
     c.wait_status("stopped", T);
     c.delete();
-    assert!(
-        poll_until(T, || cgroup_leftovers(&cg).is_empty()),
-        "cgroup left: {:?}",
-        cgroup_leftovers(&cg)
-    );
+    assert_cgroup_gone(&cg, "cgroup left");
 
     // delete --force of a paused container kills it and removes the (frozen) cgroup
     let id2 = unique_id("cgpdel");
@@ -1673,14 +1663,13 @@ fn paused_container_kill_all_and_delete_force() {
     assert_eq!(c2.status().as_deref(), Some("paused"));
     assert_ok(&c2.delete_force(), "delete --force (paused)");
     assert_no_state(&rt, &id2);
-    assert!(
-        poll_until(T, || pids2.iter().all(|p| !pid_alive(*p))),
-        "processes of a paused container survived delete --force: {pids2:?}"
+    assert_all_dead(
+        &pids2,
+        "processes of a paused container survived delete --force",
     );
-    assert!(
-        poll_until(T, || cgroup_leftovers(&cg2).is_empty()),
-        "cgroup left after delete --force of a paused container: {:?}",
-        cgroup_leftovers(&cg2)
+    assert_cgroup_gone(
+        &cg2,
+        "cgroup left after delete --force of a paused container",
     );
 }
 
