@@ -256,8 +256,8 @@ pub fn resource_properties(
                 p.push(prop("CPUQuotaPeriodUSec", Value::U64(period)));
             }
         }
-        let period = if version >= 242 { c.period() } else { None };
-        if let Some(q) = quota_per_sec(c.quota(), period) {
+        // The rate uses the real period even where systemd cannot be told the period itself.
+        if let Some(q) = quota_per_sec(c.quota(), c.period()) {
             p.push(prop("CPUQuotaPerSecUSec", Value::U64(q)));
         }
         // systemd only manages cpuset on the unified hierarchy (and from v244 on).
@@ -479,8 +479,7 @@ pub fn unified_properties(
                 } else {
                     num_or_max(k, quota)? as i64
                 };
-                let per = if version >= 242 { period } else { None };
-                if let Some(qps) = quota_per_sec(Some(q), per.or(Some(100_000))) {
+                if let Some(qps) = quota_per_sec(Some(q), period.or(Some(100_000))) {
                     p.push(prop("CPUQuotaPerSecUSec", Value::U64(qps)));
                 }
             }
@@ -557,7 +556,14 @@ pub fn device_properties(rules: &[super::DeviceRule], proc_devices: &str) -> Vec
             _ => continue,
         };
         let spec = match (major, minor) {
-            (None, _) => format!("{kind}-*"),
+            (None, None) => format!("{kind}-*"),
+            (None, Some(mi)) => {
+                // "*:minor" has no systemd form; "char-*" would allow every device.
+                crate::logging::warn(&format!(
+                    "systemd: device rule {typ} *:{mi} has no systemd form: set through cgroupfs only"
+                ));
+                continue;
+            }
             (Some(ma), None) => match device_group_name(proc_devices, *typ, *ma) {
                 Some(name) => format!("{kind}-{name}"),
                 None => {
@@ -567,7 +573,6 @@ pub fn device_properties(rules: &[super::DeviceRule], proc_devices: &str) -> Vec
                     continue;
                 }
             },
-            // A wildcard minor with a known major: handled above; "*:minor" has no systemd form.
             (Some(ma), Some(mi)) => format!("/dev/{kind}/{ma}:{mi}"),
         };
         allow.push(Value::Struct(vec![
@@ -925,6 +930,55 @@ impl SystemdManager {
     }
 }
 
+impl SystemdManager {
+    /// The CFS quota and period in force now, read from cgroupfs (-1 = no quota).
+    fn current_cfs(&self) -> Option<(i64, u64)> {
+        let st = self.inner.state();
+        if self.kind == HostKind::V2 {
+            let dir = st.paths.get("")?;
+            let v = std::fs::read_to_string(dir.join("cpu.max")).ok()?;
+            let mut f = v.split_whitespace();
+            let quota = match f.next()? {
+                "max" => -1,
+                q => q.parse().ok()?,
+            };
+            return Some((quota, f.next()?.parse().ok()?));
+        }
+        let dir = st
+            .paths
+            .iter()
+            .find(|(k, _)| k.split(',').any(|c| c == "cpu"))
+            .map(|(_, d)| d)?;
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+        Some((
+            read("cpu.cfs_quota_us")?.trim().parse().ok()?,
+            read("cpu.cfs_period_us")?.trim().parse().ok()?,
+        ))
+    }
+
+    /// `res` with a missing quota or period (when the other is given) filled in from cgroupfs.
+    fn with_current_cfs(&self, res: &LinuxResources) -> LinuxResources {
+        let mut out = res.clone();
+        let Some(c) = res.cpu() else {
+            return out;
+        };
+        if c.quota().is_some() == c.period().is_some() {
+            return out;
+        }
+        if let Some((quota, period)) = self.current_cfs() {
+            let mut c = c.clone();
+            if c.quota().is_none() {
+                c.set_quota(Some(quota));
+            }
+            if c.period().is_none() {
+                c.set_period(Some(period));
+            }
+            out.set_cpu(Some(c));
+        }
+        out
+    }
+}
+
 impl Manager for SystemdManager {
     fn create(&self) -> Result<()> {
         // The unit needs the init's pid: it is started by add_pid.
@@ -943,6 +997,9 @@ impl Manager for SystemdManager {
             *self.pending.borrow_mut() = Some(res.clone());
             return Ok(());
         }
+        // systemd takes quota and period as one rate: an update naming only one of them must
+        // be completed with the current other, or the rate would be computed from a default.
+        let res = &self.with_current_cfs(res);
         let mut sd = Systemd::connect()?;
         let version = sd.version().unwrap_or(0);
         let props = resource_properties(res, self.kind, version)?;
@@ -1331,6 +1388,7 @@ mod tests {
         rules.push(DeviceRule::allow('c', Some(136), None, "rwm"));
         rules.push(DeviceRule::allow('b', Some(8), Some(0), "r"));
         rules.push(DeviceRule::allow('c', Some(250), None, "rw")); // unknown major: skipped
+        rules.push(DeviceRule::allow('c', None, Some(5), "rwm")); // *:5 must not become char-*
         let p = names(&device_properties(&rules, proc_devices));
         assert_eq!(p[0], ("DevicePolicy".into(), Value::str("strict")));
         let pair = |a: &str, b: &str| Value::Struct(vec![Value::str(a), Value::str(b)]);

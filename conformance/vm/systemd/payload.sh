@@ -131,6 +131,17 @@ else
     eq "memory.limit_in_bytes after update" "$(cat $D/memory.limit_in_bytes)" 104857600
     eq "pids.max after update" "$(cat /sys/fs/cgroup/pids/system.slice/$U/pids.max)" 40
 fi
+# An update naming only the period keeps the quota (systemd takes both as one rate), also
+# after systemd re-applies the unit.
+run "update --cpu-period" $HULL update --cpu-period 200000 t1
+systemctl set-property --runtime $U CPUAccounting=yes
+if [ $MODE = v2 ]; then
+    eq "cpu.max after a period-only update" "$(cat $D/cpu.max)" "50000 200000"
+    eq "unit CPUQuotaPerSecUSec after a period-only update" "$(prop $U CPUQuotaPerSecUSec)" 250ms
+else
+    eq "cpu.cfs_quota_us after a period-only update" "$(cat /sys/fs/cgroup/cpu,cpuacct/system.slice/$U/cpu.cfs_quota_us)" 50000
+    eq "cpu.cfs_period_us after a period-only update" "$(cat /sys/fs/cgroup/cpu,cpuacct/system.slice/$U/cpu.cfs_period_us)" 200000
+fi
 check "events --stats reads the scope's cgroup" sh -c "$HULL events --stats t1 | grep -q '\"limit\":104857600'"
 run "kill --all t1" $HULL kill --all t1 KILL
 check "t1 stopped" wait_status t1 stopped
