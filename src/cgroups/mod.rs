@@ -182,6 +182,11 @@ pub struct CgroupState {
     /// files of cgroupfs containers (and of older hull versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<String>,
+    /// The unit's InvocationID (hex) once this container started it: later commands only
+    /// kill or stop the unit while it is still this invocation (a unit of the same name may
+    /// belong to another container by then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_invocation: Option<String>,
 }
 
 /// Rebuilds a manager from paths stored by [`Manager::state`] (no /proc parsing).

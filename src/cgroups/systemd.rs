@@ -679,6 +679,48 @@ impl Systemd {
         })
     }
 
+    /// The unit's current InvocationID as hex, or None when no such unit is loaded.
+    pub fn invocation_id(&mut self, unit: &str) -> Result<Option<String>> {
+        let path = match self.call("GetUnit", &[Value::str(unit)]) {
+            Ok(r) => match r.first().and_then(Value::as_str) {
+                Some(p) => p.to_string(),
+                None => return Ok(None),
+            },
+            Err(e) if dbus::error_name(&e) == Some("org.freedesktop.systemd1.NoSuchUnit") => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let m = Message::method_call(
+            Some(DEST),
+            &path,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            &[
+                Value::str("org.freedesktop.systemd1.Unit"),
+                Value::str("InvocationID"),
+            ],
+        )?;
+        let r = self
+            .conn
+            .call(m, self.timeout)
+            .context("reading the unit's InvocationID")?;
+        let bytes = match r.first() {
+            Some(Value::Variant(v)) => match v.as_ref() {
+                Value::Array(_, items) => items
+                    .iter()
+                    .filter_map(|b| match b {
+                        Value::Byte(b) => Some(*b),
+                        _ => None,
+                    })
+                    .collect::<Vec<u8>>(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        Ok(Some(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
     fn wait_job(&mut self, job: &str, unit: &str, what: &str) -> Result<()> {
         let deadline = Instant::now() + JOB_TIMEOUT;
         let sig = self
@@ -786,6 +828,17 @@ impl Systemd {
     }
 }
 
+/// Who has a unit's name at the moment (see [`SystemdManager::owner`]).
+#[derive(PartialEq)]
+enum UnitOwner {
+    /// The invocation this container started.
+    Us,
+    /// No unit of that name is loaded (systemd collected ours).
+    Nobody,
+    /// Another invocation, maybe another container's.
+    Other,
+}
+
 /// The container's cgroup managed by systemd: a transient scope (or slice) unit, plus the
 /// cgroupfs manager for its directory.
 pub struct SystemdManager {
@@ -799,6 +852,8 @@ pub struct SystemdManager {
     extra: RefCell<Vec<Value>>,
     /// Whether this process started the unit (or loaded it from state).
     started: Cell<bool>,
+    /// The InvocationID of the unit this container started (see CgroupState).
+    invocation: RefCell<Option<String>>,
 }
 
 fn inner_manager(kind: HostKind, cgroup: &str) -> Result<Box<dyn Manager>> {
@@ -824,6 +879,7 @@ impl SystemdManager {
             pending: RefCell::new(None),
             extra: RefCell::new(Vec::new()),
             started: Cell::new(false),
+            invocation: RefCell::new(None),
         })
     }
 
@@ -831,6 +887,7 @@ impl SystemdManager {
     pub fn from_state(state: &CgroupState, unit: &str) -> Result<SystemdManager> {
         let plain = CgroupState {
             systemd_unit: None,
+            systemd_invocation: None,
             ..state.clone()
         };
         let inner = super::load_manager(&plain)?;
@@ -850,6 +907,7 @@ impl SystemdManager {
             pending: RefCell::new(None),
             extra: RefCell::new(Vec::new()),
             started: Cell::new(true),
+            invocation: RefCell::new(state.systemd_invocation.clone()),
         })
     }
 
@@ -916,6 +974,7 @@ impl SystemdManager {
         let props = self.start_properties(pid, version)?;
         sd.start_transient_unit(&self.plan.unit, props)?;
         self.started.set(true);
+        *self.invocation.borrow_mut() = sd.invocation_id(&self.plan.unit).ok().flatten();
         if !self.plan.is_slice() {
             self.check_placement(pid)?;
         }
@@ -931,6 +990,18 @@ impl SystemdManager {
 }
 
 impl SystemdManager {
+    /// Who has the unit's name now.
+    fn owner(&self) -> Result<UnitOwner> {
+        let now = Systemd::connect()?.invocation_id(&self.plan.unit)?;
+        let ours = self.invocation.borrow().clone();
+        Ok(match (now, ours) {
+            (None, _) => UnitOwner::Nobody,
+            (Some(now), Some(ours)) if now == ours => UnitOwner::Us,
+            // loaded, but another invocation, or we never learnt ours (create was killed)
+            _ => UnitOwner::Other,
+        })
+    }
+
     /// The CFS quota and period in force now, read from cgroupfs (-1 = no quota).
     fn current_cfs(&self) -> Option<(i64, u64)> {
         let st = self.inner.state();
@@ -1029,6 +1100,25 @@ impl Manager for SystemdManager {
             // that name exists): its cgroup, if any, belongs to someone else.
             return Ok(());
         }
+        match if is_running() {
+            self.owner()?
+        } else {
+            UnitOwner::Nobody
+        } {
+            UnitOwner::Us => {}
+            // systemd collected our emptied scope: only cgroupfs leftovers systemd does not
+            // manage (v1 hierarchies such as cpuset or freezer) remain, and they are ours.
+            UnitOwner::Nobody => return self.inner.destroy(),
+            UnitOwner::Other => {
+                // The name (and so the cgroup path) is another invocation's, maybe another
+                // container's, or we never learnt ours (create was killed): leave it alone.
+                crate::logging::debug(&format!(
+                    "systemd unit {} is not this container's (any more): not stopping it",
+                    self.plan.unit
+                ));
+                return Ok(());
+            }
+        }
         // Processes still there (no pid namespace) are killed through cgroupfs first: stopping
         // the unit would SIGTERM them and wait for systemd's stop timeout.
         if self.inner.exists() && !self.inner.pids().unwrap_or_default().is_empty() {
@@ -1068,6 +1158,7 @@ impl Manager for SystemdManager {
     fn state(&self) -> CgroupState {
         CgroupState {
             systemd_unit: Some(self.plan.unit.clone()),
+            systemd_invocation: self.invocation.borrow().clone(),
             ..self.inner.state()
         }
     }

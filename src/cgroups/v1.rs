@@ -943,6 +943,7 @@ impl Manager for V1Manager {
             kind: self.kind,
             paths,
             systemd_unit: None,
+            systemd_invocation: None,
         }
     }
 }
@@ -986,6 +987,7 @@ mod tests {
             kind: HostKind::Hybrid,
             paths,
             systemd_unit: None,
+            systemd_invocation: None,
         };
         let m = V1Manager::from_state(&st);
         assert_eq!(m.state(), st);

@@ -653,6 +653,7 @@ impl Manager for V2Manager {
             kind: HostKind::V2,
             paths,
             systemd_unit: None,
+            systemd_invocation: None,
         }
     }
 }

@@ -225,6 +225,8 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     state.pid_start = crate::util::proc::stat(launched.pid)
         .map(|s| s.start_time)
         .context("reading the init's start time")?;
+    // Now with what only exists after the launch (the systemd unit's invocation).
+    state.cgroup = Some(cgroup.state());
     g.store.save(&state)?;
     if let Some(p) = o.pid_file {
         write_pid_file(Path::new(p), launched.pid)?;

@@ -155,6 +155,24 @@ if [ $MODE = hybrid ]; then
     done
 fi
 
+# --- 1b. a unit name that passed to another container is not ours to stop ----------------
+# t11a's scope goes away when its init dies (systemd collects it); t11b then gets a unit of the
+# same name. Deleting t11a must leave t11b alone.
+US=hull-shared.scope
+run "create t11a" $HULL create --bundle $T/b11 t11a
+run "start t11a" $HULL start t11a
+run "kill t11a" $HULL kill t11a KILL
+check "t11a stopped" wait_status t11a stopped
+i=0; while ! unit_gone $US && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "t11a's scope collected" unit_gone $US
+run "create t11b (same unit name)" $HULL create --bundle $T/b11 t11b
+PB=$(pid_of t11b)
+run "delete t11a" $HULL delete t11a
+eq "t11b's unit still active after deleting t11a" "$(prop $US ActiveState)" active
+check "t11b's init alive after deleting t11a" kill -0 "$PB"
+run "delete --force t11b" $HULL delete --force t11b
+check "t11b's unit gone" unit_gone $US
+
 # --- 2. foreground run with "slice:prefix:name" in a nested slice ------------------------
 U2=hx-t2.scope
 OUT=$($HULL run --bundle $T/b2 t2 2>/tmp/t2.err)

@@ -200,6 +200,7 @@ mkbundle b7 "$BASE | .process.args = [\"sleep\", \"100\"] | .linux.resources.pid
   | .linux.resources.unified = {\"memory.high\": \"50331648\", \"pids.max\": \"20\"}"
 mkbundle b10 "$BASE | .process.args = [\"sleep\", \"100\"] | .linux.cgroupsPath = \":p:hullpod-t10.slice\""
 mkbundle b5 "$BASE | .process.args = [\"true\"]"
+mkbundle b11 "$BASE | .process.args = [\"sleep\", \"3600\"] | .linux.cgroupsPath = \"system.slice:hull:shared\""
 mkbundle b4 "$BASE | .linux.cgroupsPath = \"/not/a/systemd/path\""
 
 python3 "$HERE/mkcpio.py" "$S" "$WORK/initrd.cpio"
