@@ -116,11 +116,20 @@ fn single_type_len(sig: &[u8]) -> Result<usize> {
         b'(' | b'{' => {
             let close = if c == b'(' { b')' } else { b'}' };
             let mut i = 1;
+            let mut fields = 0;
             while sig.get(i) != Some(&close) {
                 if i >= sig.len() {
                     bail!("unterminated container in D-Bus signature");
                 }
                 i += single_type_len(&sig[i..])?;
+                fields += 1;
+            }
+            // The spec forbids empty structs; a dict entry is exactly key and value.
+            if (c == b'(' && fields == 0) || (c == b'{' && fields != 2) {
+                bail!(
+                    "invalid D-Bus signature {:?}",
+                    String::from_utf8_lossy(&sig[..=i])
+                );
             }
             Ok(i + 1)
         }
@@ -370,7 +379,11 @@ impl<'a> Decoder<'a> {
                     .ok_or_else(|| anyhow!("truncated D-Bus array"))?;
                 let mut items = Vec::new();
                 while self.pos < end {
+                    let before = self.pos;
                     items.push(self.read(elem)?);
+                    if self.pos == before {
+                        bail!("D-Bus array element of type {elem:?} has no size");
+                    }
                 }
                 if self.pos != end {
                     bail!("D-Bus array elements overrun the array length");
@@ -1245,5 +1258,14 @@ mod tests {
         let s = c.wait_signal(Instant::now() + t, |_| true).unwrap();
         assert_eq!(s.member.as_deref(), Some("Sig"));
         peer.join().unwrap();
+    }
+
+    #[test]
+    fn malformed_signatures_are_refused() {
+        assert!(single_type_len(b"()").is_err());
+        assert!(single_type_len(b"a{s}").is_err());
+        assert!(single_type_len(b"a{sss}").is_err());
+        assert_eq!(single_type_len(b"a{sv}").unwrap(), 5);
+        assert_eq!(single_type_len(b"(sa(sv))").unwrap(), 8);
     }
 }

@@ -591,6 +591,9 @@ pub struct Systemd {
     conn: Conn,
     /// Per-call reply timeout.
     timeout: Duration,
+    /// On the system bus: systemd's unique bus name. Only signals from it count (any local
+    /// client could send a forged JobRemoved); None on the private peer-to-peer socket.
+    systemd_name: Option<String>,
 }
 
 impl Systemd {
@@ -607,6 +610,7 @@ impl Systemd {
                     return Ok(Systemd {
                         conn,
                         timeout: CALL_TIMEOUT,
+                        systemd_name: None,
                     })
                 }
                 Err(e) => errors.push(format!("{e:#}")),
@@ -645,9 +649,27 @@ impl Systemd {
             CALL_TIMEOUT,
         )
         .context("D-Bus AddMatch")?;
+        let owner = conn
+            .call(
+                Message::method_call(
+                    Some("org.freedesktop.DBus"),
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus",
+                    "GetNameOwner",
+                    &[Value::str(DEST)],
+                )?,
+                CALL_TIMEOUT,
+            )
+            .context("D-Bus GetNameOwner")?;
+        let systemd_name = owner
+            .first()
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .context("GetNameOwner returned no name")?;
         let mut s = Systemd {
             conn,
             timeout: CALL_TIMEOUT,
+            systemd_name: Some(systemd_name),
         };
         s.call("Subscribe", &[])?;
         Ok(s)
@@ -721,12 +743,16 @@ impl Systemd {
         Ok(Some(bytes.iter().map(|b| format!("{b:02x}")).collect()))
     }
 
-    fn wait_job(&mut self, job: &str, unit: &str, what: &str) -> Result<()> {
+    /// Waits for the JobRemoved signal of `job`; returns the job's result ("done", "failed",
+    /// "canceled", ...).
+    fn wait_job_result(&mut self, job: &str, unit: &str, what: &str) -> Result<String> {
         let deadline = Instant::now() + JOB_TIMEOUT;
+        let from = self.systemd_name.clone();
         let sig = self
             .conn
             .wait_signal(deadline, |m| {
-                m.member.as_deref() == Some("JobRemoved")
+                (from.is_none() || m.sender == from)
+                    && m.member.as_deref() == Some("JobRemoved")
                     && m.interface.as_deref() == Some(IFACE)
                     && m.args()
                         .ok()
@@ -735,7 +761,15 @@ impl Systemd {
             })
             .with_context(|| format!("waiting for systemd to {what} unit {unit}"))?;
         let args = sig.args()?;
-        let result = args.get(3).and_then(Value::as_str).unwrap_or("");
+        Ok(args
+            .get(3)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string())
+    }
+
+    fn wait_job(&mut self, job: &str, unit: &str, what: &str) -> Result<()> {
+        let result = self.wait_job_result(job, unit, what)?;
         if result != "done" {
             bail!("systemd failed to {what} unit {unit}: job result {result:?} (see `journalctl -u {unit}`)");
         }
@@ -764,7 +798,13 @@ impl Systemd {
             .and_then(Value::as_str)
             .context("StartTransientUnit returned no job")?
             .to_string();
-        self.wait_job(&job, unit, "start")
+        if let Err(e) = self.wait_job(&job, unit, "start") {
+            // The unit is ours (our job made it): don't leave it active or failed behind.
+            let _ = self.call("StopUnit", &[Value::str(unit), Value::str("replace")]);
+            let _ = self.call("ResetFailedUnit", &[Value::str(unit)]);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// StopUnit + wait, retried on a new connection when systemd does not answer (systemd 252
@@ -785,6 +825,7 @@ impl Systemd {
                     crate::logging::debug(&format!(
                         "stopping systemd unit {unit} (attempt {attempt}): {e:#}; retrying"
                     ));
+                    std::thread::sleep(Duration::from_millis(50 * attempt.min(10)));
                 }
                 Err(e) => return Err(e),
             }
@@ -805,7 +846,11 @@ impl Systemd {
             .and_then(Value::as_str)
             .context("StopUnit returned no job")?
             .to_string();
-        self.wait_job(&job, unit, "stop")?;
+        let result = self.wait_job_result(&job, unit, "stop")?;
+        if result != "done" {
+            // As runc: the unit is going away either way; say so and carry on.
+            crate::logging::warn(&format!("systemd stop job of unit {unit} ended {result:?}"));
+        }
         // A scope whose processes were killed may end up "failed": drop that record.
         let _ = self.call("ResetFailedUnit", &[Value::str(unit)]);
         Ok(())
@@ -1514,6 +1559,7 @@ mod tests {
             .into_iter()
             .collect(),
             systemd_unit: Some("hull-x.scope".into()),
+            systemd_invocation: Some("0123abcd".into()),
         };
         let json = serde_json::to_string(&st).unwrap();
         let back: CgroupState = serde_json::from_str(&json).unwrap();
