@@ -1493,7 +1493,7 @@ fn delete_removes_cgroup_in_every_hierarchy() {
     assert!(!pids.is_empty());
     let o = c2.delete_force();
     assert_ok(&o, "delete --force");
-    assert!(poll_until(T, || pids.iter().all(|p| !pid_alive(*p))));
+    assert_all_dead(&pids, "processes survived");
     assert_cgroup_gone(&cg2, "cgroup left after delete --force");
 }
 

@@ -50,6 +50,20 @@ fn remove_mount(b: &mut Bundle, dest: &str) {
         .retain(|m| m["destination"] != dest);
 }
 
+/// Adds a new user namespace mapping container 0..65536 to host 100000.. (uid and gid), and
+/// drops the /sys/fs/cgroup mount (cgroup v1 cannot be mounted from a user namespace).
+fn add_user_namespace(b: &mut Bundle) {
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces array")
+        .push(json!({ "type": "user" }));
+    b.config["linux"]["uidMappings"] =
+        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    b.config["linux"]["gidMappings"] =
+        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    remove_mount(b, "/sys/fs/cgroup");
+}
+
 fn set_namespaces(b: &mut Bundle, ns: Value) {
     b.config["linux"]["namespaces"] = ns;
 }
@@ -275,15 +289,7 @@ fn namespaces_joined_by_path() {
 fn user_namespace_with_mappings() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    let mut ns = b.config["linux"]["namespaces"].as_array().unwrap().clone();
-    ns.push(json!({ "type": "user" }));
-    set_namespaces(&mut b, json!(ns));
-    b.config["linux"]["uidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    b.config["linux"]["gidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    // cgroup v1 cannot be mounted from a user namespace: leave /sys/fs/cgroup out
-    remove_mount(&mut b, "/sys/fs/cgroup");
+    add_user_namespace(&mut b);
     // a host dir owned by the mapped root, bind-mounted rw
     let data = b.dir.join("data");
     fs::create_dir(&data).unwrap();
@@ -1405,14 +1411,7 @@ fn exec_joins_user_namespace() {
     let id = unique_id("execuserns");
     let mut b = Bundle::busybox();
     b.set_cgroups_path(&test_cgroups_path(&id));
-    let mut ns = b.config["linux"]["namespaces"].as_array().unwrap().clone();
-    ns.push(json!({ "type": "user" }));
-    set_namespaces(&mut b, json!(ns));
-    b.config["linux"]["uidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    b.config["linux"]["gidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    remove_mount(&mut b, "/sys/fs/cgroup");
+    add_user_namespace(&mut b);
     b.set_args(&["sleep", "1000"]);
     b.save();
     let c = Container::with_id(&rt, &b, &id);
@@ -1456,17 +1455,7 @@ fn new_pid_namespace_inside_joined_user_namespace() {
     let id = unique_id("usernsholder");
     let mut holder = Bundle::busybox();
     holder.set_cgroups_path(&test_cgroups_path(&id));
-    let mut ns = holder.config["linux"]["namespaces"]
-        .as_array()
-        .unwrap()
-        .clone();
-    ns.push(json!({ "type": "user" }));
-    set_namespaces(&mut holder, json!(ns));
-    holder.config["linux"]["uidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    holder.config["linux"]["gidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    remove_mount(&mut holder, "/sys/fs/cgroup");
+    add_user_namespace(&mut holder);
     holder.set_args(&["sleep", "1000"]);
     holder.save();
     let c = Container::with_id(&rt, &holder, &id);

@@ -393,61 +393,8 @@ pub fn require_tool(prog: &str) {
     );
 }
 
-fn unescape_mountinfo(s: &str) -> String {
-    // mountinfo escapes space, tab, newline and backslash as \ooo.
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Mount points at or below `dir`, deepest first.
-pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return vec![];
-    };
-    let prefix = dir.to_string_lossy().trim_end_matches('/').to_string();
-    let mut v: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
-        .filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/")))
-        .map(PathBuf::from)
-        .collect();
-    v.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
-    v.dedup();
-    v
-}
-
-/// Lazily unmounts everything mounted at or below `dir`.
-pub fn unmount_under(dir: &Path) {
-    for _ in 0..8 {
-        let ms = mounts_under(dir);
-        if ms.is_empty() {
-            return;
-        }
-        for m in ms {
-            if let Ok(c) = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()) {
-                unsafe {
-                    libc::umount2(c.as_ptr(), libc::MNT_DETACH);
-                }
-            }
-        }
-    }
-}
+// Mount helpers are the harness's own.
+pub use hull_conformance::{mounts_under, unmount_all_under as unmount_under};
 
 /// Pids whose command line mentions `needle` (excluding this process).
 pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
