@@ -176,35 +176,23 @@ impl Encoder {
         Ok(())
     }
 
+    /// A fixed-size number: D-Bus aligns it to its own size.
+    fn put_fixed(&mut self, le_bytes: &[u8]) {
+        self.pad(le_bytes.len());
+        self.buf.extend_from_slice(le_bytes);
+    }
+
     pub fn put(&mut self, v: &Value) -> Result<()> {
         match v {
             Value::Byte(b) => self.buf.push(*b),
             Value::Bool(b) => self.put_u32(*b as u32),
-            Value::I16(x) => {
-                self.pad(2);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::U16(x) => {
-                self.pad(2);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::I32(x) => {
-                self.pad(4);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
+            Value::I16(x) => self.put_fixed(&x.to_le_bytes()),
+            Value::U16(x) => self.put_fixed(&x.to_le_bytes()),
+            Value::I32(x) => self.put_fixed(&x.to_le_bytes()),
             Value::U32(x) => self.put_u32(*x),
-            Value::I64(x) => {
-                self.pad(8);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::U64(x) => {
-                self.pad(8);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::F64(x) => {
-                self.pad(8);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
+            Value::I64(x) => self.put_fixed(&x.to_le_bytes()),
+            Value::U64(x) => self.put_fixed(&x.to_le_bytes()),
+            Value::F64(x) => self.put_fixed(&x.to_le_bytes()),
             Value::Str(s) | Value::ObjPath(s) => self.put_string(s)?,
             Value::Sig(s) => self.put_sig(s)?,
             Value::Array(elem, items) => {
