@@ -209,9 +209,11 @@ fn unsupported_oci_version() {
     }
 }
 
+/// Every 1.x runs: 1.3.0 is what CRI-O and runtime-tools write today, and the spec says
+/// unknown properties are ignored, so a newer minor (1.9.0) runs too.
 #[test]
 fn supported_oci_versions_are_accepted() {
-    for ver in ["1.0.0", "1.0.2-dev", "1.0.2"] {
+    for ver in ["1.0.0", "1.0.2-dev", "1.0.2", "1.2.1", "1.3.0", "1.9.0"] {
         let rt = Runtime::new();
         let id = unique_id("okver");
         let mut b = bundle_for(&id);

@@ -398,6 +398,10 @@ fn features_json() {
         let s = v[k].as_str().unwrap_or_else(|| panic!("{k} missing: {v}"));
         assert!(s.starts_with("1."), "{k} = {s}");
     }
+    // runtime-spec 1.3.0 is the current one (runc 1.3 reports 1.2.1)
+    if !is_runc() {
+        assert_eq!(v["ociVersionMax"], "1.3.0", "{v}");
+    }
     let hooks: Vec<&str> = v["hooks"]
         .as_array()
         .expect("hooks array")

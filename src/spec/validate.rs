@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 
 /// Oldest and newest runtime-spec versions hull implements (also reported by `features`).
 pub const OCI_VERSION_MIN: &str = "1.0.0";
-pub const OCI_VERSION_MAX: &str = "1.2.1";
+pub const OCI_VERSION_MAX: &str = "1.3.0";
 /// Version written into `state` output and `spec`.
-pub const OCI_VERSION: &str = "1.2.1";
+pub const OCI_VERSION: &str = "1.3.0";
 
-/// Checks `ociVersion`: any 1.x up to the newest minor we implement (pre-release suffixes such
-/// as runc's "1.0.2-dev" are accepted).
+/// Checks `ociVersion`: any 1.x (pre-release suffixes such as runc's "1.0.2-dev" are
+/// accepted). The spec says a runtime ignores properties it does not know, so a config of a
+/// newer minor than we implement runs (with a debug note); another major is refused.
 pub fn check_version(v: &str) -> Result<()> {
     if v.is_empty() {
         bail!("ociVersion is missing from config");
@@ -23,15 +24,23 @@ pub fn check_version(v: &str) -> Result<()> {
     let Some(nums) = nums.filter(|n| n.len() == 3) else {
         bail!("ociVersion {v:?} is not a semantic version");
     };
-    let max_minor = OCI_VERSION_MAX
+    if nums[0] != 1 {
+        bail!("unsupported ociVersion {v:?}: hull supports runtime-spec 1.x ({OCI_VERSION_MIN} to {OCI_VERSION_MAX})");
+    }
+    if nums[1] > max_minor() {
+        crate::logging::debug(&format!(
+            "ociVersion {v} is newer than {OCI_VERSION_MAX}: properties hull does not know are ignored"
+        ));
+    }
+    Ok(())
+}
+
+fn max_minor() -> u64 {
+    OCI_VERSION_MAX
         .split('.')
         .nth(1)
         .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    if nums[0] != 1 || nums[1] > max_minor {
-        bail!("unsupported ociVersion {v:?}: hull supports {OCI_VERSION_MIN} to 1.{max_minor}.x");
-    }
-    Ok(())
+        .unwrap_or(0)
 }
 
 /// Validates everything `create` relies on and returns the absolute rootfs path.
@@ -164,10 +173,18 @@ mod tests {
 
     #[test]
     fn versions() {
-        for ok in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1"] {
+        for ok in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.1.0",
+            "1.2.0",
+            "1.2.1",
+            "1.3.0",
+            "1.9.0",
+        ] {
             check_version(ok).unwrap();
         }
-        for bad in ["", "0.1.0", "2.0.0", "1.9.0", "abc", "1.0"] {
+        for bad in ["", "0.1.0", "2.0.0", "3.1.0", "abc", "1.0"] {
             assert!(check_version(bad).is_err(), "{bad}");
         }
     }
