@@ -1443,6 +1443,94 @@ fn kill_all_reaches_every_process() {
     );
 }
 
+/// containerd's runc shim sends `kill --all KILL` after the init exits whenever the
+/// container does not own its pid namespace: leftover children are killed and it exits 0,
+/// also when nothing is left (runc). Plain `kill TERM` of a stopped container stays an error;
+/// plain `kill KILL` of one without its own pid namespace means the whole cgroup (runc 1.3).
+#[test]
+fn kill_all_of_stopped_container_reaps_leftovers() {
+    let rt = Runtime::new();
+    let id = unique_id("cgkillstopped");
+    let mut b = cg_bundle(&id, json!({}));
+    remove_namespace(&mut b, "pid");
+    b.set_args(&["sh", "-c", "sleep 1004 & exit 0"]);
+    b.save();
+    let c = start(&rt, &b, &id);
+    let cg = test_cgroups_path(&id);
+    c.wait_status("stopped", T);
+    let left = cgroup_procs(&cg);
+    assert_eq!(
+        left.len(),
+        1,
+        "the background sleep outlives the init: {left:?}"
+    );
+    let o = rt.run(&["kill", "--all", &id, "KILL"]);
+    assert_ok(
+        &o,
+        "kill --all of a stopped container with a leftover child",
+    );
+    assert!(
+        poll_until(T, || !pid_alive(left[0])),
+        "leftover child survived kill --all"
+    );
+    assert!(poll_until(T, || cgroup_procs(&cg).is_empty()));
+    let o = rt.run(&["kill", "--all", &id, "KILL"]);
+    assert_ok(&o, "kill --all of a stopped container with nothing left");
+    let o = rt.run(&["kill", &id, "KILL"]);
+    assert_ok(
+        &o,
+        "kill KILL of a stopped container sharing the pid namespace",
+    );
+    let o = rt.run(&["kill", &id, "TERM"]);
+    assert_fail1(&o, "kill TERM of a stopped container");
+    assert!(
+        stderr_str(&o).contains("container not running"),
+        "{}",
+        describe(&o)
+    );
+    let o = rt.run(&["delete", &id]);
+    assert_ok(&o, "delete");
+    for args in [
+        vec!["kill", "--all", &id, "KILL"],
+        vec!["kill", &id, "KILL"],
+        vec!["state", &id],
+    ] {
+        let o = rt.run(&args);
+        assert_fail1(&o, &format!("{args:?} of a deleted container"));
+        assert!(
+            stderr_str(&o).contains("does not exist"),
+            "{}",
+            describe(&o)
+        );
+    }
+    assert_no_state(&rt, &id);
+    assert_no_cgroup(&cg);
+}
+
+/// Without a pid namespace of its own, killing the init leaves its children alive: runc's
+/// `kill KILL` (no --all) then signals the whole cgroup.
+#[test]
+fn kill_sigkill_without_pid_ns_kills_every_process() {
+    let rt = Runtime::new();
+    let id = unique_id("cgkillhostpid");
+    let mut b = cg_bundle(&id, json!({}));
+    remove_namespace(&mut b, "pid");
+    b.set_args(&["sh", "-c", "sleep 1005 & sleep 1006 & wait"]);
+    b.save();
+    let c = start(&rt, &b, &id);
+    let cg = test_cgroups_path(&id);
+    assert!(poll_until(T, || cgroup_procs(&cg).len() >= 3));
+    let pids = cgroup_procs(&cg);
+    let o = rt.run(&["kill", &id, "KILL"]);
+    assert_ok(&o, "kill KILL");
+    assert!(
+        poll_until(T, || pids.iter().all(|p| !pid_alive(*p))),
+        "still alive after kill KILL: {:?}",
+        pids.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>()
+    );
+    c.wait_status("stopped", T);
+}
+
 #[test]
 fn delete_removes_cgroup_in_every_hierarchy() {
     let rt = Runtime::new();

@@ -196,6 +196,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         cgroup: Some(cgroup.state()),
         hooks: bundle.spec.hooks().clone(),
         paused: false,
+        shares_pid_ns: !has_private_pid_ns(&bundle.spec),
     };
     // Recorded before anything else exists, so `delete --force` can clean up after a create
     // that was killed at any later point.
@@ -377,4 +378,13 @@ pub fn kill_and_wait(pid: i32, start: u64) -> Result<()> {
         bail!("container init {pid} did not exit after SIGKILL");
     }
     Ok(())
+}
+
+/// Whether the config gives the container a new pid namespace (runc's `IsPrivate(NEWPID)`).
+fn has_private_pid_ns(spec: &oci_spec::runtime::Spec) -> bool {
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    namespaces
+        .into_iter()
+        .flatten()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none())
 }

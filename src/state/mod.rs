@@ -41,6 +41,10 @@ pub struct ContainerState {
     /// Set by `pause`, cleared by `resume`.
     #[serde(default)]
     pub paused: bool,
+    /// The container has no pid namespace of its own (none in the config, or one joined by
+    /// path): killing its init does not kill the rest, so `kill KILL` signals the whole cgroup.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shares_pid_ns: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
