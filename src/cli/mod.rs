@@ -121,7 +121,12 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         "start" => commands::start::run(&globals, &rest),
         "run" => commands::run::run(&globals, &rest),
 
-        "exec" => commands::exec::run(&globals, &rest),
+        // runc: any failure of exec itself is "exec failed: ..." with exit 255, so callers
+        // can tell it from the exec'd program's own status
+        "exec" => commands::exec::run(&globals, &rest).or_else(|e| {
+            logging::error(&format!("exec failed: {e:#}"));
+            Ok(255)
+        }),
         "state" => commands::state::run(&globals, &rest),
         "kill" => commands::kill::run(&globals, &rest),
         "delete" => commands::delete::run(&globals, &rest),

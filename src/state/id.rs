@@ -11,8 +11,9 @@ pub fn validate(id: &str) -> Result<()> {
     if id == "." || id == ".." {
         bail!("invalid container id {id:?}");
     }
-    if id.len() > 1024 {
-        bail!("invalid container id: longer than 1024 characters");
+    // The id names the state directory: one path component, at most NAME_MAX bytes.
+    if id.len() > 255 {
+        bail!("invalid container id: longer than 255 characters");
     }
     if let Some(c) = id
         .chars()
