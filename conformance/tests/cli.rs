@@ -570,8 +570,10 @@ fn command_help_lists_the_flags() {
     let o = rt.run(&["update", "--help"]);
     assert_ok(&o, "update --help");
     let out = stdout_str(&o);
+    // the NAME line carries the binary's own name (runc prints "runc update")
+    let name = format!("{} update", if is_runc() { "runc" } else { "hull" });
     for want in [
-        "hull update",
+        name.as_str(),
         "--memory value",
         "--resources value, -r value",
     ] {
