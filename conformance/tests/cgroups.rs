@@ -1784,6 +1784,26 @@ fn kill_all_term_resumes_a_paused_container() {
     c.wait_status("stopped", T);
 }
 
+/// `ps` of a stopped container succeeds with nothing listed, as runc's (JSON `null`, the
+/// table only its header).
+#[test]
+fn ps_of_a_stopped_container_is_empty() {
+    let rt = Runtime::new();
+    let id = unique_id("cgpsstop");
+    let mut b = cg_bundle(&id, json!({}));
+    b.set_args(&["true"]);
+    b.save();
+    let c = start(&rt, &b, &id);
+    c.wait_status("stopped", T);
+    let o = rt.run(&["ps", "--format", "json", &id]);
+    assert_ok(&o, "ps --format json of a stopped container");
+    assert_eq!(stdout_str(&o).trim(), "null", "{}", describe(&o));
+    let o = rt.run(&["ps", &id]);
+    assert_ok(&o, "ps of a stopped container");
+    assert_eq!(stdout_str(&o).lines().count(), 1, "{}", describe(&o));
+    assert!(stderr_str(&o).is_empty(), "{}", describe(&o));
+}
+
 #[test]
 fn ps_lists_the_container_pids() {
     let rt = Runtime::new();

@@ -176,6 +176,19 @@ fn log_text_format_on_error() {
 fn state_and_list_output() {
     let rt = Runtime::new();
 
+    // a state root that does not exist is an error (runc: "open <root>: no such file ...")
+    let missing = rt.root.join("does-not-exist");
+    let o = rt
+        .bare_cmd(&["--root", missing.to_str().unwrap(), "list"])
+        .output()
+        .unwrap();
+    assert_fail1(&o, "list --root <missing>");
+    assert!(
+        stderr_str(&o).contains("no such file or directory"),
+        "{}",
+        describe(&o)
+    );
+
     // empty root
     let o = rt.run_ok(&["list"]);
     assert!(

@@ -15,14 +15,26 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     };
     crate::state::id::validate(id)?;
     let st = g.store.load(id)?;
-    if st.status(&g.store) == Status::Stopped {
-        bail!("container not running");
-    }
-    let mgr = crate::cgroups::load_manager(st.cgroup.as_ref().context("container has no cgroup")?)?;
-    let pids = mgr.pids()?;
+    // A stopped container lists what is still in its cgroup (usually nothing), as runc does;
+    // its cgroup may already be gone.
+    let stopped = st.status(&g.store) == Status::Stopped;
+    let pids = match st.cgroup.as_ref() {
+        Some(cg) => match crate::cgroups::load_manager(cg).and_then(|m| m.pids()) {
+            Ok(p) => p,
+            Err(_) if stopped => Vec::new(),
+            Err(e) => return Err(e),
+        },
+        None if stopped => Vec::new(),
+        None => bail!("container has no cgroup"),
+    };
     match p.get("format").unwrap_or("table") {
         "json" => {
-            println!("{}", serde_json::to_string(&pids)?);
+            // runc encodes an empty (nil) list as null
+            if pids.is_empty() {
+                println!("null");
+            } else {
+                println!("{}", serde_json::to_string(&pids)?);
+            }
             Ok(0)
         }
         "table" => table(&pids, ps_args),

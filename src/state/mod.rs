@@ -154,7 +154,10 @@ impl Store {
     pub fn list(&self) -> Result<Vec<String>> {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(vec![]),
+            // runc's words: a state root that does not exist is an error, not an empty list
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                bail!("open {}: no such file or directory", self.root.display())
+            }
             Err(e) => return Err(anyhow!(e).context(format!("reading {}", self.root.display()))),
         };
         let mut ids: Vec<String> = entries
