@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Default timeout for one invocation of the runtime binary.
+/// Default timeout for one invocation of the runtime binary (stretched by `budget`).
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A wall-clock budget for something a test times, stretched by `HULL_TEST_SLOW` (an integer
@@ -276,7 +276,7 @@ impl Runtime {
 
     /// Run with stdin null, capture stdout/stderr, 30 s timeout.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.run_timeout(args, CMD_TIMEOUT)
+        self.run_timeout(args, budget(CMD_TIMEOUT))
     }
 
     pub fn run_timeout(&self, args: &[&str], timeout: Duration) -> Output {
@@ -940,7 +940,7 @@ impl<'a> Container<'a> {
         cmd.stdin(Stdio::null()).stdout(out_f).stderr(err_f);
         let desc = format!("{:?}", cmd);
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
-        let status = wait_child(&mut child, CMD_TIMEOUT, &desc);
+        let status = wait_child(&mut child, budget(CMD_TIMEOUT), &desc);
         Output {
             status,
             stdout: fs::read(stdout).unwrap_or_default(),
