@@ -176,7 +176,9 @@ fn child(
         }
         Ok(())
     };
+    let labels = crate::setup::lsm::ExecLabels::prepare(cfg.process, false)?;
     let f = finalize::finalize(cfg.process, &load, userns, 0)?;
+    labels.apply()?;
     if f.seccomp_pending {
         load()?;
     }

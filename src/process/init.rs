@@ -78,6 +78,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
 struct Ready {
     program: exec::Prepared,
     caps_after_seccomp: bool,
+    labels: crate::setup::lsm::ExecLabels,
 }
 
 fn write_cgroup_procs(files: &[PathBuf]) -> Result<()> {
@@ -176,6 +177,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     if !cfg.ns.has_new(NS::Mount) {
         bail!("a new mount namespace is required to set up the rootfs");
     }
+    crate::setup::lsm::use_mount_label(spec);
     rootfs::prepare(&rootfs::RootfsOptions {
         spec,
         rootfs: cfg.rootfs,
@@ -231,6 +233,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[]), userns)?;
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
+    let labels = crate::setup::lsm::ExecLabels::prepare(process, !cfg.no_new_keyring)?;
     crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
     let f =
         crate::setup::finalize::finalize(process, &|| load_seccomp(cfg), userns, cfg.listen_fds)?;
@@ -238,6 +241,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     Ok(Ready {
         program: f.program,
         caps_after_seccomp: f.seccomp_pending,
+        labels,
     })
 }
 
@@ -310,6 +314,7 @@ fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::conv
         );
         crate::hooks::run_all("startContainer", h, &state)?;
     }
+    r.labels.apply()?;
     if r.caps_after_seccomp {
         load_seccomp(cfg)?;
     }
