@@ -176,9 +176,8 @@ fn child(
         }
         Ok(())
     };
-    let labels = crate::setup::lsm::ExecLabels::prepare(cfg.process, false)?;
+    crate::setup::lsm::set_exec_labels(cfg.process, false)?;
     let f = finalize::finalize(cfg.process, &load, userns, 0)?;
-    labels.apply()?;
     if f.seccomp_pending {
         load()?;
     }

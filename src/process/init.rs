@@ -78,7 +78,6 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
 struct Ready {
     program: exec::Prepared,
     caps_after_seccomp: bool,
-    labels: crate::setup::lsm::ExecLabels,
 }
 
 fn write_cgroup_procs(files: &[PathBuf]) -> Result<()> {
@@ -233,7 +232,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[]), userns)?;
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
-    let labels = crate::setup::lsm::ExecLabels::prepare(process, !cfg.no_new_keyring)?;
+    crate::setup::lsm::set_exec_labels(process, !cfg.no_new_keyring)?;
     crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
     let f =
         crate::setup::finalize::finalize(process, &|| load_seccomp(cfg), userns, cfg.listen_fds)?;
@@ -241,7 +240,6 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     Ok(Ready {
         program: f.program,
         caps_after_seccomp: f.seccomp_pending,
-        labels,
     })
 }
 
@@ -314,7 +312,6 @@ fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::conv
         );
         crate::hooks::run_all("startContainer", h, &state)?;
     }
-    r.labels.apply()?;
     if r.caps_after_seccomp {
         load_seccomp(cfg)?;
     }

@@ -141,80 +141,49 @@ fn with_mount_label<'a>(fstype: &str, data: &'a str, label: Option<&str>) -> Cow
     }
 }
 
-/// One attribute to write right before exec.
-struct PendingWrite {
-    file: std::fs::File,
-    value: String,
-    /// For errors: "apparmor profile \"x\"", and the file written.
-    what: String,
-    path: &'static str,
+/// Sets the AppArmor profile and SELinux label the next execve applies. The container init
+/// calls it at the end of its setup, before it waits for `start` (still root: a fresh procfs
+/// needs CAP_SYS_ADMIN), as runc does, so a profile the kernel does not know fails `create`,
+/// not `start`; the startContainer hooks the init runs after `start` are exec'd under them too,
+/// as runc's. `keyring`: a session keyring is joined next, which SELinux then labels with the
+/// process label (runc writes attr/keycreate first). Opens nothing when neither is set.
+pub fn set_exec_labels(p: &Process, keyring: bool) -> Result<()> {
+    let profile = nonempty(p.apparmor_profile());
+    let label = nonempty(p.selinux_label());
+    if profile.is_none() && label.is_none() {
+        return Ok(());
+    }
+    let proc = procattr::ProcRoot::open()?;
+    if let Some(profile) = profile {
+        // attr/apparmor/exec since Linux 5.1 (LSM stacking); attr/exec before.
+        let (rel, file) = match proc.open_attr("apparmor/exec") {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => ("exec", proc.open_attr("exec")),
+            r => ("apparmor/exec", r),
+        };
+        let what = format!("apparmor profile {profile:?}");
+        write_attr(file, rel, &format!("exec {profile}"), &what)?;
+    }
+    if let Some(label) = label {
+        if keyring {
+            let what = format!("selinux key label {label:?}");
+            write_attr(proc.open_attr("keycreate"), "keycreate", label, &what)?;
+        }
+        let what = format!("selinux label {label:?}");
+        write_attr(proc.open_attr("exec"), "exec", label, &what)?;
+    }
+    Ok(())
 }
 
-/// The profile and label a process is exec'd under. Opened while we are still root (a fresh
-/// procfs needs CAP_SYS_ADMIN), written just before execve, after every other setup step, so
-/// nothing but the program itself runs confined. Holds nothing when the config sets neither.
-#[derive(Default)]
-pub struct ExecLabels {
-    writes: Vec<PendingWrite>,
-}
-
-impl ExecLabels {
-    /// `keyring`: a session keyring is joined next; with SELinux it is created with the process
-    /// label (runc writes attr/keycreate first).
-    pub fn prepare(p: &Process, keyring: bool) -> Result<ExecLabels> {
-        let profile = nonempty(p.apparmor_profile());
-        let label = nonempty(p.selinux_label());
-        if profile.is_none() && label.is_none() {
-            return Ok(ExecLabels::default());
-        }
-        let proc = procattr::ProcRoot::open()?;
-        let mut writes = Vec::new();
-        if let Some(profile) = profile {
-            // attr/apparmor/exec since Linux 5.1 (LSM stacking); attr/exec before.
-            let (file, path) = match proc.open_attr("apparmor/exec") {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    (proc.open_attr("exec"), "/proc/thread-self/attr/exec")
-                }
-                r => (r, "/proc/thread-self/attr/apparmor/exec"),
-            };
-            let what = format!("apparmor profile {profile:?}");
-            writes.push(PendingWrite {
-                file: file.map_err(|e| attr_error(&what, path, &e))?,
-                value: format!("exec {profile}"),
-                what,
-                path,
-            });
-        }
-        if let Some(label) = label {
-            let what = format!("selinux label {label:?}");
-            if keyring {
-                let path = "/proc/thread-self/attr/keycreate";
-                proc.open_attr("keycreate")
-                    .and_then(|mut f| f.write_all(label.as_bytes()))
-                    .map_err(|e| attr_error(&format!("{what} to keys"), path, &e))?;
-            }
-            let path = "/proc/thread-self/attr/exec";
-            writes.push(PendingWrite {
-                file: proc
-                    .open_attr("exec")
-                    .map_err(|e| attr_error(&what, path, &e))?,
-                value: label.to_owned(),
-                what,
-                path,
-            });
-        }
-        Ok(ExecLabels { writes })
-    }
-
-    /// Sets the labels for the coming execve (the kernel applies them at exec).
-    pub fn apply(self) -> Result<()> {
-        for mut w in self.writes {
-            w.file
-                .write_all(w.value.as_bytes())
-                .map_err(|e| attr_error(&w.what, w.path, &e))?;
-        }
-        Ok(())
-    }
+/// One write(2) of `value` to the opened attr file `rel` (an LSM takes the whole value in one
+/// write).
+fn write_attr(
+    file: std::io::Result<std::fs::File>,
+    rel: &str,
+    value: &str,
+    what: &str,
+) -> Result<()> {
+    file.and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| attr_error(what, &format!("/proc/thread-self/attr/{rel}"), &e))
 }
 
 fn attr_error(what: &str, path: &str, e: &std::io::Error) -> anyhow::Error {

@@ -1,8 +1,7 @@
 //! The calling thread's LSM attributes (`/proc/thread-self/attr/...`), reached through a procfs
-//! that hull checked itself. A process in the container (one started by `hull exec` while the
-//! init waits for `start`, say) can mount over anything in the container's /proc; an attribute
-//! written to such a fake file would leave the program silently unconfined (runc's
-//! CVE-2019-16884). So the lookup starts from a fresh, detached procfs instance that nothing
+//! that hull checked itself. What the container's /proc shows is not ours to trust (a volume
+//! mounted there, a process of the container covering a file with its own mount); an attribute
+//! written to a fake file would leave the program silently unconfined (runc's CVE-2019-16884). So the lookup starts from a fresh, detached procfs instance that nothing
 //! can have covered or, where the kernel refuses one, from a /proc verified to be a procfs root,
 //! and it may not cross any mount on the way.
 
