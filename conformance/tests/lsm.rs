@@ -340,3 +340,37 @@ fn apparmor_profile_not_loaded_fails_create() {
     stderr_has(&o, "apparmor");
     assert_no_state(&rt, &c.id);
 }
+
+#[test]
+#[ignore = "needs AppArmor: conformance/vm/apparmor/run.sh"]
+fn apparmor_profile_in_a_user_namespace() {
+    // Root of a user namespace: the private procfs hull writes through must work there too (or
+    // its fallback to the container's verified /proc).
+    let profile = Profile::load();
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces array")
+        .push(json!({ "type": "user" }));
+    for k in ["uidMappings", "gidMappings"] {
+        b.config["linux"][k] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    }
+    b.config["mounts"]
+        .as_array_mut()
+        .expect("mounts array")
+        .retain(|m| m["destination"] != "/sys/fs/cgroup");
+    b.config["process"]["apparmorProfile"] = json!(profile.name);
+    let (code, out, err) = run_container(
+        &rt,
+        &mut b,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/attr/current; cat /proc/self/uid_map",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(attr_current(&out), profile.current(), "{out}");
+    assert!(out.contains("100000"), "in the user namespace: {out}");
+}

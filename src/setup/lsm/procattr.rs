@@ -127,3 +127,29 @@ impl ProcRoot {
         Ok(File::from(fd))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_dir(p: &str) -> OwnedFd {
+        crate::util::path::open_root(Path::new(p)).unwrap()
+    }
+
+    #[test]
+    fn only_a_procfs_root_is_trusted() {
+        assert!(check_procfs_root(&open_dir("/proc")).is_ok());
+        // a procfs directory that is not the root (what a bind of /proc/1 over /proc shows)
+        assert!(check_procfs_root(&open_dir("/proc/self")).is_err());
+        assert!(check_procfs_root(&open_dir("/")).is_err());
+    }
+
+    #[test]
+    fn attr_files_open_through_the_handle() {
+        let root = ProcRoot::open().unwrap();
+        // Opening needs no LSM (writing does): the lookup through thread-self works.
+        assert!(root.open_attr("exec").is_ok());
+        let e = root.open_attr("no-such-attr").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    }
+}
