@@ -145,6 +145,13 @@ mod tests {
     }
 
     #[test]
+    fn a_private_procfs_is_a_procfs_root() {
+        // The main path (root, Linux 5.2+; hull needs 5.6 for openat2 anyway).
+        let fd = private_procfs().expect("fsopen proc");
+        assert!(check_procfs_root(&fd).is_ok());
+    }
+
+    #[test]
     fn attr_files_open_through_the_handle() {
         let root = ProcRoot::open().unwrap();
         // Opening needs no LSM (writing does): the lookup through thread-self works.
