@@ -193,6 +193,14 @@ fn mount_label_is_left_out_without_selinux() {
         !out.contains("context="),
         "no SELinux context on any mount: {out}"
     );
+    // and --debug says so (hull's words; crun is silent)
+    if !is_runc() && hull_bin().to_string_lossy().contains("hull") {
+        let id = unique_id("dbg");
+        let _guard = Container::with_id(&rt, &b, &id);
+        let o = rt.run(&["--debug", "run", "--bundle", b.dir_str(), &id]);
+        assert_ok(&o, "run --debug");
+        stderr_has(&o, "linux.mountLabel");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
