@@ -1,9 +1,9 @@
 # hull: build, demo, test, bench. Everything installs what it needs from Debian first.
 DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine \
-	systemd dbus-daemon
+	systemd dbus-daemon apparmor
 HULL_DEBUG := target/debug/hull
 
-.PHONY: deps build demo test test-v2 test-systemd unit conformance bench
+.PHONY: deps build demo test test-v2 test-systemd test-apparmor unit conformance bench
 
 # Install the Debian packages the build and the tests use, only if one is missing.
 deps:
@@ -29,6 +29,7 @@ test: deps
 	cargo build --workspace --all-targets
 	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) cargo test --workspace --no-fail-fast -- --test-threads=4
 	conformance/vm/run-v2.sh
+	conformance/vm/apparmor/run.sh
 	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) conformance/vm/systemd/run.sh all
 
 # The cgroup conformance cases again on a pure cgroup v2 host: a Debian kernel booted under
@@ -41,6 +42,11 @@ test-v2: deps
 test-systemd: deps
 	cargo build
 	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) conformance/vm/systemd/run.sh all
+
+# AppArmor profiles for real (the host runs no LSM): the lsm tests in the v2 VM booted with
+# apparmor=1 security=apparmor, apparmor_parser from the host's apparmor package.
+test-apparmor: deps
+	conformance/vm/apparmor/run.sh
 
 bench: deps
 	HULL_BIN=$$(scripts/build-release.sh) benches/run.sh

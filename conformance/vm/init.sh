@@ -48,6 +48,8 @@ mount -t tmpfs -o mode=755 tmpfs /run || fail "mount /run"
 mount -t tmpfs -o mode=1777 tmpfs /tmp || fail "mount /tmp"
 mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup ||
     fail "mount cgroup2"
+# as systemd does: AppArmor's policy interface (and runtimes' "is it enabled" test) live here
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 # systemd hosts make every mount shared; do the same so hull sees realistic propagation.
 mount --make-rshared /
 hostname hull-vm

@@ -22,6 +22,9 @@
 #   HULL_VM_MODULES  kernel modules to insmod in the VM (default "loop bfq")
 #   HULL_VM_ROOT_CONTROLLERS  controllers /init enables in the root cgroup (default "all", as
 #                    systemd does; "" leaves all the enabling to hull)
+#   HULL_VM_CMDLINE  extra kernel command line (e.g. "apparmor=1 security=apparmor")
+#   HULL_VM_TOOLS    extra host programs copied into the VM at the same paths, with their
+#                    libraries (e.g. /sbin/apparmor_parser)
 # Exit status: 0 when every selected test binary passed inside the VM, 1 otherwise (test
 # failures, missing HULL-VM-DONE line after a timeout or a kernel panic, setup errors).
 set -euo pipefail
@@ -198,7 +201,7 @@ put "$hull" "$stage/usr/local/bin/hull" strip
 # hull ps runs `ps -ef`: use procps' ps (as on real hosts), not busybox's, which ignores -ef
 hosttools=()
 # losetup: busybox's has no --show (cgroups.rs sets up a loop device with the bfq scheduler)
-for tool in /usr/bin/ps /usr/sbin/losetup; do
+for tool in /usr/bin/ps /usr/sbin/losetup ${HULL_VM_TOOLS:-}; do
     if [ -x "$tool" ]; then
         put "$tool" "$stage$tool"
         hosttools+=("$tool")
@@ -299,7 +302,7 @@ boot() {
             -nodefaults -no-user-config -display none -monitor none -no-reboot \
             -serial "file:$console" \
             -kernel "$kdir/vmlinuz" -initrd "$initrd" \
-            -append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init" \
+            -append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init ${HULL_VM_CMDLINE:-}" \
             </dev/null >"$tdir/qemu.out" 2>&1 &
         p=$!
         while :; do
@@ -320,7 +323,7 @@ if [ $shell = 1 ]; then
     exec qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "${HULL_VM_MEM:-1G}" \
         -smp "${HULL_VM_SMP:-2}" -nodefaults -no-user-config -display none -no-reboot \
         -serial mon:stdio -kernel "$kdir/vmlinuz" -initrd "$initrd" \
-        -append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init"
+        -append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init ${HULL_VM_CMDLINE:-}"
 fi
 if [ "$accel" = auto ]; then
     # /dev/kvm can open and still be unusable (nested virtualization that aborts on an MSR

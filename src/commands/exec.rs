@@ -90,6 +90,30 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The AppArmor profile and SELinux label of an exec'd process: `--apparmor` and
+/// `--process-label` when given, else the process's own, else the container's (as runc: an
+/// exec never escapes the container's confinement by leaving them out).
+fn set_lsm_labels(proc: &mut Process, p: &Parsed, container: Option<&Process>) {
+    let pick = |flag: Option<&str>, own: &Option<String>, theirs: Option<&Option<String>>| {
+        flag.filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .or_else(|| own.clone().filter(|s| !s.is_empty()))
+            .or_else(|| theirs.cloned().flatten().filter(|s| !s.is_empty()))
+    };
+    let profile = pick(
+        p.get("apparmor"),
+        proc.apparmor_profile(),
+        container.map(|c| c.apparmor_profile()),
+    );
+    let label = pick(
+        p.get("process-label"),
+        proc.selinux_label(),
+        container.map(|c| c.selinux_label()),
+    );
+    proc.set_apparmor_profile(profile);
+    proc.set_selinux_label(label);
+}
+
 /// The process to run: `--process` file as is, or the container's process with the
 /// command-line overrides.
 fn build_process(p: &Parsed, template: Option<&Process>, cmd: &[String]) -> Result<Process> {
@@ -145,7 +169,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         bail!("\"exec\" requires at least 1 argument: the container id")
     };
     crate::state::id::validate(id)?;
-    for unsupported in ["process-label", "apparmor", "cgroup"] {
+    for unsupported in ["cgroup"] {
         if p.get(unsupported).is_some_and(|v| !v.is_empty()) {
             bail!("--{unsupported} is not supported by hull yet");
         }
@@ -162,7 +186,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let raw = std::fs::read(g.store.dir(id).join(CONFIG_FILE))
         .context("reading the container's saved config")?;
     let spec = crate::spec::parse(&raw)?;
-    let process = build_process(&p, spec.process().as_ref(), cmd)?;
+    let mut process = build_process(&p, spec.process().as_ref(), cmd)?;
+    set_lsm_labels(&mut process, &p, spec.process().as_ref());
+    crate::setup::lsm::check_process(&process)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::seccomp::prepare(s)?),
         None => None,

@@ -34,8 +34,10 @@ pub fn run(_args: &[String]) -> Result<i32> {
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG",
                                    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            // Whether hull implements them, not whether this host runs them (runtime-spec
+            // features-linux.md: "irrelevant to the availability ... on the host").
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}}
         },

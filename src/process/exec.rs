@@ -176,6 +176,7 @@ fn child(
         }
         Ok(())
     };
+    crate::setup::lsm::set_exec_labels(cfg.process, false)?;
     let f = finalize::finalize(cfg.process, &load, userns, 0)?;
     if f.seccomp_pending {
         load()?;

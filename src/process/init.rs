@@ -176,6 +176,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     if !cfg.ns.has_new(NS::Mount) {
         bail!("a new mount namespace is required to set up the rootfs");
     }
+    crate::setup::lsm::use_mount_label(spec);
     rootfs::prepare(&rootfs::RootfsOptions {
         spec,
         rootfs: cfg.rootfs,
@@ -231,6 +232,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[]), userns)?;
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
+    crate::setup::lsm::set_exec_labels(process, !cfg.no_new_keyring)?;
     crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
     let f =
         crate::setup::finalize::finalize(process, &|| load_seccomp(cfg), userns, cfg.listen_fds)?;

@@ -215,7 +215,7 @@ fn mount_fs(
         &fd_path(&target),
         Some(typ),
         opts.flags & !libc::MS_REMOUNT,
-        Some(&opts.data),
+        Some(&super::lsm::label_mount_data(typ, &opts.data)),
     )?;
     drop(target);
     let mounted = open_in_root(ctx.root, dest)?;

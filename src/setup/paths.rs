@@ -34,7 +34,7 @@ pub fn mask(paths: &[String]) -> Result<()> {
                 p,
                 Some("tmpfs"),
                 libc::MS_RDONLY,
-                Some("size=0k,mode=0555"),
+                Some(&super::lsm::label_mount_data("tmpfs", "size=0k,mode=0555")),
             )
         } else {
             sys_mount(Some("/dev/null"), p, None, libc::MS_BIND, None)

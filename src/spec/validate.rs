@@ -64,6 +64,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         std::fs::canonicalize(&rootfs).with_context(|| format!("rootfs {}", rootfs.display()))?;
     let process = spec.process().as_ref().context("config has no process")?;
     check_process(process)?;
+    crate::setup::lsm::check_config(spec)?;
     check_linux(spec)?;
     refuse_unimplemented(spec)?;
     for m in spec.mounts().iter().flatten() {

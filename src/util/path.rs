@@ -24,7 +24,7 @@ fn cstr(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| anyhow!("path {:?} contains a NUL byte", p))
 }
 
-fn openat2(
+pub(crate) fn openat2(
     dir: RawFd,
     path: &Path,
     flags: i32,
