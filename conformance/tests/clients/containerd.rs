@@ -29,41 +29,29 @@ pub struct Containerd {
     io_dir: PathBuf,
     child: Option<Child>,
     started_ticks: u64,
+    /// The runtime `--root` of this daemon's containers (see `runtime_root`).
+    runtime_root: PathBuf,
+    /// The namespace is ours alone: Drop may kill its cgroup tree `/<ns>`.
+    owns_namespace: bool,
     // Dropped last (fields drop in declaration order, after Drop::drop).
     dir: TempDir,
 }
 
-/// One row of `ctr task ls`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskRow {
-    pub id: String,
-    pub pid: i32,
-    pub status: String,
+/// How to start a daemon: `Containerd::start_with`.
+pub struct Setup<'a> {
+    /// config.toml text from (the daemon's private dir, the runtime path under test).
+    pub config: &'a dyn Fn(&Path, &Path) -> String,
+    /// The ctr namespace; None = a unique one, whose cgroup tree `/<ns>` Drop removes.
+    pub namespace: Option<&'a str>,
+    /// The runtime `--root` of the containers, relative to the private dir, when the config
+    /// sets one (a runtime handler's `Root`); None = the shim's `/run/containerd/runc/<ns>`.
+    pub runtime_root: Option<&'a str>,
 }
 
-impl Containerd {
-    pub fn start() -> Containerd {
-        for t in ["containerd", "ctr", "containerd-shim-runc-v2"] {
-            require_tool(t);
-        }
-        super::util::require_root();
-        let dir = TempDir::new("hull-ctd");
-        let d = dir.path().to_path_buf();
-        let sock = d.join("c.sock");
-        let ns = unique("hull");
-        let mut me = Containerd {
-            sock: sock.clone(),
-            ns,
-            runtime: runtime_for(dir.path()),
-            fifo_dir: d.join("fifo"),
-            io_dir: d.join("io"),
-            child: None,
-            started_ticks: super::util::boot_ticks().saturating_sub(100),
-            dir,
-        };
-        fs::create_dir_all(&me.fifo_dir).expect("mkdir fifo");
-        let config = format!(
-            r#"version = 2
+/// containerd 1.6's config (version 2): no CRI, private root/state/sockets under `d`.
+fn config_v2(d: &Path, _runtime: &Path) -> String {
+    format!(
+        r#"version = 2
 root = "{d}/root"
 state = "{d}/state"
 disabled_plugins = [
@@ -89,10 +77,61 @@ disabled_plugins = [
   [plugins."io.containerd.internal.v1.opt"]
     path = "{d}/opt"
 "#,
-            d = d.display()
-        );
+        d = d.display()
+    )
+}
+
+/// One row of `ctr task ls`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    pub id: String,
+    pub pid: i32,
+    pub status: String,
+}
+
+impl Containerd {
+    /// containerd 1.6 with the CRI plugin off, in a unique namespace.
+    pub fn start() -> Containerd {
+        Self::start_with(&Setup {
+            config: &config_v2,
+            namespace: None,
+            runtime_root: None,
+        })
+    }
+
+    /// A daemon whose config.toml is `setup.config(<its private dir>, <runtime path>)`; the
+    /// config must put `grpc.address` at `<dir>/c.sock` and root/state under `<dir>`.
+    pub fn start_with(setup: &Setup) -> Containerd {
+        for t in ["containerd", "ctr", "containerd-shim-runc-v2"] {
+            require_tool(t);
+        }
+        super::util::require_root();
+        let dir = TempDir::new("hull-ctd");
+        let d = dir.path().to_path_buf();
+        let sock = d.join("c.sock");
+        let ns = setup
+            .namespace
+            .map(str::to_string)
+            .unwrap_or_else(|| unique("hull"));
+        let runtime_root = match &setup.runtime_root {
+            Some(sub) => d.join(sub),
+            None => Path::new("/run/containerd/runc").join(&ns),
+        };
+        let mut me = Containerd {
+            sock: sock.clone(),
+            owns_namespace: setup.namespace.is_none(),
+            ns,
+            runtime: runtime_for(dir.path()),
+            fifo_dir: d.join("fifo"),
+            io_dir: d.join("io"),
+            child: None,
+            started_ticks: super::util::boot_ticks().saturating_sub(100),
+            runtime_root,
+            dir,
+        };
+        fs::create_dir_all(&me.fifo_dir).expect("mkdir fifo");
         let cfg = d.join("config.toml");
-        fs::write(&cfg, config).expect("write containerd config");
+        fs::write(&cfg, (setup.config)(&d, &me.runtime)).expect("write containerd config");
         let log = fs::File::create(d.join("containerd.log")).expect("containerd log");
         let log2 = log.try_clone().expect("dup log");
         let t0 = Instant::now();
@@ -250,9 +289,9 @@ disabled_plugins = [
             .collect()
     }
 
-    /// The runtime `--root` the runc shim passes for our namespace.
+    /// The runtime `--root` the runc shim passes for our containers.
     pub fn runtime_root(&self) -> PathBuf {
-        Path::new("/run/containerd/runc").join(&self.ns)
+        self.runtime_root.clone()
     }
 
     /// The cgroup path ctr asks for by default: `/<ns>/<id>`.
@@ -325,7 +364,9 @@ impl Drop for Containerd {
             }
         }
         // Anything still running in our namespace's cgroups dies now.
-        destroy_cgroup_tree(&self.ns);
+        if self.owns_namespace {
+            destroy_cgroup_tree(&self.ns);
+        }
         if let Some(mut c) = self.child.take() {
             unsafe {
                 libc::kill(c.id() as i32, libc::SIGTERM);
@@ -355,7 +396,9 @@ impl Drop for Containerd {
         for s in shim_socks {
             let _ = fs::remove_file(s);
         }
-        destroy_cgroup_tree(&self.ns);
+        if self.owns_namespace {
+            destroy_cgroup_tree(&self.ns);
+        }
         unmount_under(self.dir.path());
         let root = self.runtime_root();
         unmount_under(&root);
