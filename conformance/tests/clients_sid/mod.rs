@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod containerd2;
+pub mod cri;
+mod cri_tests;
 
 use std::time::Duration;
 
