@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use harness::containerd::Containerd;
 use harness::podman::Podman;
-use harness::util::{pid_alive, under_tty, unique, wait_for, Timer};
+use harness::util::{
+    assert_cgroup_value, pid_alive, status_field, under_tty, unique, wait_for, Timer,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -28,30 +30,6 @@ const WAIT: Duration = Duration::from_secs(20);
 const CTR_DEFAULT_CAPS: &str = "00000000a80425fb";
 /// Bounding set of podman 4's default spec (11 caps).
 const PODMAN_DEFAULT_CAPS: &str = "00000000800405fb";
-
-fn status_field(status: &str, key: &str) -> Option<String> {
-    status.lines().find_map(|l| {
-        l.strip_prefix(&format!("{key}:"))
-            .map(|v| v.trim().to_string())
-    })
-}
-
-/// Asserts a cgroup limit for the container cgroup `rel`: the v1 file
-/// `<controller>/<rel>/<v1_file>` on v1/hybrid hosts, else the unified
-/// `<rel>/<v2_file>`.
-fn assert_cgroup_value(rel: &str, controller: &str, v1: (&str, &str), v2: (&str, &str)) {
-    let v1_root = std::path::Path::new("/sys/fs/cgroup").join(controller);
-    let (path, want) = if v1_root.is_dir() {
-        (v1_root.join(rel).join(v1.0), v1.1)
-    } else {
-        (
-            std::path::Path::new("/sys/fs/cgroup").join(rel).join(v2.0),
-            v2.1,
-        )
-    };
-    let got = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    assert_eq!(got.trim(), want, "{}", path.display());
-}
 
 // ---------------------------------------------------------------- containerd
 

@@ -7,6 +7,7 @@
 pub mod containerd2;
 pub mod cri;
 mod cri_tests;
+mod podman5;
 
 use std::time::Duration;
 
