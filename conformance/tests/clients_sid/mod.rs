@@ -7,6 +7,8 @@
 pub mod containerd2;
 pub mod cri;
 mod cri_tests;
+pub mod docker;
+mod docker_tests;
 mod podman5;
 
 use std::time::Duration;
