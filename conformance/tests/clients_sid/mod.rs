@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+mod buildah;
 pub mod containerd2;
 pub mod cri;
 mod cri_tests;
