@@ -48,13 +48,8 @@ pub struct Setup<'a> {
     pub runtime_root: Option<&'a str>,
 }
 
-/// containerd 1.6's config (version 2): no CRI, private root/state/sockets under `d`.
-fn config_v2(d: &Path, _runtime: &Path) -> String {
-    format!(
-        r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = [
+/// Plugins containerd 1.6's ctr tests do not load (CRI; what this host cannot run).
+const V2_DISABLED_PLUGINS: &str = r#"
   "io.containerd.grpc.v1.cri",
   "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs",
@@ -62,7 +57,21 @@ disabled_plugins = [
   "io.containerd.snapshotter.v1.zfs",
   "io.containerd.tracing.processor.v1.otlp",
   "io.containerd.internal.v1.tracing",
-]
+"#;
+
+/// containerd 1.6's config (version 2): no CRI, private root/state/sockets under `d`.
+fn config_v2(d: &Path, _runtime: &Path) -> String {
+    config_base(2, d, V2_DISABLED_PLUGINS)
+}
+
+/// The part of a containerd config (schema `version` 2 or 3) every private daemon has: root,
+/// state, sockets and opt dir under `d`, without `disabled_plugins` (a TOML array body).
+pub fn config_base(version: u32, d: &Path, disabled_plugins: &str) -> String {
+    format!(
+        r#"version = {version}
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = [{disabled_plugins}]
 
 [grpc]
   address = "{d}/c.sock"
@@ -73,9 +82,8 @@ disabled_plugins = [
 [debug]
   address = "{d}/debug.sock"
 
-[plugins]
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{d}/opt"
+[plugins.'io.containerd.internal.v1.opt']
+  path = "{d}/opt"
 "#,
         d = d.display()
     )
@@ -243,6 +251,22 @@ impl Containerd {
     /// Runs `ctr run ... <extra>` to completion.
     pub fn run(&self, extra: &[&str]) -> Output {
         run_cmd(&mut self.run_cmd(extra), &self.io_dir, CMD_TIMEOUT)
+    }
+
+    /// `ctr task exec --fifo-dir <ours> --exec-id <exec_id> <id> <cmd...>` to completion.
+    pub fn task_exec(&self, id: &str, exec_id: &str, cmd: &[&str]) -> Output {
+        let fifo = self.fifo_dir.to_string_lossy().into_owned();
+        let mut a = vec![
+            "task",
+            "exec",
+            "--fifo-dir",
+            &fifo,
+            "--exec-id",
+            exec_id,
+            id,
+        ];
+        a.extend_from_slice(cmd);
+        self.ctr(&a)
     }
 
     /// Runs an arbitrary prepared command (e.g. wrapped in `under_tty`).

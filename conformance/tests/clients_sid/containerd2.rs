@@ -6,18 +6,19 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::containerd::{Containerd, Setup};
+use crate::harness::checks::{
+    check_ctr_metrics_and_ps, check_exec_report, check_missing_binary, check_report, EXEC_REPORT,
+    REPORT,
+};
+use crate::harness::containerd::{config_base, Containerd, Setup};
 use crate::harness::image;
-use crate::harness::util::{cgroup_dirs, pid_alive, run_cmd, unique, wait_for, Timer};
+use crate::harness::util::{cgroup_dirs, pid_alive, run_cmd, unique, Timer};
 
 use super::WAIT;
 
-/// Plugins a ctr-only daemon does not load: CRI (tested in `cri`), NRI (its socket is
-/// machine-wide), snapshotters and tracing that need what this root has not.
-const CTR_DISABLED_PLUGINS: &str = r#"
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.cri.v1.images",
-  "io.containerd.cri.v1.runtime",
+/// Plugins no daemon here loads: NRI (its socket is machine-wide), snapshotters and tracing
+/// that need what this root has not.
+pub const DISABLED_PLUGINS: &str = r#"
   "io.containerd.nri.v1.nri",
   "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs",
@@ -28,32 +29,15 @@ const CTR_DISABLED_PLUGINS: &str = r#"
   "io.containerd.internal.v1.tracing",
 "#;
 
-/// The part of a containerd 2 config every daemon here shares: private root, state, sockets.
-pub fn config_v3_base(d: &Path, disabled_plugins: &str) -> String {
-    format!(
-        r#"version = 3
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = [{disabled_plugins}]
-
-[grpc]
-  address = "{d}/c.sock"
-
-[ttrpc]
-  address = "{d}/c.sock.ttrpc"
-
-[debug]
-  address = "{d}/debug.sock"
-
-[plugins.'io.containerd.internal.v1.opt']
-  path = "{d}/opt"
-"#,
-        d = d.display()
-    )
-}
-
+/// A ctr-only daemon: the CRI plugins off too (they are tested in `cri`).
 fn config_ctr(d: &Path, _runtime: &Path) -> String {
-    config_v3_base(d, CTR_DISABLED_PLUGINS)
+    let disabled = format!(
+        r#"
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.images",
+  "io.containerd.cri.v1.runtime",{DISABLED_PLUGINS}"#
+    );
+    config_base(3, d, &disabled)
 }
 
 /// A containerd 2 daemon for `ctr`, in a unique namespace.
@@ -84,25 +68,12 @@ fn containerd2_ctr_run_image_and_rootfs() {
     let img = c.import_busybox();
 
     let id = unique("run");
-    let o = c
-        .run(&[
-            "--rm",
-            img,
-            &id,
-            "sh",
-            "-c",
-            "echo hello; echo oops >&2; echo pid=$$; exit 3",
-        ])
-        .expect_code(3);
-    assert_eq!(o.lines(), ["hello", "pid=1"], "{}", o.describe());
-    assert!(o.stderr.contains("oops"), "stderr lost\n{}", o.describe());
+    check_report(c.run(&["--rm", img, &id, "sh", "-c", REPORT]));
     c.assert_gone(&id);
 
     // A missing binary fails the run with the runtime's error, and leaves nothing.
     let id = unique("run");
-    let o = c.run(&["--rm", img, &id, "/no/such/binary"]);
-    assert_ne!(o.code(), 0, "{}", o.describe());
-    assert!(o.stderr.contains("/no/such/binary"), "{}", o.describe());
+    check_missing_binary(&c.run(&["--rm", img, &id, "/no/such/binary"]), None);
     let _ = c.ctr(&["containers", "delete", &id]);
     c.assert_gone(&id);
 
@@ -164,56 +135,10 @@ fn containerd2_ctr_exec_pause_metrics_kill_delete() {
     assert!(pid_alive(task.pid), "task pid {} not alive", task.pid);
 
     // exec: output, exit status, the container's pid namespace.
-    let fifo = c.fifo_dir.to_string_lossy().into_owned();
-    let o = c
-        .ctr(&[
-            "task",
-            "exec",
-            "--fifo-dir",
-            &fifo,
-            "--exec-id",
-            "e1",
-            &id,
-            "sh",
-            "-c",
-            "echo inexec; tr '\\0' ' ' < /proc/1/cmdline; echo; exit 5",
-        ])
-        .expect_code(5);
-    let lines = o.lines();
-    assert_eq!(
-        lines.first().map(String::as_str),
-        Some("inexec"),
-        "{}",
-        o.describe()
-    );
-    assert!(
-        lines.iter().any(|l| l.starts_with("sh -c sleep 1000")),
-        "exec does not see the container's pid 1\n{}",
-        o.describe()
-    );
+    check_exec_report(c.task_exec(&id, "e1", EXEC_REPORT), "sh -c sleep 1000");
 
-    // metrics: the shim reads the container's cgroup.
-    let m = wait_for(WAIT, "metrics with the three processes", || {
-        let o = c.ctr(&["task", "metrics", "--format", "json", &id]).ok();
-        let m: serde_json::Value = serde_json::from_str(&o.stdout)
-            .unwrap_or_else(|e| panic!("metrics are not JSON: {e}\n{}", o.describe()));
-        (m.pointer("/pids/current").and_then(|v| v.as_u64()) == Some(3)).then_some(m)
-    });
-    let limit = m
-        .pointer("/memory/usage/limit")
-        .or_else(|| m.pointer("/memory/usage_limit"))
-        .and_then(|v| v.as_u64());
-    assert_eq!(limit, Some(67108864), "memory limit in metrics: {m}");
-
-    // ps goes through the runtime's `ps --format json`.
-    let o = c.ctr(&["task", "ps", &id]).ok();
-    let pids: Vec<i32> = o
-        .stdout
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-        .collect();
-    assert_eq!(pids.len(), 3, "task ps: {}", o.describe());
+    // metrics and ps: the container's cgroup, the runtime's `ps`.
+    check_ctr_metrics_and_ps(&c, &id, task.pid, 67108864, WAIT);
 
     c.ctr(&["task", "pause", &id]).ok();
     c.wait_task_status(&id, "PAUSED", WAIT);
@@ -229,17 +154,7 @@ fn containerd2_ctr_exec_pause_metrics_kill_delete() {
         Some(true),
         "RUNNING but the cgroup is frozen"
     );
-    c.ctr(&[
-        "task",
-        "exec",
-        "--fifo-dir",
-        &fifo,
-        "--exec-id",
-        "e2",
-        &id,
-        "true",
-    ])
-    .ok();
+    c.task_exec(&id, "e2", &["true"]).ok();
 
     c.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
     c.wait_task_status(&id, "STOPPED", WAIT);

@@ -19,11 +19,11 @@ use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::*;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::harness::containerd::{Containerd, Setup};
+use crate::harness::containerd::{config_base, Containerd, Setup};
 use crate::harness::image;
 use crate::harness::util::{destroy_cgroup_tree, run_cmd, unique, wait_for};
 
-use super::containerd2::config_v3_base;
+use super::containerd2::DISABLED_PLUGINS;
 
 /// The runtime handler name in the CRI config.
 pub const HANDLER: &str = "hull";
@@ -31,20 +31,9 @@ pub const IMAGE: &str = "hull.test/busybox:bb";
 pub const PAUSE_IMAGE: &str = "hull.test/busybox:pause";
 const RPC_TIMEOUT: Duration = Duration::from_secs(60);
 
-const CRI_DISABLED_PLUGINS: &str = r#"
-  "io.containerd.nri.v1.nri",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.erofs",
-  "io.containerd.snapshotter.v1.blockfile",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-"#;
-
 /// containerd 2's config with the CRI plugin and a runtime handler whose binary is `runtime`.
 fn config_cri(d: &Path, runtime: &Path) -> String {
-    let base = config_v3_base(d, CRI_DISABLED_PLUGINS);
+    let base = config_base(3, d, DISABLED_PLUGINS);
     format!(
         r#"{base}
 [plugins.'io.containerd.cri.v1.images']

@@ -4,6 +4,9 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::harness::checks::{
+    check_exec_report, check_missing_binary, check_report, EXEC_REPORT, REPORT,
+};
 use crate::harness::util::{assert_cgroup_value, pid_alive, run_cmd, unique, wait_for, Timer};
 
 use super::docker::Dockerd;
@@ -16,21 +19,9 @@ fn docker28_run_logs_exec_top_stats_pause_update_stop_restart() {
     let d = Dockerd::start();
     let img = d.import_busybox();
 
-    let o = d
-        .run(&[
-            "--rm",
-            img,
-            "sh",
-            "-c",
-            "echo hello; echo oops >&2; echo pid=$$; exit 3",
-        ])
-        .expect_code(3);
-    assert_eq!(o.lines(), ["hello", "pid=1"], "{}", o.describe());
-    assert!(o.stderr.contains("oops"), "{}", o.describe());
+    check_report(d.run(&["--rm", img, "sh", "-c", REPORT]));
     // docker maps "executable file not found" from the runtime to 127.
-    let o = d.run(&["--rm", img, "/no/such/binary"]);
-    assert_eq!(o.code(), 127, "{}", o.describe());
-    assert!(o.stderr.contains("/no/such/binary"), "{}", o.describe());
+    check_missing_binary(&d.run(&["--rm", img, "/no/such/binary"]), Some(127));
 
     let name = unique("det");
     d.run(&[
@@ -55,20 +46,9 @@ fn docker28_run_logs_exec_top_stats_pause_update_stop_restart() {
     let pid: i32 = d.inspect(&name, "{{.State.Pid}}").parse().unwrap_or(0);
     assert!(pid > 0 && pid_alive(pid), "container pid {pid}");
 
-    let o = d
-        .docker(&[
-            "exec",
-            &name,
-            "sh",
-            "-c",
-            "echo inexec; tr '\\0' ' ' < /proc/1/cmdline; exit 5",
-        ])
-        .expect_code(5);
-    assert!(
-        o.stdout.starts_with("inexec\nsh -c echo started"),
-        "{}",
-        o.describe()
-    );
+    let mut exec = vec!["exec", name.as_str()];
+    exec.extend_from_slice(EXEC_REPORT);
+    check_exec_report(d.docker(&exec), "sh -c echo started");
     let o = d.docker(&["top", &name]).ok();
     assert!(o.stdout.contains("sleep 1000"), "{}", o.describe());
     let o = d

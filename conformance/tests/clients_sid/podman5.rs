@@ -4,6 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::harness::checks::{
+    check_exec_report, check_missing_binary, check_report, podman_top_and_stats, EXEC_REPORT,
+    REPORT,
+};
 use crate::harness::podman::Podman;
 use crate::harness::util::{
     assert_cgroup_value, pid_alive, status_field, under_tty, unique, wait_for, Timer,
@@ -18,19 +22,8 @@ fn podman5_run_status_and_restrictions() {
     let p = Podman::new();
     let img = p.import_busybox();
 
-    let o = p
-        .run(&[
-            "--rm",
-            img,
-            "sh",
-            "-c",
-            "echo hello; echo oops >&2; echo pid=$$; exit 3",
-        ])
-        .expect_code(3);
-    assert_eq!(o.lines(), ["hello", "pid=1"], "{}", o.describe());
-    assert!(o.stderr.contains("oops"), "stderr lost\n{}", o.describe());
-    let o = p.run(&["--rm", img, "/no/such/binary"]).expect_code(127);
-    assert!(o.stderr.contains("/no/such/binary"), "{}", o.describe());
+    check_report(p.run(&["--rm", img, "sh", "-c", REPORT]));
+    check_missing_binary(&p.run(&["--rm", img, "/no/such/binary"]), Some(127));
 
     // A locked-down container: read-only rootfs, no capabilities, an unprivileged user, limits.
     let name = unique("locked");
@@ -114,24 +107,10 @@ fn podman5_exec_pause_stop_restart_rm() {
     let pid: i32 = p.inspect(&name, "{{.State.Pid}}").parse().unwrap_or(0);
     assert!(pid > 0 && pid_alive(pid), "container pid {pid} not alive");
 
-    let o = p
-        .podman(&[
-            "exec",
-            &name,
-            "sh",
-            "-c",
-            "echo inexec; tr '\\0' ' ' < /proc/1/cmdline; exit 6",
-        ])
-        .expect_code(6);
-    assert!(
-        o.stdout.starts_with("inexec\nsh -c trap"),
-        "{}",
-        o.describe()
-    );
-    let o = p
-        .podman(&["exec", &name, "/no/such/binary"])
-        .expect_code(127);
-    assert!(o.stderr.contains("/no/such/binary"), "{}", o.describe());
+    let mut exec = vec!["exec", name.as_str()];
+    exec.extend_from_slice(EXEC_REPORT);
+    check_exec_report(p.podman(&exec), "sh -c trap");
+    check_missing_binary(&p.podman(&["exec", &name, "/no/such/binary"]), Some(127));
 
     p.podman(&["pause", &name]).ok();
     assert_eq!(p.inspect(&name, "{{.State.Status}}"), "paused");
@@ -219,41 +198,7 @@ fn podman5_init_tty_top_stats_update() {
         o.describe()
     );
 
-    let name = unique("stats");
-    let id = p
-        .run(&[
-            "-d",
-            "--name",
-            &name,
-            "--memory",
-            "64m",
-            "--pids-limit",
-            "50",
-            img,
-            "sh",
-            "-c",
-            "sleep 1000 & sleep 1001 & wait",
-        ])
-        .ok()
-        .out();
-    p.wait_state(&name, "running", WAIT);
-    let o = wait_for(WAIT, "both sleeps in podman top", || {
-        let o = p.podman(&["top", &name, "pid", "args"]).ok();
-        (o.stdout.contains("sleep 1000") && o.stdout.contains("sleep 1001")).then_some(o)
-    });
-    assert!(o.stdout.contains("sh -c"), "{}", o.describe());
-
-    let o = p
-        .podman(&["stats", "--no-stream", "--format", "json", &name])
-        .ok();
-    let v: serde_json::Value = serde_json::from_str(&o.stdout)
-        .unwrap_or_else(|e| panic!("stats not JSON: {e}\n{}", o.describe()));
-    assert_eq!(v[0]["pids"].as_str(), Some("3"), "pids in stats: {v}");
-    let mem = v[0]["mem_usage"].as_str().unwrap_or_default();
-    assert!(
-        mem.ends_with("/ 67.11MB"),
-        "memory limit not in stats ({mem:?}): {v}"
-    );
+    let (name, id) = podman_top_and_stats(&p, img, WAIT);
 
     p.podman(&["update", "--memory", "96m", "--pids-limit", "60", &name])
         .ok();
