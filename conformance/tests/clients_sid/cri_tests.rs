@@ -158,6 +158,9 @@ fn cri_masked_and_readonly_paths() {
     cri.stop_remove_container(&id, 0);
 }
 
+/// A Bidirectional mount makes containerd ask for `rootfsPropagation: rshared`. Passes with
+/// runc 1.3.6; hull fails it today: `create` answers "pivot_root: Invalid argument (os error
+/// 22)" when the rootfs propagation is shared (a fix is under way).
 #[test]
 #[ignore = "needs the sid root: make test-sid"]
 fn cri_bidirectional_host_path_mount() {
