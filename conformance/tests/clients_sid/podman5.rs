@@ -145,6 +145,26 @@ fn podman5_exec_pause_stop_restart_rm() {
         p.podman(&["exec", &name, "echo", "again"]).ok().out(),
         "again"
     );
+    // The file events backend (no journald here) recorded the life cycle.
+    let filter = format!("container={name}");
+    let o = p
+        .podman(&[
+            "events",
+            "--stream=false",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Status}}",
+        ])
+        .ok();
+    let events = o.lines();
+    for want in ["start", "exec_died", "pause", "unpause", "died", "restart"] {
+        assert!(
+            events.iter().any(|e| e == want),
+            "no {want} event\n{}",
+            o.describe()
+        );
+    }
 
     p.podman(&["rm", "--force", "--time", "10", &name]).ok();
     p.assert_gone(&id);
