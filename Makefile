@@ -1,9 +1,10 @@
 # hull: build, demo, test, bench. Everything installs what it needs from Debian first.
 DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine \
-	systemd dbus-daemon apparmor
+	systemd dbus-daemon apparmor debootstrap protobuf-compiler
 HULL_DEBUG := target/debug/hull
+SID_RUNTIME ?= /usr/local/bin/hull
 
-.PHONY: deps build demo test test-v2 test-systemd test-apparmor unit conformance bench
+.PHONY: deps build demo test test-v2 test-systemd test-apparmor test-sid unit conformance bench
 
 # Install the Debian packages the build and the tests use, only if one is missing.
 deps:
@@ -31,6 +32,7 @@ test: deps
 	conformance/vm/run-v2.sh
 	conformance/vm/apparmor/run.sh
 	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) conformance/vm/systemd/run.sh all
+	$(MAKE) test-sid
 
 # The cgroup conformance cases again on a pure cgroup v2 host: a Debian kernel booted under
 # qemu (KVM when usable, else TCG); see conformance/vm/README.md. TESTS="lifecycle ..." to choose.
@@ -47,6 +49,13 @@ test-systemd: deps
 # apparmor=1 security=apparmor, apparmor_parser from the host's apparmor package.
 test-apparmor: deps
 	conformance/vm/apparmor/run.sh
+
+# The 2026 clients (containerd 2.1 + CRI, podman 5, docker 28, buildah) drive the debug hull
+# inside the Debian sid root (built once, cached in /var/cache/hull/sid-root; see
+# conformance/sid/). SID_RUNTIME=/usr/bin/runc runs the same tests against runc 1.3.6.
+test-sid: deps
+	cargo build -p hull --bin hull
+	SID_RUNTIME=$(SID_RUNTIME) conformance/sid/run-tests.sh clients_sid
 
 bench: deps
 	HULL_BIN=$$(scripts/build-release.sh) benches/run.sh

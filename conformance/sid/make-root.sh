@@ -7,7 +7,7 @@ set -euo pipefail
 root=${HULL_SID_ROOT:-/var/cache/hull/sid-root}
 mirror=${HULL_SID_MIRROR:-http://deb.debian.org/debian}
 pkgs="containerd podman conmon netavark aardvark-dns passt docker.io docker-cli buildah crun runc criu
-  uidmap iproute2 busybox-static ca-certificates procps iptables fuse-overlayfs catatonit tini"
+  uidmap iproute2 busybox-static ca-certificates procps iptables fuse-overlayfs catatonit tini umoci"
 want=$(echo $pkgs | tr ' ' '\n' | sort | tr '\n' ' ')
 stamp=$root/.hull-sid-packages
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

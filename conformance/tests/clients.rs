@@ -18,9 +18,15 @@ mod harness;
 use std::fs;
 use std::time::Duration;
 
+use harness::checks::{
+    check_ctr_metrics_and_ps, check_exec_report, check_missing_binary, check_report,
+    podman_top_and_stats, EXEC_REPORT, REPORT,
+};
 use harness::containerd::Containerd;
 use harness::podman::Podman;
-use harness::util::{pid_alive, under_tty, unique, wait_for, Timer};
+use harness::util::{
+    assert_cgroup_value, pid_alive, status_field, under_tty, unique, wait_for, Timer,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -28,30 +34,6 @@ const WAIT: Duration = Duration::from_secs(20);
 const CTR_DEFAULT_CAPS: &str = "00000000a80425fb";
 /// Bounding set of podman 4's default spec (11 caps).
 const PODMAN_DEFAULT_CAPS: &str = "00000000800405fb";
-
-fn status_field(status: &str, key: &str) -> Option<String> {
-    status.lines().find_map(|l| {
-        l.strip_prefix(&format!("{key}:"))
-            .map(|v| v.trim().to_string())
-    })
-}
-
-/// Asserts a cgroup limit for the container cgroup `rel`: the v1 file
-/// `<controller>/<rel>/<v1_file>` on v1/hybrid hosts, else the unified
-/// `<rel>/<v2_file>`.
-fn assert_cgroup_value(rel: &str, controller: &str, v1: (&str, &str), v2: (&str, &str)) {
-    let v1_root = std::path::Path::new("/sys/fs/cgroup").join(controller);
-    let (path, want) = if v1_root.is_dir() {
-        (v1_root.join(rel).join(v1.0), v1.1)
-    } else {
-        (
-            std::path::Path::new("/sys/fs/cgroup").join(rel).join(v2.0),
-            v2.1,
-        )
-    };
-    let got = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    assert_eq!(got.trim(), want, "{}", path.display());
-}
 
 // ---------------------------------------------------------------- containerd
 
@@ -62,18 +44,7 @@ fn containerd_run_output_and_exit_status() {
     let img = c.import_busybox();
 
     let id = unique("run");
-    let o = c
-        .run(&[
-            "--rm",
-            img,
-            &id,
-            "sh",
-            "-c",
-            "echo hello; echo oops >&2; echo pid=$$; exit 3",
-        ])
-        .expect_code(3);
-    assert_eq!(o.lines(), ["hello", "pid=1"], "{}", o.describe());
-    assert!(o.stderr.contains("oops"), "stderr lost\n{}", o.describe());
+    check_report(c.run(&["--rm", img, &id, "sh", "-c", REPORT]));
     c.assert_gone(&id);
 
     // A plain successful run, image default command replaced by `true`.
@@ -84,19 +55,8 @@ fn containerd_run_output_and_exit_status() {
     // A command that does not exist must fail (non-zero), not hang, and
     // leave nothing behind.
     let id3 = unique("run");
-    let o = c.run(&["--rm", img, &id3, "/no/such/binary"]);
-    assert_ne!(
-        o.code(),
-        0,
-        "running a missing binary succeeded\n{}",
-        o.describe()
-    );
     // The shim surfaces the runtime's error (read from its --log JSON file).
-    assert!(
-        o.stderr.contains("/no/such/binary"),
-        "runtime error not reported to the client\n{}",
-        o.describe()
-    );
+    check_missing_binary(&c.run(&["--rm", img, &id3, "/no/such/binary"]), None);
     // ctr may leave the container record when task creation fails.
     let _ = c.ctr(&["containers", "delete", &id3]);
     c.assert_gone(&id3);
@@ -213,51 +173,9 @@ fn containerd_exec_ps_kill() {
     );
 
     // exec: output, exit status, same pid namespace as the init process.
-    let fifo = c.fifo_dir.to_string_lossy().into_owned();
-    let o = c
-        .ctr(&[
-            "task",
-            "exec",
-            "--fifo-dir",
-            &fifo,
-            "--exec-id",
-            "e1",
-            &id,
-            "sh",
-            "-c",
-            "echo inexec; tr '\\0' ' ' < /proc/1/cmdline; echo; echo err >&2; exit 5",
-        ])
-        .expect_code(5);
-    let lines = o.lines();
-    assert_eq!(
-        lines.first().map(String::as_str),
-        Some("inexec"),
-        "{}",
-        o.describe()
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("trap") && l.starts_with("sh -c")),
-        "exec does not see the container's pid 1\n{}",
-        o.describe()
-    );
-    assert!(o.stderr.contains("err"), "{}", o.describe());
-
+    check_exec_report(c.task_exec(&id, "e1", EXEC_REPORT), "sh -c trap");
     // A second exec with the same id after the first finished works too.
-    let o = c
-        .ctr(&[
-            "task",
-            "exec",
-            "--fifo-dir",
-            &fifo,
-            "--exec-id",
-            "e1",
-            &id,
-            "true",
-        ])
-        .expect_code(0);
-    drop(o);
+    c.task_exec(&id, "e1", &["true"]).expect_code(0);
 
     // `ctr task ps` goes through the runtime's `ps --format json`.
     let o = c.ctr(&["task", "ps", &id]).ok();
@@ -359,13 +277,6 @@ impl Drop for CgroupTreeGuard {
     }
 }
 
-/// `ctr task metrics --format json` prints the shim's cgroup metrics; returns the JSON.
-fn ctr_metrics(c: &Containerd, id: &str) -> serde_json::Value {
-    let o = c.ctr(&["task", "metrics", "--format", "json", id]).ok();
-    serde_json::from_str(&o.stdout)
-        .unwrap_or_else(|e| panic!("metrics are not JSON: {e}\n{}", o.describe()))
-}
-
 #[test]
 fn containerd_cgroup_path_metrics_ps() {
     let _t = Timer::new("containerd_cgroup_path_metrics_ps");
@@ -400,36 +311,7 @@ fn containerd_cgroup_path_metrics_ps() {
     );
 
     // The shim reads metrics from the cgroup of the init pid: they must be the container's.
-    let m = wait_for(WAIT, "metrics with both processes", || {
-        let m = ctr_metrics(&c, &id);
-        (m.pointer("/pids/current").and_then(|v| v.as_u64()) == Some(3)).then_some(m)
-    });
-    let mem_limit = m
-        .pointer("/memory/usage/limit")
-        .or_else(|| m.pointer("/memory/usage_limit"))
-        .and_then(|v| v.as_u64());
-    assert_eq!(mem_limit, Some(100663296), "memory limit in metrics: {m}");
-    let usage = m
-        .pointer("/memory/usage/usage")
-        .or_else(|| m.pointer("/memory/usage"))
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0);
-    assert!(usage > 0, "no memory usage in metrics: {m}");
-
-    // `ctr task ps` lists the init and its two children (via the runtime's `ps`).
-    let o = c.ctr(&["task", "ps", &id]).ok();
-    let pids: Vec<i32> = o
-        .stdout
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-        .collect();
-    assert_eq!(pids.len(), 3, "task ps: {}", o.describe());
-    assert!(
-        pids.contains(&task.pid),
-        "init missing from task ps: {}",
-        o.describe()
-    );
+    check_ctr_metrics_and_ps(&c, &id, task.pid, 100663296, WAIT);
 
     c.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
     c.wait_task_status(&id, "STOPPED", WAIT);
@@ -507,24 +389,13 @@ fn podman_run_rm_output_and_exit_status() {
     let p = Podman::new();
     let img = p.import_busybox();
 
-    let o = p
-        .run(&[
-            "--rm",
-            img,
-            "sh",
-            "-c",
-            "echo hello; echo oops >&2; echo pid=$$; exit 3",
-        ])
-        .expect_code(3);
-    assert_eq!(o.lines(), ["hello", "pid=1"], "{}", o.describe());
-    assert!(o.stderr.contains("oops"), "stderr lost\n{}", o.describe());
+    check_report(p.run(&["--rm", img, "sh", "-c", REPORT]));
     p.run(&["--rm", img, "true"]).expect_code(0);
     // Image default command (sh) with stdin at EOF exits 0.
     p.run(&["--rm", img]).expect_code(0);
     // podman maps the runtime's "no such file or directory" exec error to
     // exit status 127 (it parses the runtime's error text).
-    let o = p.run(&["--rm", img, "/no/such/binary"]).expect_code(127);
-    assert!(o.stderr.contains("/no/such/binary"), "{}", o.describe());
+    check_missing_binary(&p.run(&["--rm", img, "/no/such/binary"]), Some(127));
     assert!(p.all_containers().is_empty(), "--rm left containers behind");
 }
 
@@ -633,34 +504,11 @@ fn podman_detach_exec_stop_rm() {
     let pid: i32 = p.inspect(&name, "{{.State.Pid}}").parse().unwrap_or(0);
     assert!(pid > 0 && pid_alive(pid), "container pid {pid} not alive");
 
-    let o = p
-        .podman(&[
-            "exec",
-            &name,
-            "sh",
-            "-c",
-            "echo inexec; tr '\\0' ' ' < /proc/1/cmdline; echo; exit 6",
-        ])
-        .expect_code(6);
-    let lines = o.lines();
-    assert_eq!(
-        lines.first().map(String::as_str),
-        Some("inexec"),
-        "{}",
-        o.describe()
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("trap") && l.starts_with("sh -c")),
-        "exec does not see the container's pid 1\n{}",
-        o.describe()
-    );
+    let mut exec = vec!["exec", name.as_str()];
+    exec.extend_from_slice(EXEC_REPORT);
+    check_exec_report(p.podman(&exec), "sh -c trap");
     // A missing binary in exec: podman maps the runtime error to 127.
-    let o = p
-        .podman(&["exec", &name, "/no/such/binary"])
-        .expect_code(127);
-    assert!(o.stderr.contains("/no/such/binary"), "{}", o.describe());
+    check_missing_binary(&p.podman(&["exec", &name, "/no/such/binary"]), Some(127));
     // exec with a terminal (conmon passes --tty --console-socket).
     let o = p.podman(&["exec", "-t", &name, "sh", "-c", "tty"]).ok();
     assert!(o.out().contains("/dev/pts/"), "{}", o.describe());
@@ -782,46 +630,8 @@ fn podman_top_stats_update() {
     let _t = Timer::new("podman_top_stats_update");
     let p = Podman::new();
     let img = p.import_busybox();
-    let name = unique("stats");
-    let id = p
-        .run(&[
-            "-d",
-            "--name",
-            &name,
-            "--memory",
-            "64m",
-            "--pids-limit",
-            "50",
-            img,
-            "sh",
-            "-c",
-            "sleep 1000 & sleep 1001 & wait",
-        ])
-        .ok()
-        .out();
-    p.wait_state(&name, "running", WAIT);
+    let (name, id) = podman_top_and_stats(&p, img, WAIT);
     let rel = format!("{}/libpod-{id}", p.cgroup_parent);
-
-    // top: podman reads the container's processes (pid ns of the init).
-    let o = wait_for(WAIT, "both sleeps in podman top", || {
-        let o = p.podman(&["top", &name, "pid", "args"]).ok();
-        (o.stdout.contains("sleep 1000") && o.stdout.contains("sleep 1001")).then_some(o)
-    });
-    assert!(o.stdout.contains("sh -c"), "{}", o.describe());
-
-    // stats: podman reads the container's cgroup files.
-    let o = p
-        .podman(&["stats", "--no-stream", "--format", "json", &name])
-        .ok();
-    let v: serde_json::Value = serde_json::from_str(&o.stdout)
-        .unwrap_or_else(|e| panic!("stats not JSON: {e}\n{}", o.describe()));
-    let s = &v[0];
-    assert_eq!(s["pids"].as_str(), Some("3"), "pids in stats: {v}");
-    let mem = s["mem_usage"].as_str().unwrap_or_default();
-    assert!(
-        mem.ends_with("/ 67.11MB"),
-        "memory limit not in stats ({mem:?}): {v}"
-    );
 
     // update: podman hands the new resources to the runtime's `update`.
     p.podman(&["update", "--memory", "96m", "--cpus", "0.5", &name])

@@ -29,8 +29,64 @@ pub struct Containerd {
     io_dir: PathBuf,
     child: Option<Child>,
     started_ticks: u64,
+    /// The runtime `--root` of this daemon's containers (see `runtime_root`).
+    runtime_root: PathBuf,
+    /// The namespace is ours alone: Drop may kill its cgroup tree `/<ns>`.
+    owns_namespace: bool,
     // Dropped last (fields drop in declaration order, after Drop::drop).
     dir: TempDir,
+}
+
+/// How to start a daemon: `Containerd::start_with`.
+pub struct Setup<'a> {
+    /// config.toml text from (the daemon's private dir, the runtime path under test).
+    pub config: &'a dyn Fn(&Path, &Path) -> String,
+    /// The ctr namespace; None = a unique one, whose cgroup tree `/<ns>` Drop removes.
+    pub namespace: Option<&'a str>,
+    /// The runtime `--root` of the containers, relative to the private dir, when the config
+    /// sets one (a runtime handler's `Root`); None = the shim's `/run/containerd/runc/<ns>`.
+    pub runtime_root: Option<&'a str>,
+}
+
+/// Plugins containerd 1.6's ctr tests do not load (CRI; what this host cannot run).
+const V2_DISABLED_PLUGINS: &str = r#"
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+"#;
+
+/// containerd 1.6's config (version 2): no CRI, private root/state/sockets under `d`.
+fn config_v2(d: &Path, _runtime: &Path) -> String {
+    config_base(2, d, V2_DISABLED_PLUGINS)
+}
+
+/// The part of a containerd config (schema `version` 2 or 3) every private daemon has: root,
+/// state, sockets and opt dir under `d`, without `disabled_plugins` (a TOML array body).
+pub fn config_base(version: u32, d: &Path, disabled_plugins: &str) -> String {
+    format!(
+        r#"version = {version}
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = [{disabled_plugins}]
+
+[grpc]
+  address = "{d}/c.sock"
+
+[ttrpc]
+  address = "{d}/c.sock.ttrpc"
+
+[debug]
+  address = "{d}/debug.sock"
+
+[plugins.'io.containerd.internal.v1.opt']
+  path = "{d}/opt"
+"#,
+        d = d.display()
+    )
 }
 
 /// One row of `ctr task ls`.
@@ -42,7 +98,18 @@ pub struct TaskRow {
 }
 
 impl Containerd {
+    /// containerd 1.6 with the CRI plugin off, in a unique namespace.
     pub fn start() -> Containerd {
+        Self::start_with(&Setup {
+            config: &config_v2,
+            namespace: None,
+            runtime_root: None,
+        })
+    }
+
+    /// A daemon whose config.toml is `setup.config(<its private dir>, <runtime path>)`; the
+    /// config must put `grpc.address` at `<dir>/c.sock` and root/state under `<dir>`.
+    pub fn start_with(setup: &Setup) -> Containerd {
         for t in ["containerd", "ctr", "containerd-shim-runc-v2"] {
             require_tool(t);
         }
@@ -50,49 +117,29 @@ impl Containerd {
         let dir = TempDir::new("hull-ctd");
         let d = dir.path().to_path_buf();
         let sock = d.join("c.sock");
-        let ns = unique("hull");
+        let ns = setup
+            .namespace
+            .map(str::to_string)
+            .unwrap_or_else(|| unique("hull"));
+        let runtime_root = match &setup.runtime_root {
+            Some(sub) => d.join(sub),
+            None => Path::new("/run/containerd/runc").join(&ns),
+        };
         let mut me = Containerd {
             sock: sock.clone(),
+            owns_namespace: setup.namespace.is_none(),
             ns,
             runtime: runtime_for(dir.path()),
             fifo_dir: d.join("fifo"),
             io_dir: d.join("io"),
             child: None,
             started_ticks: super::util::boot_ticks().saturating_sub(100),
+            runtime_root,
             dir,
         };
         fs::create_dir_all(&me.fifo_dir).expect("mkdir fifo");
-        let config = format!(
-            r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-
-[grpc]
-  address = "{d}/c.sock"
-
-[ttrpc]
-  address = "{d}/c.sock.ttrpc"
-
-[debug]
-  address = "{d}/debug.sock"
-
-[plugins]
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{d}/opt"
-"#,
-            d = d.display()
-        );
         let cfg = d.join("config.toml");
-        fs::write(&cfg, config).expect("write containerd config");
+        fs::write(&cfg, (setup.config)(&d, &me.runtime)).expect("write containerd config");
         let log = fs::File::create(d.join("containerd.log")).expect("containerd log");
         let log2 = log.try_clone().expect("dup log");
         let t0 = Instant::now();
@@ -206,6 +253,22 @@ disabled_plugins = [
         run_cmd(&mut self.run_cmd(extra), &self.io_dir, CMD_TIMEOUT)
     }
 
+    /// `ctr task exec --fifo-dir <ours> --exec-id <exec_id> <id> <cmd...>` to completion.
+    pub fn task_exec(&self, id: &str, exec_id: &str, cmd: &[&str]) -> Output {
+        let fifo = self.fifo_dir.to_string_lossy().into_owned();
+        let mut a = vec![
+            "task",
+            "exec",
+            "--fifo-dir",
+            &fifo,
+            "--exec-id",
+            exec_id,
+            id,
+        ];
+        a.extend_from_slice(cmd);
+        self.ctr(&a)
+    }
+
     /// Runs an arbitrary prepared command (e.g. wrapped in `under_tty`).
     pub fn exec(&self, mut cmd: Command) -> Output {
         run_cmd(&mut cmd, &self.io_dir, CMD_TIMEOUT)
@@ -250,9 +313,9 @@ disabled_plugins = [
             .collect()
     }
 
-    /// The runtime `--root` the runc shim passes for our namespace.
+    /// The runtime `--root` the runc shim passes for our containers.
     pub fn runtime_root(&self) -> PathBuf {
-        Path::new("/run/containerd/runc").join(&self.ns)
+        self.runtime_root.clone()
     }
 
     /// The cgroup path ctr asks for by default: `/<ns>/<id>`.
@@ -325,7 +388,9 @@ impl Drop for Containerd {
             }
         }
         // Anything still running in our namespace's cgroups dies now.
-        destroy_cgroup_tree(&self.ns);
+        if self.owns_namespace {
+            destroy_cgroup_tree(&self.ns);
+        }
         if let Some(mut c) = self.child.take() {
             unsafe {
                 libc::kill(c.id() as i32, libc::SIGTERM);
@@ -355,7 +420,9 @@ impl Drop for Containerd {
         for s in shim_socks {
             let _ = fs::remove_file(s);
         }
-        destroy_cgroup_tree(&self.ns);
+        if self.owns_namespace {
+            destroy_cgroup_tree(&self.ns);
+        }
         unmount_under(self.dir.path());
         let root = self.runtime_root();
         unmount_under(&root);

@@ -43,6 +43,7 @@
 
 #![allow(dead_code)]
 
+pub mod checks;
 pub mod containerd;
 pub mod image;
 pub mod podman;

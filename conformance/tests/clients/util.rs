@@ -647,3 +647,28 @@ impl Drop for Timer {
         eprintln!("[timing] {}: {:?}", self.0, self.1.elapsed());
     }
 }
+
+/// The value of `key:` in a /proc/<pid>/status text.
+pub fn status_field(status: &str, key: &str) -> Option<String> {
+    status.lines().find_map(|l| {
+        l.strip_prefix(&format!("{key}:"))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// Asserts a cgroup limit for the container cgroup `rel`: the v1 file
+/// `<controller>/<rel>/<v1_file>` on v1/hybrid hosts, else the unified
+/// `<rel>/<v2_file>`.
+pub fn assert_cgroup_value(rel: &str, controller: &str, v1: (&str, &str), v2: (&str, &str)) {
+    let v1_root = std::path::Path::new("/sys/fs/cgroup").join(controller);
+    let (path, want) = if v1_root.is_dir() {
+        (v1_root.join(rel).join(v1.0), v1.1)
+    } else {
+        (
+            std::path::Path::new("/sys/fs/cgroup").join(rel).join(v2.0),
+            v2.1,
+        )
+    };
+    let got = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert_eq!(got.trim(), want, "{}", path.display());
+}
