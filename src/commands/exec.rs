@@ -95,8 +95,8 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
 fn build_process(p: &Parsed, template: Option<&Process>, cmd: &[String]) -> Result<Process> {
     if let Some(path) = p.get("process") {
         let raw = std::fs::read(path).with_context(|| format!("reading process file {path}"))?;
-        let proc: Process =
-            serde_json::from_slice(&raw).with_context(|| format!("parsing process file {path}"))?;
+        let proc: Process = crate::spec::sched_flags::from_slice(&raw, None)
+            .with_context(|| format!("parsing process file {path}"))?;
         crate::spec::validate::check_process(&proc)?;
         return Ok(proc);
     }
@@ -202,6 +202,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let spawned = exec::spawn(&ExecConfig {
         init_pid: st.pid,
         process: &process,
+        linux: spec.linux().as_ref(),
         seccomp: seccomp.as_ref(),
         cgroup_procs,
         console: console.as_ref(),

@@ -4,7 +4,7 @@
 
 use super::clone::{clone3, Forked};
 use super::sync::{self, Tag};
-use crate::setup::{fds, finalize, terminal};
+use crate::setup::{affinity, fds, finalize, terminal};
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::Process;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -25,6 +25,8 @@ const KINDS: &[(&str, libc::c_int)] = &[
 pub struct ExecConfig<'a> {
     pub init_pid: i32,
     pub process: &'a Process,
+    /// The container's config: its memory policy and personality apply to `exec` too.
+    pub linux: Option<&'a oci_spec::runtime::Linux>,
     pub seccomp: Option<&'a crate::seccomp::Prepared>,
     pub cgroup_procs: Vec<PathBuf>,
     pub console: Option<&'a OwnedFd>,
@@ -155,8 +157,17 @@ fn child(
 ) -> Result<std::convert::Infallible> {
     // Same protection as the init: nothing in the container may reopen our exe (hull).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let affinity = cfg.process.exec_cpu_affinity().as_ref();
+    let initial = affinity.and_then(|a| a.initial().as_deref());
+    if let Some(cpus) = initial {
+        affinity::apply(cpus, "initial")?;
+    }
     for f in &cfg.cgroup_procs {
         join_cgroup(f, cfg.init_pid)?;
+    }
+    if initial.is_none() {
+        // In the container's cgroup now: drop the caller's affinity (runc).
+        affinity::reset();
     }
     for (fd, flag) in joins {
         if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
@@ -176,6 +187,10 @@ fn child(
         }
         Ok(())
     };
+    crate::setup::kattrs::apply(cfg.process, cfg.linux)?;
+    if let Some(cpus) = affinity.and_then(|a| a.cpu_affinity_final().as_deref()) {
+        affinity::apply(cpus, "final")?;
+    }
     let f = finalize::finalize(cfg.process, &load, userns, 0)?;
     if f.seccomp_pending {
         load()?;

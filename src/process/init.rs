@@ -169,6 +169,8 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     // a non-dumpable process's /proc entries are root-owned and ptrace-protected.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     join_namespaces(cfg, chan)?;
+    // Now in the container's cgroup: drop the affinity inherited from the caller (runc).
+    crate::setup::affinity::reset();
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("config has no process")?;
     let linux = spec.linux().as_ref();
@@ -232,6 +234,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
     crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
+    crate::setup::kattrs::apply(process, linux)?;
     let f =
         crate::setup::finalize::finalize(process, &|| load_seccomp(cfg), userns, cfg.listen_fds)?;
     chan.send(Tag::Ready, b"")?;

@@ -87,33 +87,25 @@ pub fn check_process(p: &oci_spec::runtime::Process) -> Result<()> {
             bail!("process.env entry {e:?} is not of the form KEY=value");
         }
     }
+    if let Some(s) = p.scheduler() {
+        crate::setup::sched::check(s)?;
+    }
+    if let Some(io) = p.io_priority() {
+        crate::setup::ioprio::check(io)?;
+    }
+    if let Some(a) = p.exec_cpu_affinity() {
+        crate::setup::affinity::check(a)?;
+    }
     Ok(())
 }
 
 /// runtime-spec 1.2/1.3 fields hull does not apply yet are refused by name: the spec's "unknown
 /// properties are ignored" is about properties a runtime does not know, and a container that
-/// silently runs without the scheduler, CPU affinity or RDT class it asked for is worse than
+/// silently runs without the network devices or RDT class it asked for is worse than
 /// a clear error. (`features` does not claim them either.)
 fn refuse_unimplemented(spec: &Spec) -> Result<()> {
     let mut asked = Vec::new();
-    if let Some(p) = spec.process() {
-        if p.scheduler().is_some() {
-            asked.push("process.scheduler");
-        }
-        if p.io_priority().is_some() {
-            asked.push("process.ioPriority");
-        }
-        if p.exec_cpu_affinity().is_some() {
-            asked.push("process.execCPUAffinity");
-        }
-    }
     if let Some(l) = spec.linux() {
-        if l.personality().is_some() {
-            asked.push("linux.personality");
-        }
-        if l.memory_policy().is_some() {
-            asked.push("linux.memoryPolicy");
-        }
         if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
             asked.push("linux.netDevices");
         }
@@ -160,6 +152,12 @@ fn check_linux(spec: &Spec) -> Result<()> {
     }
     if linux.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
         bail!("timeOffsets are set but there is no time namespace");
+    }
+    if let Some(p) = linux.personality() {
+        crate::setup::personality::check(p)?;
+    }
+    if let Some(m) = linux.memory_policy() {
+        crate::setup::mempolicy::check(m)?;
     }
     Ok(())
 }
