@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::process::Output;
+use std::time::Duration;
 
-
+const T: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------
 // local helpers
@@ -25,7 +26,11 @@ fn stat_field(stat: &str, n: usize) -> i64 {
 
 /// (policy, nice, rt_priority) of a /proc/<pid>/stat line.
 fn sched_of(stat: &str) -> (i64, i64, i64) {
-    (stat_field(stat, 41), stat_field(stat, 19), stat_field(stat, 40))
+    (
+        stat_field(stat, 41),
+        stat_field(stat, 19),
+        stat_field(stat, 40),
+    )
 }
 
 /// `run` of `args` in a fresh container of `b`, asserting exit 0; returns stdout.
@@ -42,7 +47,11 @@ fn run_refused(rt: &Runtime, b: &mut Bundle, word: &str) {
     let (code, out, err) = run_container(rt, b, &["true"]);
     assert_eq!(code, 1, "expected a refusal: stdout={out:?} stderr={err:?}");
     assert!(err.contains(word), "error does not name {word:?}: {err:?}");
-    assert!(rt.ids_in_root().is_empty(), "state left behind: {:?}", rt.ids_in_root());
+    assert!(
+        rt.ids_in_root().is_empty(),
+        "state left behind: {:?}",
+        rt.ids_in_root()
+    );
 }
 
 /// A started container of `b` (saved first) running `sleep 1000`.
@@ -94,7 +103,13 @@ fn scheduler_applies_to_init_and_exec() {
     let inside = ok_stdout(&c.exec(&["cat", "/proc/self/stat"]), "exec cat");
     assert_eq!(sched_of(&inside), (3, 7, 0), "exec: {inside}");
     // exec --process with its own scheduler.
-    let o = exec_process(&rt, &b, &c, &["cat", "/proc/self/stat"], json!({"scheduler": {"policy": "SCHED_IDLE"}}));
+    let o = exec_process(
+        &rt,
+        &b,
+        &c,
+        &["cat", "/proc/self/stat"],
+        json!({"scheduler": {"policy": "SCHED_IDLE"}}),
+    );
     let idle = ok_stdout(&o, "exec --process SCHED_IDLE");
     assert_eq!(sched_of(&idle).0, 5, "exec --process: {idle}");
 }
@@ -114,7 +129,11 @@ fn scheduler_reset_on_fork_flag_by_its_spec_name() {
     b.config["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "nice": -5});
     let out = run_ok(&rt, &mut b, &["sh", "-c", script]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(sched_of(lines[1]).1, -5, "without the flag the child inherits: {out}");
+    assert_eq!(
+        sched_of(lines[1]).1,
+        -5,
+        "without the flag the child inherits: {out}"
+    );
 }
 
 #[test]
@@ -141,7 +160,8 @@ fn scheduler_invalid_is_refused() {
         b.config["process"]["scheduler"] = bad;
         run_refused(&rt, &mut b, "scheduler");
     }
-    b.config["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOPE"]});
+    b.config["process"]["scheduler"] =
+        json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOPE"]});
     let (code, _, err) = run_container(&rt, &mut b, &["true"]);
     assert_eq!(code, 1, "{err}");
     assert!(rt.ids_in_root().is_empty());
@@ -155,7 +175,11 @@ fn ioprio_of(pid: i32) -> i64 {
     const IOPRIO_WHO_PROCESS: i64 = 1;
     // SAFETY: ioprio_get takes plain integers.
     let r = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, pid as i64) };
-    assert!(r >= 0, "ioprio_get {pid}: {}", std::io::Error::last_os_error());
+    assert!(
+        r >= 0,
+        "ioprio_get {pid}: {}",
+        std::io::Error::last_os_error()
+    );
     r
 }
 
@@ -169,9 +193,17 @@ fn io_priority_applies_to_init_and_exec() {
     assert_eq!(ioprio_of(c.pid()), 2 << 13 | 6, "init");
     let inside = ok_stdout(&c.exec(&["sh", "-c", "ionice -p $$"]), "exec ionice");
     assert_eq!(inside.trim(), "best-effort: prio 6");
-    let o = exec_process(&rt, &b, &c, &["sh", "-c", "ionice -p $$"],
-        json!({"ioPriority": {"class": "IOPRIO_CLASS_RT", "priority": 3}}));
-    assert_eq!(ok_stdout(&o, "exec --process RT").trim(), "realtime: prio 3");
+    let o = exec_process(
+        &rt,
+        &b,
+        &c,
+        &["sh", "-c", "ionice -p $$"],
+        json!({"ioPriority": {"class": "IOPRIO_CLASS_RT", "priority": 3}}),
+    );
+    assert_eq!(
+        ok_stdout(&o, "exec --process RT").trim(),
+        "realtime: prio 3"
+    );
 }
 
 #[test]
@@ -187,7 +219,10 @@ fn io_priority_invalid_is_refused() {
 // ---------------------------------------------------------------------------
 
 fn host_machine() -> String {
-    let o = std::process::Command::new("uname").arg("-m").output().unwrap();
+    let o = std::process::Command::new("uname")
+        .arg("-m")
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -208,7 +243,10 @@ fn personality_linux32_applies_to_init_and_exec() {
     assert_eq!(run_ok(&rt, &mut b, &["uname", "-m"]).trim(), want32);
     sleep_args(&mut b);
     let c = sleeper(&rt, &b);
-    assert_eq!(ok_stdout(&c.exec(&["uname", "-m"]), "exec uname").trim(), want32);
+    assert_eq!(
+        ok_stdout(&c.exec(&["uname", "-m"]), "exec uname").trim(),
+        want32
+    );
     drop(c);
     b.config["linux"]["personality"] = json!({"domain": "LINUX"});
     assert_eq!(run_ok(&rt, &mut b, &["uname", "-m"]).trim(), machine);
@@ -231,7 +269,10 @@ fn personality_flags_are_refused() {
 // ---------------------------------------------------------------------------
 
 fn online_cpus() -> String {
-    fs::read_to_string("/sys/devices/system/cpu/online").unwrap().trim().to_string()
+    fs::read_to_string("/sys/devices/system/cpu/online")
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 /// Two CPUs to play with, or None on a single-CPU machine.
@@ -239,7 +280,9 @@ fn two_cpus() -> Option<(u32, u32)> {
     let online = online_cpus();
     let first: u32 = online.split(['-', ',']).next()?.parse().ok()?;
     let second = first + 1;
-    std::path::Path::new(&format!("/sys/devices/system/cpu/cpu{second}")).exists().then_some((first, second))
+    std::path::Path::new(&format!("/sys/devices/system/cpu/cpu{second}"))
+        .exists()
+        .then_some((first, second))
 }
 
 /// Runs the runtime with `args` pinned to `cpu` (as `taskset -c cpu runc ...`).
@@ -270,7 +313,9 @@ fn allowed_list(status: &str) -> String {
 
 #[test]
 fn affinity_resets_to_the_cgroup_cpuset_for_run_and_exec() {
-    let Some((first, second)) = two_cpus() else { return };
+    let Some((first, second)) = two_cpus() else {
+        return;
+    };
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
     let grep = ["grep", "-F", "Cpus_allowed_list:", "/proc/self/status"];
@@ -288,51 +333,96 @@ fn affinity_resets_to_the_cgroup_cpuset_for_run_and_exec() {
     let id = unique_id("aff");
     let _g = Container::with_id(&rt, &b, &id);
     let o = run_pinned(&rt, first, &["run", "--bundle", b.dir_str(), &id]);
-    assert_eq!(allowed_list(&ok_stdout(&o, "run pinned, cpuset")), second.to_string());
+    assert_eq!(
+        allowed_list(&ok_stdout(&o, "run pinned, cpuset")),
+        second.to_string()
+    );
     drop(_g);
     // exec: the same reset.
-    b.config["linux"]["resources"]["cpu"] = json!({"cpus": format!("{first}-{second}"), "mems": "0"});
+    b.config["linux"]["resources"]["cpu"] =
+        json!({"cpus": format!("{first}-{second}"), "mems": "0"});
     sleep_args(&mut b);
     let c = sleeper(&rt, &b);
     let mut args = vec!["exec", c.id.as_str()];
     args.extend_from_slice(&grep);
     let o = run_pinned(&rt, first, &args);
-    assert_eq!(allowed_list(&ok_stdout(&o, "exec pinned")), format!("{first}-{second}"));
+    assert_eq!(
+        allowed_list(&ok_stdout(&o, "exec pinned")),
+        format!("{first}-{second}")
+    );
 }
 
 #[test]
 fn exec_cpu_affinity_initial_and_final() {
-    let Some((first, second)) = two_cpus() else { return };
+    let Some((first, second)) = two_cpus() else {
+        return;
+    };
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    b.config["linux"]["resources"]["cpu"] = json!({"cpus": format!("{first}-{second}"), "mems": "0"});
+    b.config["linux"]["resources"]["cpu"] =
+        json!({"cpus": format!("{first}-{second}"), "mems": "0"});
     sleep_args(&mut b);
     let c = sleeper(&rt, &b);
     let grep = ["grep", "-F", "Cpus_allowed_list:", "/proc/self/status"];
     for (initial, fin) in [(first, second), (second, first)] {
-        let o = exec_process(&rt, &b, &c, &grep, json!({"execCPUAffinity": {
-            "initial": initial.to_string(), "final": fin.to_string()}}));
-        assert_eq!(allowed_list(&ok_stdout(&o, "exec initial+final")), fin.to_string());
+        let o = exec_process(
+            &rt,
+            &b,
+            &c,
+            &grep,
+            json!({"execCPUAffinity": {
+            "initial": initial.to_string(), "final": fin.to_string()}}),
+        );
+        assert_eq!(
+            allowed_list(&ok_stdout(&o, "exec initial+final")),
+            fin.to_string()
+        );
     }
-    let o = exec_process(&rt, &b, &c, &grep, json!({"execCPUAffinity": {"final": second.to_string()}}));
-    assert_eq!(allowed_list(&ok_stdout(&o, "exec final")), second.to_string());
+    let o = exec_process(
+        &rt,
+        &b,
+        &c,
+        &grep,
+        json!({"execCPUAffinity": {"final": second.to_string()}}),
+    );
+    assert_eq!(
+        allowed_list(&ok_stdout(&o, "exec final")),
+        second.to_string()
+    );
     // initial alone: no reset after joining the cgroup, so the program keeps it (the kernel
     // keeps a task's affinity when it joins a cpuset with the same CPUs as its old one).
-    let o = exec_process(&rt, &b, &c, &grep, json!({"execCPUAffinity": {"initial": second.to_string()}}));
-    assert_eq!(allowed_list(&ok_stdout(&o, "exec initial")), second.to_string());
+    let o = exec_process(
+        &rt,
+        &b,
+        &c,
+        &grep,
+        json!({"execCPUAffinity": {"initial": second.to_string()}}),
+    );
+    assert_eq!(
+        allowed_list(&ok_stdout(&o, "exec initial")),
+        second.to_string()
+    );
 }
 
 #[test]
 fn exec_cpu_affinity_from_config_applies_to_exec_not_init() {
-    let Some((first, second)) = two_cpus() else { return };
+    let Some((first, second)) = two_cpus() else {
+        return;
+    };
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    b.config["linux"]["resources"]["cpu"] = json!({"cpus": format!("{first}-{second}"), "mems": "0"});
-    b.config["process"]["execCPUAffinity"] = json!({"initial": first.to_string(), "final": second.to_string()});
+    b.config["linux"]["resources"]["cpu"] =
+        json!({"cpus": format!("{first}-{second}"), "mems": "0"});
+    b.config["process"]["execCPUAffinity"] =
+        json!({"initial": first.to_string(), "final": second.to_string()});
     sleep_args(&mut b);
     let c = sleeper(&rt, &b);
     let init = fs::read_to_string(format!("/proc/{}/status", c.pid())).unwrap();
-    assert_eq!(allowed_list(&init), format!("{first}-{second}"), "the init is not affected");
+    assert_eq!(
+        allowed_list(&init),
+        format!("{first}-{second}"),
+        "the init is not affected"
+    );
     let o = c.exec(&["grep", "-F", "Cpus_allowed_list:", "/proc/self/status"]);
     assert_eq!(allowed_list(&ok_stdout(&o, "exec")), second.to_string());
 }
@@ -351,16 +441,25 @@ fn exec_cpu_affinity_invalid_is_refused() {
 // linux.memoryPolicy
 // ---------------------------------------------------------------------------
 
-/// Whether the runtime claims linux.memoryPolicy in `features`. hull must; runc 1.3.6 does
-/// not know the field (added to runc after 1.3) and runs containers without the policy, so
-/// the memory policy tests are skipped for a runc that does not claim it.
-fn supports_memory_policy(rt: &Runtime) -> bool {
+/// Whether the runtime claims the `features` entry at `pointer` (a JSON pointer). hull must
+/// claim what these tests check; runc 1.3.6 implements runtime-spec 1.2.1 (its ociVersionMax)
+/// and runs containers without linux.memoryPolicy and linux.netDevices (runc 1.4 has them),
+/// so those tests are skipped for a runc that does not claim the feature.
+fn claims(rt: &Runtime, pointer: &str) -> bool {
     let f: Value = serde_json::from_str(&ok_stdout(&rt.run(&["features"]), "features")).unwrap();
-    let claimed = f["linux"]["memoryPolicy"]["modes"].is_array();
+    let claimed = f.pointer(pointer).is_some_and(|v| !v.is_null() && *v != json!(false));
     if !claimed && is_runc() {
-        eprintln!("skipped: this runc does not support linux.memoryPolicy");
+        eprintln!("skipped: this runc does not claim {pointer} in features");
     }
     claimed || !is_runc()
+}
+
+fn supports_memory_policy(rt: &Runtime) -> bool {
+    claims(rt, "/linux/memoryPolicy/modes")
+}
+
+fn supports_net_devices(rt: &Runtime) -> bool {
+    claims(rt, "/linux/netDevices/enabled")
 }
 
 /// The task policy as /proc/<pid>/numa_maps prints it for a mapping without its own policy.
@@ -386,9 +485,15 @@ fn memory_policy_modes_apply_to_init_and_exec() {
     let mut b = Bundle::busybox();
     for (policy, want) in [
         (json!({"mode": "MPOL_BIND", "nodes": "0"}), "bind:0"),
-        (json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}), "interleave:0"),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+            "interleave:0",
+        ),
         (json!({"mode": "MPOL_PREFERRED", "nodes": "0"}), "prefer:0"),
-        (json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}), "bind=static:0"),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            "bind=static:0",
+        ),
         (json!({"mode": "MPOL_LOCAL"}), "local"),
     ] {
         b.config["linux"]["memoryPolicy"] = policy.clone();
@@ -399,7 +504,11 @@ fn memory_policy_modes_apply_to_init_and_exec() {
     sleep_args(&mut b);
     let c = sleeper(&rt, &b);
     let host = fs::read_to_string(format!("/proc/{}/numa_maps", c.pid())).unwrap();
-    assert_eq!(numa_policy(&host), "interleave:0", "init seen from the host");
+    assert_eq!(
+        numa_policy(&host),
+        "interleave:0",
+        "init seen from the host"
+    );
     let o = c.exec(&["cat", "/proc/self/numa_maps"]);
     assert_eq!(numa_policy(&ok_stdout(&o, "exec")), "interleave:0");
 }
@@ -413,7 +522,13 @@ fn memory_policy_invalid_nodes_are_refused() {
     let mut b = Bundle::busybox();
     // One past the highest possible node: never online.
     let possible = fs::read_to_string("/sys/devices/system/node/possible").unwrap_or("0".into());
-    let last: u32 = possible.trim().rsplit(['-', ',']).next().unwrap().parse().unwrap();
+    let last: u32 = possible
+        .trim()
+        .rsplit(['-', ','])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     for bad in [
         json!({"mode": "MPOL_BIND", "nodes": (last + 1).to_string()}),
         json!({"mode": "MPOL_BIND", "nodes": "x"}),
@@ -436,10 +551,142 @@ fn features_report_memory_policy() {
         return;
     }
     let f: Value = serde_json::from_str(&ok_stdout(&rt.run(&["features"]), "features")).unwrap();
-    let modes = f["linux"]["memoryPolicy"]["modes"].as_array().expect("memoryPolicy.modes");
-    for m in ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_PREFERRED", "MPOL_LOCAL"] {
+    let modes = f["linux"]["memoryPolicy"]["modes"]
+        .as_array()
+        .expect("memoryPolicy.modes");
+    for m in [
+        "MPOL_DEFAULT",
+        "MPOL_BIND",
+        "MPOL_INTERLEAVE",
+        "MPOL_PREFERRED",
+        "MPOL_LOCAL",
+    ] {
         assert!(modes.contains(&json!(m)), "{m} missing: {modes:?}");
     }
-    let flags = f["linux"]["memoryPolicy"]["flags"].as_array().expect("memoryPolicy.flags");
+    let flags = f["linux"]["memoryPolicy"]["flags"]
+        .as_array()
+        .expect("memoryPolicy.flags");
     assert!(flags.contains(&json!("MPOL_F_STATIC_NODES")), "{flags:?}");
+}
+
+// ---------------------------------------------------------------------------
+// linux.netDevices
+// ---------------------------------------------------------------------------
+
+fn ip(args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(args);
+    output_with_timeout(&mut cmd, budget(T))
+}
+
+fn link_exists(name: &str) -> bool {
+    ip(&["link", "show", "dev", name]).status.success()
+}
+
+/// A veth pair made for one test (this kernel has no dummy devices), removed on drop if
+/// it still exists.
+struct Veth {
+    a: String,
+    b: String,
+}
+
+impl Veth {
+    fn new() -> Veth {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = format!("hv{:x}{n}", std::process::id() & 0xfffff);
+        let v = Veth {
+            a: format!("{base}a"),
+            b: format!("{base}b"),
+        };
+        let o = ip(&["link", "add", &v.a, "type", "veth", "peer", "name", &v.b]);
+        assert_ok(&o, "ip link add veth");
+        v
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        for n in [&self.a, &self.b] {
+            if link_exists(n) {
+                let _ = ip(&["link", "del", "dev", n]);
+            }
+        }
+    }
+}
+
+#[test]
+fn net_device_is_moved_renamed_up_and_keeps_its_addresses() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    let mut b = Bundle::busybox();
+    let veth = Veth::new();
+    let addr = format!("10.213.{}.7/24", std::process::id() % 250);
+    assert_ok(&ip(&["addr", "add", &addr, "dev", &veth.a]), "ip addr add");
+    b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {"name": "ctr0"} });
+    let out = run_ok(&rt, &mut b, &["sh", "-c", "ip -o addr show dev ctr0; ip -o link show dev ctr0"]);
+    assert!(out.contains(&format!("inet {addr}")), "address kept: {out}");
+    let link = out.lines().find(|l| l.contains("ctr0") && l.contains('<')).unwrap_or_else(|| panic!("{out}"));
+    let flags = link.split(['<', '>']).nth(1).unwrap_or("");
+    assert!(flags.split(',').any(|f| f == "UP"), "device up: {link}");
+    // Per runtime-spec 1.3 the runtime does not move it back: the namespace went away with
+    // the container, and the kernel destroys a virtual device with it (and its peer).
+    assert!(
+        poll_until(budget(T), || !link_exists(&veth.a) && !link_exists(&veth.b) && !link_exists("ctr0")),
+        "the veth pair outlived the container's network namespace"
+    );
+}
+
+#[test]
+fn net_device_keeps_its_name_and_is_seen_by_exec() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    let mut b = Bundle::busybox();
+    let veth = Veth::new();
+    b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {} });
+    sleep_args(&mut b);
+    let c = sleeper(&rt, &b);
+    assert!(!link_exists(&veth.a), "still on the host while the container runs");
+    let o = c.exec(&["ip", "-o", "link", "show", "dev", &veth.a]);
+    assert!(ok_stdout(&o, "exec ip link").contains(&veth.a));
+}
+
+#[test]
+fn net_devices_invalid_are_refused() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    let mut b = Bundle::busybox();
+    b.config["linux"]["netDevices"] = json!({ "hullnosuchdev": {} });
+    let (code, _, err) = run_container(&rt, &mut b, &["true"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(rt.ids_in_root().is_empty());
+    if !is_runc() {
+        assert!(err.contains("hullnosuchdev"), "{err}");
+    }
+    // No network namespace of its own: nowhere to move the device to.
+    let veth = Veth::new();
+    b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {} });
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "network");
+    let (code, _, err) = run_container(&rt, &mut b, &["true"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(link_exists(&veth.a), "device left on the host");
+}
+
+#[test]
+fn features_report_net_devices() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    let f: Value = serde_json::from_str(&ok_stdout(&rt.run(&["features"]), "features")).unwrap();
+    assert_eq!(f["linux"]["netDevices"]["enabled"], json!(true), "{f}");
 }

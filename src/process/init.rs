@@ -174,6 +174,11 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("config has no process")?;
     let linux = spec.linux().as_ref();
+    if crate::setup::netdev::requested(linux).is_some() {
+        // Our network namespace exists now: the parent moves the devices in.
+        chan.send(Tag::MoveNetDevices, b"")?;
+        chan.expect(Tag::NetDevicesMoved)?;
+    }
     let userns = cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User);
     if !cfg.ns.has_new(NS::Mount) {
         bail!("a new mount namespace is required to set up the rootfs");

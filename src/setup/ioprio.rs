@@ -51,7 +51,10 @@ mod tests {
             .unwrap();
         assert_eq!(value(&p), 3 << 13 | 7);
         check(&p).unwrap();
-        let bad = LinuxIOPriorityBuilder::default().priority(8).build().unwrap();
+        let bad = LinuxIOPriorityBuilder::default()
+            .priority(8)
+            .build()
+            .unwrap();
         assert!(check(&bad).is_err());
     }
 }

@@ -4,7 +4,9 @@
 
 use super::cpulist;
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxMemoryPolicy, MemoryPolicyFlagType as Flag, MemoryPolicyModeType as Mode};
+use oci_spec::runtime::{
+    LinuxMemoryPolicy, MemoryPolicyFlagType as Flag, MemoryPolicyModeType as Mode,
+};
 
 /// Node numbers accepted in a list (the kernel's MAX_NUMNODES is at most 1024).
 const MAX_NODES: usize = 1024;
@@ -30,7 +32,10 @@ fn flag_bit(f: Flag) -> libc::c_int {
 }
 
 fn nodes(p: &LinuxMemoryPolicy) -> Option<&str> {
-    p.nodes().as_deref().map(str::trim).filter(|n| !n.is_empty())
+    p.nodes()
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
 }
 
 /// Checks the policy against the spec's rules and this host, so a bad one fails before
@@ -41,7 +46,10 @@ pub fn check(p: &LinuxMemoryPolicy) -> Result<()> {
     let mode = p.mode();
     let needs_nodes = matches!(
         mode,
-        Mode::MpolBind | Mode::MpolInterleave | Mode::MpolPreferredMany | Mode::MpolWeightedInterleave
+        Mode::MpolBind
+            | Mode::MpolInterleave
+            | Mode::MpolPreferredMany
+            | Mode::MpolWeightedInterleave
     );
     let Some(list) = nodes(p) else {
         if needs_nodes {
@@ -54,11 +62,14 @@ pub fn check(p: &LinuxMemoryPolicy) -> Result<()> {
     }
     let words = cpulist::parse(list, MAX_NODES).context("linux.memoryPolicy.nodes")?;
     let flags = p.flags().as_deref().unwrap_or(&[]);
-    if flags.iter().any(|f| matches!(f, Flag::MpolFRelativeNodes | Flag::MpolFStaticNodes)) {
+    if flags
+        .iter()
+        .any(|f| matches!(f, Flag::MpolFRelativeNodes | Flag::MpolFStaticNodes))
+    {
         return Ok(());
     }
-    let online = std::fs::read_to_string("/sys/devices/system/node/online")
-        .unwrap_or_else(|_| "0".into());
+    let online =
+        std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_else(|_| "0".into());
     let online = cpulist::parse(online.trim(), MAX_NODES)?;
     for n in cpulist::members(&words) {
         if online.get(n / 64).is_none_or(|w| w & (1 << (n % 64)) == 0) {
@@ -75,14 +86,26 @@ pub fn check(p: &LinuxMemoryPolicy) -> Result<()> {
 
 pub fn apply(p: &LinuxMemoryPolicy) -> Result<()> {
     let mode = mode_number(p.mode())
-        | p.flags().iter().flatten().map(|f| flag_bit(*f)).fold(0, |a, b| a | b);
+        | p.flags()
+            .iter()
+            .flatten()
+            .map(|f| flag_bit(*f))
+            .fold(0, |a, b| a | b);
     let mask = match nodes(p) {
         Some(list) => cpulist::parse(list, MAX_NODES)?,
         None => Vec::new(),
     };
     // The kernel reads maxnode - 1 bits: one more than the mask holds.
-    let maxnode = if mask.is_empty() { 0 } else { mask.len() * 64 + 1 };
-    let ptr = if mask.is_empty() { std::ptr::null() } else { mask.as_ptr() };
+    let maxnode = if mask.is_empty() {
+        0
+    } else {
+        mask.len() * 64 + 1
+    };
+    let ptr = if mask.is_empty() {
+        std::ptr::null()
+    } else {
+        mask.as_ptr()
+    };
     let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
     if r != 0 {
         let e = std::io::Error::last_os_error();

@@ -14,8 +14,16 @@ pub const FLAGS: &[(&str, Flag, u64)] = &[
     ("SCHED_FLAG_DL_OVERRUN", Flag::SchedFlagDLOverrun, 0x04),
     ("SCHED_FLAG_KEEP_POLICY", Flag::SchedFlagKeepPolicy, 0x08),
     ("SCHED_FLAG_KEEP_PARAMS", Flag::SchedFlagKeepParams, 0x10),
-    ("SCHED_FLAG_UTIL_CLAMP_MIN", Flag::SchedFlagUtilClampMin, 0x20),
-    ("SCHED_FLAG_UTIL_CLAMP_MAX", Flag::SchedFlagUtilClampMax, 0x40),
+    (
+        "SCHED_FLAG_UTIL_CLAMP_MIN",
+        Flag::SchedFlagUtilClampMin,
+        0x20,
+    ),
+    (
+        "SCHED_FLAG_UTIL_CLAMP_MAX",
+        Flag::SchedFlagUtilClampMax,
+        0x40,
+    ),
 ];
 
 /// Cheap pre-check on the raw bytes: does the document use a spec flag name at all?

@@ -101,14 +101,11 @@ pub fn check_process(p: &oci_spec::runtime::Process) -> Result<()> {
 
 /// runtime-spec 1.2/1.3 fields hull does not apply yet are refused by name: the spec's "unknown
 /// properties are ignored" is about properties a runtime does not know, and a container that
-/// silently runs without the network devices or RDT class it asked for is worse than
+/// silently runs without the RDT class it asked for is worse than
 /// a clear error. (`features` does not claim them either.)
 fn refuse_unimplemented(spec: &Spec) -> Result<()> {
     let mut asked = Vec::new();
     if let Some(l) = spec.linux() {
-        if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            asked.push("linux.netDevices");
-        }
         if l.intel_rdt().is_some() {
             asked.push("linux.intelRdt (no resctrl support)");
         }
@@ -159,6 +156,7 @@ fn check_linux(spec: &Spec) -> Result<()> {
     if let Some(m) = linux.memory_policy() {
         crate::setup::mempolicy::check(m)?;
     }
+    crate::setup::netdev::check(linux)?;
     Ok(())
 }
 
