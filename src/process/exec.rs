@@ -29,6 +29,8 @@ pub struct ExecConfig<'a> {
     pub linux: Option<&'a oci_spec::runtime::Linux>,
     pub seccomp: Option<&'a crate::seccomp::Prepared>,
     pub cgroup_procs: Vec<PathBuf>,
+    /// resctrl `tasks` files of the container's linux.intelRdt groups.
+    pub rdt_tasks: Vec<PathBuf>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
 }
@@ -164,6 +166,9 @@ fn child(
     }
     for f in &cfg.cgroup_procs {
         join_cgroup(f, cfg.init_pid)?;
+    }
+    for t in &cfg.rdt_tasks {
+        crate::util::fs::write_value(t, "0").context("joining the container's RDT group")?;
     }
     if initial.is_none() {
         // In the container's cgroup now: drop the caller's affinity (runc).

@@ -20,6 +20,7 @@ pub mod namespaces;
 pub mod netdev;
 pub mod paths;
 pub mod personality;
+pub mod rdt;
 pub mod rlimits;
 pub mod rootfs;
 pub mod sched;

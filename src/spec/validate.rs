@@ -65,7 +65,6 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let process = spec.process().as_ref().context("config has no process")?;
     check_process(process)?;
     check_linux(spec)?;
-    refuse_unimplemented(spec)?;
     for m in spec.mounts().iter().flatten() {
         if m.destination().as_os_str().is_empty() {
             bail!("mount with an empty destination");
@@ -95,23 +94,6 @@ pub fn check_process(p: &oci_spec::runtime::Process) -> Result<()> {
     }
     if let Some(a) = p.exec_cpu_affinity() {
         crate::setup::affinity::check(a)?;
-    }
-    Ok(())
-}
-
-/// runtime-spec 1.2/1.3 fields hull does not apply yet are refused by name: the spec's "unknown
-/// properties are ignored" is about properties a runtime does not know, and a container that
-/// silently runs without the RDT class it asked for is worse than
-/// a clear error. (`features` does not claim them either.)
-fn refuse_unimplemented(spec: &Spec) -> Result<()> {
-    let mut asked = Vec::new();
-    if let Some(l) = spec.linux() {
-        if l.intel_rdt().is_some() {
-            asked.push("linux.intelRdt (no resctrl support)");
-        }
-    }
-    if !asked.is_empty() {
-        bail!("not supported by hull yet: {}", asked.join(", "));
     }
     Ok(())
 }
@@ -157,6 +139,9 @@ fn check_linux(spec: &Spec) -> Result<()> {
         crate::setup::mempolicy::check(m)?;
     }
     crate::setup::netdev::check(linux)?;
+    if let Some(r) = linux.intel_rdt() {
+        crate::setup::rdt::check(r)?;
+    }
     Ok(())
 }
 
