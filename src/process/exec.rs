@@ -151,6 +151,32 @@ fn below_container_cgroup(procs: &Path, proc_cgroup: &str) -> Option<PathBuf> {
     None
 }
 
+/// Joins the container's cgroup and RDT groups with execCPUAffinity's rules: `initial` while
+/// joining; once in, `final`, or else the cgroup's CPUs (runtime-spec: "if omitted or empty,
+/// the container's default CPU affinity"; runc resets the same way), never the caller's.
+fn join_cgroup_and_groups(cfg: &ExecConfig) -> Result<()> {
+    fn cpus(l: Option<&String>) -> Option<&str> {
+        l.map(String::as_str).filter(|c| !c.trim().is_empty())
+    }
+    let aff = cfg.process.exec_cpu_affinity().as_ref();
+    if let Some(initial) = cpus(aff.and_then(|a| a.initial().as_ref())) {
+        affinity::apply(initial, "initial")?;
+    }
+    for f in &cfg.cgroup_procs {
+        join_cgroup(f, cfg.init_pid)?;
+    }
+    for t in &cfg.rdt_tasks {
+        crate::util::fs::write_value(t, "0").context("joining the container's RDT group")?;
+    }
+    match cpus(aff.and_then(|a| a.cpu_affinity_final().as_ref())) {
+        Some(fin) => affinity::apply(fin, "final"),
+        None => {
+            affinity::reset();
+            Ok(())
+        }
+    }
+}
+
 fn child(
     cfg: &ExecConfig,
     joins: &[(OwnedFd, libc::c_int)],
@@ -159,21 +185,7 @@ fn child(
 ) -> Result<std::convert::Infallible> {
     // Same protection as the init: nothing in the container may reopen our exe (hull).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let affinity = cfg.process.exec_cpu_affinity().as_ref();
-    let initial = affinity.and_then(|a| a.initial().as_deref());
-    if let Some(cpus) = initial {
-        affinity::apply(cpus, "initial")?;
-    }
-    for f in &cfg.cgroup_procs {
-        join_cgroup(f, cfg.init_pid)?;
-    }
-    for t in &cfg.rdt_tasks {
-        crate::util::fs::write_value(t, "0").context("joining the container's RDT group")?;
-    }
-    if initial.is_none() {
-        // In the container's cgroup now: drop the caller's affinity (runc).
-        affinity::reset();
-    }
+    join_cgroup_and_groups(cfg)?;
     for (fd, flag) in joins {
         if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
             return Err(std::io::Error::last_os_error())
@@ -193,9 +205,6 @@ fn child(
         Ok(())
     };
     crate::setup::kattrs::apply(cfg.process, cfg.linux)?;
-    if let Some(cpus) = affinity.and_then(|a| a.cpu_affinity_final().as_deref()) {
-        affinity::apply(cpus, "final")?;
-    }
     let f = finalize::finalize(cfg.process, &load, userns, 0)?;
     if f.seccomp_pending {
         load()?;

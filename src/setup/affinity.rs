@@ -1,8 +1,9 @@
 //! CPU affinity of the container's processes. runc's rules: a new process (init or `exec`)
 //! does not keep the affinity of whoever ran the runtime, it is reset to every CPU once it is
 //! in the container's cgroup, which the kernel narrows to the cgroup's cpuset.
-//! `process.execCPUAffinity` (for `exec` only, per runtime-spec) replaces that: `initial` is
-//! set before the process joins the cgroup, `final` just before the program runs.
+//! `process.execCPUAffinity` (for `exec` only, per runtime-spec): `initial` is set before the
+//! process joins the cgroup, and `final` instead of the reset once it is in (without `final`
+//! the cgroup's CPUs apply, as the spec says).
 
 use super::cpulist;
 use anyhow::{Context, Result};

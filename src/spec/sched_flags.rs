@@ -1,8 +1,8 @@
 //! runtime-spec names the scheduler flags `SCHED_FLAG_RESET_ON_FORK`, `SCHED_FLAG_DL_OVERRUN`,
 //! ..., but oci-spec 0.10 deserializes two of them under other spellings (its derived names),
-//! so a config using the spec's own words would be refused as invalid JSON. Only when a
-//! document mentions a scheduler flag at all, the flags are rewritten to the crate's spelling
-//! before it is deserialized; every other config takes the direct path.
+//! so a config using the spec's own words would be refused as invalid JSON. When the direct
+//! parse fails on a document that uses a spec flag name, the flags are rewritten to the
+//! crate's spelling and the document parsed again.
 
 use oci_spec::runtime::LinuxSchedulerFlag as Flag;
 use serde_json::Value;
@@ -26,7 +26,7 @@ pub const FLAGS: &[(&str, Flag, u64)] = &[
     ),
 ];
 
-/// Cheap pre-check on the raw bytes: does the document use a spec flag name at all?
+/// Does the document use a spec flag name at all? (Only asked after a failed parse.)
 pub fn mentioned(raw: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"SCHED_FLAG_";
     raw.windows(NEEDLE.len()).any(|w| w == NEEDLE)
@@ -52,15 +52,21 @@ pub fn rewrite_process(process: &mut Value) {
 }
 
 /// Deserializes a document (a whole config when `process_key` is Some("process"), or a bare
-/// process object for `exec --process`) with the flags rewritten.
+/// process object for `exec --process`). The direct parse runs first, so a config without the
+/// spec's flag names costs nothing extra; only when it fails and a flag name is present is the
+/// document rewritten and parsed again.
 pub fn from_slice<T: serde::de::DeserializeOwned>(
     raw: &[u8],
     process_key: Option<&str>,
 ) -> serde_json::Result<T> {
-    if !mentioned(raw) {
-        return serde_json::from_slice(raw);
-    }
-    let mut v: Value = serde_json::from_slice(raw)?;
+    let err = match serde_json::from_slice(raw) {
+        Ok(v) => return Ok(v),
+        Err(e) if mentioned(raw) => e,
+        Err(e) => return Err(e),
+    };
+    let Ok(mut v) = serde_json::from_slice::<Value>(raw) else {
+        return Err(err);
+    };
     match process_key {
         Some(k) => {
             if let Some(p) = v.get_mut(k) {
