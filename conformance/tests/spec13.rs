@@ -451,7 +451,9 @@ fn exec_cpu_affinity_invalid_is_refused() {
 /// so those tests are skipped for a runc that does not claim the feature.
 fn claims(rt: &Runtime, pointer: &str) -> bool {
     let f: Value = serde_json::from_str(&ok_stdout(&rt.run(&["features"]), "features")).unwrap();
-    let claimed = f.pointer(pointer).is_some_and(|v| !v.is_null() && *v != json!(false));
+    let claimed = f
+        .pointer(pointer)
+        .is_some_and(|v| !v.is_null() && *v != json!(false));
     if !claimed && is_runc() {
         eprintln!("skipped: this runc does not claim {pointer} in features");
     }
@@ -630,15 +632,28 @@ fn net_device_is_moved_renamed_up_and_keeps_its_addresses() {
     let addr = format!("10.213.{}.7/24", std::process::id() % 250);
     assert_ok(&ip(&["addr", "add", &addr, "dev", &veth.a]), "ip addr add");
     b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {"name": "ctr0"} });
-    let out = run_ok(&rt, &mut b, &["sh", "-c", "ip -o addr show dev ctr0; ip -o link show dev ctr0"]);
+    let out = run_ok(
+        &rt,
+        &mut b,
+        &[
+            "sh",
+            "-c",
+            "ip -o addr show dev ctr0; ip -o link show dev ctr0",
+        ],
+    );
     assert!(out.contains(&format!("inet {addr}")), "address kept: {out}");
-    let link = out.lines().find(|l| l.contains("ctr0") && l.contains('<')).unwrap_or_else(|| panic!("{out}"));
+    let link = out
+        .lines()
+        .find(|l| l.contains("ctr0") && l.contains('<'))
+        .unwrap_or_else(|| panic!("{out}"));
     let flags = link.split(['<', '>']).nth(1).unwrap_or("");
     assert!(flags.split(',').any(|f| f == "UP"), "device up: {link}");
     // Per runtime-spec 1.3 the runtime does not move it back: the namespace went away with
     // the container, and the kernel destroys a virtual device with it (and its peer).
     assert!(
-        poll_until(budget(T), || !link_exists(&veth.a) && !link_exists(&veth.b) && !link_exists("ctr0")),
+        poll_until(budget(T), || !link_exists(&veth.a)
+            && !link_exists(&veth.b)
+            && !link_exists("ctr0")),
         "the veth pair outlived the container's network namespace"
     );
 }
@@ -654,7 +669,10 @@ fn net_device_keeps_its_name_and_is_seen_by_exec() {
     b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {} });
     sleep_args(&mut b);
     let c = sleeper(&rt, &b);
-    assert!(!link_exists(&veth.a), "still on the host while the container runs");
+    assert!(
+        !link_exists(&veth.a),
+        "still on the host while the container runs"
+    );
     let o = c.exec(&["ip", "-o", "link", "show", "dev", &veth.a]);
     assert!(ok_stdout(&o, "exec ip link").contains(&veth.a));
 }
@@ -683,6 +701,26 @@ fn net_devices_invalid_are_refused() {
     let (code, _, err) = run_container(&rt, &mut b, &["true"]);
     assert_eq!(code, 1, "{err}");
     assert!(link_exists(&veth.a), "device left on the host");
+}
+
+#[test]
+fn net_device_name_taken_in_the_container_is_an_error() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    let mut b = Bundle::busybox();
+    let veth = Veth::new();
+    // `lo` always exists in the new namespace: the spec says the runtime MUST fail.
+    b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {"name": "lo"} });
+    let (code, out, err) = run_container(&rt, &mut b, &["true"]);
+    assert_eq!(code, 1, "stdout={out:?} stderr={err:?}");
+    assert!(rt.ids_in_root().is_empty());
+    if !is_runc() {
+        assert!(err.contains(&veth.a) && err.contains("exists"), "{err}");
+        // Checked before the move: the device never left the host.
+        assert!(link_exists(&veth.a), "the device stays on the host");
+    }
 }
 
 #[test]
@@ -723,9 +761,13 @@ fn intel_rdt_without_resctrl_is_refused_by_name() {
     }
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    b.config["linux"]["intelRdt"] = json!({"closID": "hullclos", "schemata": ["L3:0=f"], "enableMonitoring": true});
+    b.config["linux"]["intelRdt"] =
+        json!({"closID": "hullclos", "schemata": ["L3:0=f"], "enableMonitoring": true});
     let (code, out, err) = run_container(&rt, &mut b, &["true"]);
-    assert_eq!(code, 1, "never silently ignored: stdout={out:?} stderr={err:?}");
+    assert_eq!(
+        code, 1,
+        "never silently ignored: stdout={out:?} stderr={err:?}"
+    );
     assert!(rt.ids_in_root().is_empty());
     if !is_runc() {
         assert!(err.contains("resctrl"), "the error names resctrl: {err}");
@@ -745,12 +787,22 @@ fn intel_rdt_group_is_joined_and_removed() {
     let c = sleeper(&rt, &b);
     let group = root.join(&c.id);
     let tasks = fs::read_to_string(group.join("tasks")).unwrap();
-    assert!(tasks.lines().any(|l| l == c.pid().to_string()), "init in {}: {tasks}", group.display());
+    assert!(
+        tasks.lines().any(|l| l == c.pid().to_string()),
+        "init in {}: {tasks}",
+        group.display()
+    );
     let mon = group.join("mon_groups").join(&c.id);
     let mon_tasks = fs::read_to_string(mon.join("tasks")).unwrap();
-    assert!(mon_tasks.lines().any(|l| l == c.pid().to_string()), "init in the MON group");
+    assert!(
+        mon_tasks.lines().any(|l| l == c.pid().to_string()),
+        "init in the MON group"
+    );
     c.delete_force();
-    assert!(!group.exists(), "the container-id group is removed on delete");
+    assert!(
+        !group.exists(),
+        "the container-id group is removed on delete"
+    );
 }
 
 #[test]

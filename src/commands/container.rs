@@ -210,7 +210,12 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     rollback.cgroup = Some(cgroup.as_ref());
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
-    if let Some(r) = bundle.spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
+    if let Some(r) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.intel_rdt().as_ref())
+    {
         let groups = crate::setup::rdt::setup(&crate::setup::rdt::mount_point()?, o.id, r)?;
         rollback.rdt = Some(groups.clone());
         state.intel_rdt = Some(groups);

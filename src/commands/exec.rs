@@ -205,7 +205,11 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         linux: spec.linux().as_ref(),
         seccomp: seccomp.as_ref(),
         cgroup_procs,
-        rdt_tasks: st.intel_rdt.as_ref().map(|g| g.tasks.clone()).unwrap_or_default(),
+        rdt_tasks: st
+            .intel_rdt
+            .as_ref()
+            .map(|g| g.tasks.clone())
+            .unwrap_or_default(),
         console: console.as_ref(),
         preserve_fds: p.u32("preserve-fds")?.unwrap_or(0),
     })?;

@@ -246,6 +246,11 @@ fn attach(
     target: &str,
 ) -> Result<()> {
     let index = host_index(name)?;
+    // The spec: a name already taken inside is an error; found before the host device is
+    // touched (a %d template is completed by the kernel, so it cannot clash).
+    if !target.contains("%d") && link_index(inside, target).is_ok() {
+        bail!("a network device named {target:?} already exists in the container");
+    }
     set_up(host, index, false).context("setting it down")?;
     let addrs = addresses(host, index).context("reading its addresses")?;
     move_link(host, index, target, ns)?;

@@ -23,7 +23,9 @@ pub struct Groups {
 pub fn mount_point() -> Result<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
     for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         if right.split_whitespace().next() == Some("resctrl") {
             if let Some(p) = left.split_whitespace().nth(4) {
                 return Ok(PathBuf::from(p.replace("\\040", " ")));
@@ -116,8 +118,12 @@ fn setup_into(root: &Path, id: &str, rdt: &LinuxIntelRdt, groups: &mut Groups) -
     groups.tasks.push(clos.join("tasks"));
     if wants_monitoring(rdt) {
         let mon = clos.join("mon_groups").join(id);
-        std::fs::create_dir(&mon)
-            .with_context(|| format!("linux.intelRdt: creating monitoring group {}", mon.display()))?;
+        std::fs::create_dir(&mon).with_context(|| {
+            format!(
+                "linux.intelRdt: creating monitoring group {}",
+                mon.display()
+            )
+        })?;
         groups.created.push(mon.clone());
         groups.tasks.push(mon.join("tasks"));
     }
@@ -190,7 +196,8 @@ fn number(v: &str, hex: bool) -> Option<u64> {
 /// the kernel only moves a task into a MON group of the CTRL_MON group it is in.
 pub fn add_pid(groups: &Groups, pid: i32) -> Result<()> {
     for t in &groups.tasks {
-        crate::util::fs::write_value(t, &pid.to_string()).context("linux.intelRdt: joining the group")?;
+        crate::util::fs::write_value(t, &pid.to_string())
+            .context("linux.intelRdt: joining the group")?;
     }
     Ok(())
 }
@@ -218,7 +225,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("mon_groups")).unwrap();
         std::fs::write(root.join("tasks"), "").unwrap();
-        std::fs::write(root.join("schemata"), "    L3:0=7ff;1=7ff\n    MB:0=100;1=100\n").unwrap();
+        std::fs::write(
+            root.join("schemata"),
+            "    L3:0=7ff;1=7ff\n    MB:0=100;1=100\n",
+        )
+        .unwrap();
         root
     }
 
@@ -253,7 +264,10 @@ mod tests {
     #[test]
     fn named_group_must_exist_or_match_and_is_kept() {
         let root = fake_root("named");
-        let missing = LinuxIntelRdtBuilder::default().clos_id("gold").build().unwrap();
+        let missing = LinuxIntelRdtBuilder::default()
+            .clos_id("gold")
+            .build()
+            .unwrap();
         let e = setup(&root, "c", &missing).unwrap_err();
         assert!(format!("{e:#}").contains("closID"), "{e:#}");
         std::fs::create_dir_all(root.join("gold/mon_groups")).unwrap();
@@ -267,7 +281,11 @@ mod tests {
             .unwrap();
         let g = setup(&root, "c", &same).unwrap();
         let mon = root.join("gold/mon_groups/c");
-        assert_eq!(g.created, vec![mon.clone()], "a named CLOS is never hull's to remove");
+        assert_eq!(
+            g.created,
+            vec![mon.clone()],
+            "a named CLOS is never hull's to remove"
+        );
         assert_eq!(g.tasks, vec![root.join("gold/tasks"), mon.join("tasks")]);
         remove(&g);
         assert!(!mon.exists() && root.join("gold").exists());
@@ -277,7 +295,10 @@ mod tests {
             .build()
             .unwrap();
         assert!(setup(&root, "c", &differs).is_err());
-        let root_group = LinuxIntelRdtBuilder::default().clos_id("/").build().unwrap();
+        let root_group = LinuxIntelRdtBuilder::default()
+            .clos_id("/")
+            .build()
+            .unwrap();
         let g = setup(&root, "c", &root_group).unwrap();
         assert_eq!(g.tasks, vec![root.join("tasks")]);
         assert!(g.created.is_empty());
@@ -289,7 +310,10 @@ mod tests {
         let root = fake_root("fail");
         std::fs::remove_dir(root.join("mon_groups")).unwrap();
         // The new group has no mon_groups in the stand-in: the monitoring group fails.
-        let rdt = LinuxIntelRdtBuilder::default().enable_monitoring(true).build().unwrap();
+        let rdt = LinuxIntelRdtBuilder::default()
+            .enable_monitoring(true)
+            .build()
+            .unwrap();
         assert!(setup(&root, "c", &rdt).is_err());
         assert!(!root.join("c").exists());
         std::fs::remove_dir_all(&root).unwrap();
@@ -301,7 +325,10 @@ mod tests {
             let rdt = LinuxIntelRdtBuilder::default().clos_id(id).build().unwrap();
             assert!(check(&rdt).is_err(), "{id}");
         }
-        let rdt = LinuxIntelRdtBuilder::default().mem_bw_schema("L3:0=1").build().unwrap();
+        let rdt = LinuxIntelRdtBuilder::default()
+            .mem_bw_schema("L3:0=1")
+            .build()
+            .unwrap();
         assert!(check(&rdt).is_err());
     }
 }
