@@ -165,6 +165,12 @@ fn scheduler_invalid_is_refused() {
     let (code, _, err) = run_container(&rt, &mut b, &["true"]);
     assert_eq!(code, 1, "{err}");
     assert!(rt.ids_in_root().is_empty());
+    if !is_runc() {
+        assert!(
+            err.contains("SCHED_FLAG_NOPE") && err.contains("SCHED_FLAG_RESET_ON_FORK"),
+            "{err}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------

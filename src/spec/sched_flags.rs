@@ -26,35 +26,46 @@ pub const FLAGS: &[(&str, Flag, u64)] = &[
     ),
 ];
 
-/// Does the document use a spec flag name at all? (Only asked after a failed parse.)
+/// Could the document hold a scheduler (its policy and flag names all start with SCHED_)?
+/// Only asked after a failed parse.
 pub fn mentioned(raw: &[u8]) -> bool {
-    const NEEDLE: &[u8] = b"SCHED_FLAG_";
+    const NEEDLE: &[u8] = b"SCHED_";
     raw.windows(NEEDLE.len()).any(|w| w == NEEDLE)
 }
 
-/// Rewrites the spec names in `scheduler.flags` of a process object to the crate's spelling.
-pub fn rewrite_process(process: &mut Value) {
+/// Rewrites the spec names in `scheduler.flags` of a process object to the crate's spelling;
+/// a name that is neither the spec's nor the crate's is an error that lists the spec's names.
+pub fn rewrite_process(process: &mut Value) -> Result<(), String> {
     let Some(flags) = process
         .get_mut("scheduler")
         .and_then(|s| s.get_mut("flags"))
         .and_then(|f| f.as_array_mut())
     else {
-        return;
+        return Ok(());
     };
     for f in flags.iter_mut() {
         let Some(name) = f.as_str() else { continue };
-        if let Some((_, flag, _)) = FLAGS.iter().find(|(n, _, _)| *n == name) {
-            if let Ok(crate_name) = serde_json::to_value(flag) {
-                *f = crate_name;
-            }
+        let known = FLAGS
+            .iter()
+            .find(|(n, flag, _)| *n == name || serde_json::to_value(flag).is_ok_and(|v| v == name));
+        let Some((_, flag, _)) = known else {
+            let names: Vec<&str> = FLAGS.iter().map(|(n, _, _)| *n).collect();
+            return Err(format!(
+                "unknown process.scheduler flag {name:?}, expected one of {}",
+                names.join(", ")
+            ));
+        };
+        if let Ok(crate_name) = serde_json::to_value(flag) {
+            *f = crate_name;
         }
     }
+    Ok(())
 }
 
 /// Deserializes a document (a whole config when `process_key` is Some("process"), or a bare
 /// process object for `exec --process`). The direct parse runs first, so a config without the
-/// spec's flag names costs nothing extra; only when it fails and a flag name is present is the
-/// document rewritten and parsed again.
+/// spec's flag names costs nothing extra; only when it fails on a document that may hold a
+/// scheduler is it rewritten and parsed again.
 pub fn from_slice<T: serde::de::DeserializeOwned>(
     raw: &[u8],
     process_key: Option<&str>,
@@ -67,13 +78,12 @@ pub fn from_slice<T: serde::de::DeserializeOwned>(
     let Ok(mut v) = serde_json::from_slice::<Value>(raw) else {
         return Err(err);
     };
-    match process_key {
-        Some(k) => {
-            if let Some(p) = v.get_mut(k) {
-                rewrite_process(p);
-            }
-        }
-        None => rewrite_process(&mut v),
+    let process = match process_key {
+        Some(k) => v.get_mut(k),
+        None => Some(&mut v),
+    };
+    if let Some(p) = process {
+        rewrite_process(p).map_err(<serde_json::Error as serde::de::Error>::custom)?;
     }
     serde_json::from_value(v)
 }
@@ -102,6 +112,7 @@ mod tests {
         let bits: u64 = flags.iter().map(|f| bit(*f)).sum();
         assert_eq!(bits, 0x07);
         let bad = br#"{"cwd":"/","user":{"uid":0,"gid":0},"scheduler":{"policy":"SCHED_FIFO","flags":["SCHED_FLAG_NOPE"]}}"#;
-        assert!(from_slice::<Process>(bad, None).is_err());
+        let e = from_slice::<Process>(bad, None).unwrap_err().to_string();
+        assert!(e.contains("SCHED_FLAG_DL_OVERRUN"), "the spec's names: {e}");
     }
 }
