@@ -173,6 +173,26 @@ fn scheduler_invalid_is_refused() {
     }
 }
 
+#[test]
+fn exec_with_an_invalid_scheduler_fails_and_the_container_runs_on() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    sleep_args(&mut b);
+    let c = sleeper(&rt, &b);
+    let o = exec_process(
+        &rt,
+        &b,
+        &c,
+        &["true"],
+        json!({"scheduler": {"policy": "SCHED_OTHER", "priority": 5}}),
+    );
+    assert!(!o.status.success(), "{}", describe(&o));
+    if !is_runc() {
+        assert!(stderr_str(&o).contains("scheduler"), "{}", describe(&o));
+    }
+    assert_eq!(c.status().as_deref(), Some("running"));
+}
+
 // ---------------------------------------------------------------------------
 // process.ioPriority
 // ---------------------------------------------------------------------------
