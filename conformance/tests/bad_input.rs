@@ -482,36 +482,3 @@ fn refused_create_does_not_disturb_existing_container() {
     assert_eq!(c.state()["status"], "running");
     assert!(Path::new(&rt.state_dir(&id)).is_dir());
 }
-
-/// runtime-spec 1.2/1.3 fields hull does not apply yet are refused by name (never run
-/// without them), leaving nothing behind. NOTE: runc 1.3 applies the first four; hull-only.
-#[test]
-fn unimplemented_spec_fields_are_refused_by_name() {
-    if is_runc() {
-        return;
-    }
-    let cases: [(&str, &str, Value); 6] = [
-        (
-            "process",
-            "scheduler",
-            json!({"policy": "SCHED_OTHER", "nice": 1}),
-        ),
-        (
-            "process",
-            "ioPriority",
-            json!({"class": "IOPRIO_CLASS_BE", "priority": 4}),
-        ),
-        ("process", "execCPUAffinity", json!({"initial": "0"})),
-        ("linux", "personality", json!({"domain": "LINUX32"})),
-        (
-            "linux",
-            "memoryPolicy",
-            json!({"mode": "MPOL_BIND", "nodes": "0"}),
-        ),
-        ("linux", "intelRdt", json!({"closID": "hull"})),
-    ];
-    for (section, field, value) in cases {
-        let path = format!("{section}.{field}");
-        refuse_config(|v| v[section][field] = value, &path, &[&path]);
-    }
-}

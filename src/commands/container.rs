@@ -43,6 +43,7 @@ struct Rollback<'a> {
     store: &'a Store,
     id: &'a str,
     cgroup: Option<&'a dyn Manager>,
+    rdt: Option<crate::setup::rdt::Groups>,
     armed: bool,
 }
 
@@ -55,6 +56,9 @@ impl Drop for Rollback<'_> {
             if let Err(e) = cg.destroy() {
                 crate::logging::warn(&format!("cleanup of cgroup after failed create: {e:#}"));
             }
+        }
+        if let Some(g) = &self.rdt {
+            crate::setup::rdt::remove(g);
         }
         let _ = self.store.remove(self.id);
     }
@@ -181,6 +185,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         store: &g.store,
         id: o.id,
         cgroup: None,
+        rdt: None,
         armed: true,
     };
     std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
@@ -197,6 +202,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         hooks: bundle.spec.hooks().clone(),
         paused: false,
         shares_pid_ns: !has_private_pid_ns(&bundle.spec),
+        intel_rdt: None,
     };
     // Recorded before anything else exists, so `delete --force` can clean up after a create
     // that was killed at any later point.
@@ -204,6 +210,17 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     rollback.cgroup = Some(cgroup.as_ref());
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
+    if let Some(r) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.intel_rdt().as_ref())
+    {
+        let groups = crate::setup::rdt::setup(&crate::setup::rdt::mount_point()?, o.id, r)?;
+        rollback.rdt = Some(groups.clone());
+        state.intel_rdt = Some(groups);
+        g.store.save(&state)?;
+    }
     let fifo = match o.start {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,
@@ -223,6 +240,10 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         o.id, launched.pid
     ));
     state.pid = launched.pid;
+    if let Some(groups) = &state.intel_rdt {
+        // The init waits for start: it runs the program in its RDT class from the first instruction.
+        crate::setup::rdt::add_pid(groups, launched.pid)?;
+    }
     state.pid_start = crate::util::proc::stat(launched.pid)
         .map(|s| s.start_time)
         .context("reading the init's start time")?;
@@ -344,6 +365,9 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     }
     if let Some(cg) = cgroup {
         cg.destroy()?;
+    }
+    if let Some(groups) = &st.intel_rdt {
+        crate::setup::rdt::remove(groups);
     }
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let spec_state = hook_state_from(st, "stopped");

@@ -119,8 +119,8 @@ fn set_lsm_labels(proc: &mut Process, p: &Parsed, container: Option<&Process>) {
 fn build_process(p: &Parsed, template: Option<&Process>, cmd: &[String]) -> Result<Process> {
     if let Some(path) = p.get("process") {
         let raw = std::fs::read(path).with_context(|| format!("reading process file {path}"))?;
-        let proc: Process =
-            serde_json::from_slice(&raw).with_context(|| format!("parsing process file {path}"))?;
+        let proc: Process = crate::spec::sched_flags::from_slice(&raw, None)
+            .with_context(|| format!("parsing process file {path}"))?;
         crate::spec::validate::check_process(&proc)?;
         return Ok(proc);
     }
@@ -228,8 +228,14 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let spawned = exec::spawn(&ExecConfig {
         init_pid: st.pid,
         process: &process,
+        linux: spec.linux().as_ref(),
         seccomp: seccomp.as_ref(),
         cgroup_procs,
+        rdt_tasks: st
+            .intel_rdt
+            .as_ref()
+            .map(|g| g.tasks.clone())
+            .unwrap_or_default(),
         console: console.as_ref(),
         preserve_fds: p.u32("preserve-fds")?.unwrap_or(0),
     })?;

@@ -4,7 +4,7 @@
 
 use super::clone::{clone3, Forked};
 use super::sync::{self, Tag};
-use crate::setup::{fds, finalize, terminal};
+use crate::setup::{affinity, fds, finalize, terminal};
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::Process;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -25,8 +25,12 @@ const KINDS: &[(&str, libc::c_int)] = &[
 pub struct ExecConfig<'a> {
     pub init_pid: i32,
     pub process: &'a Process,
+    /// The container's config: its memory policy and personality apply to `exec` too.
+    pub linux: Option<&'a oci_spec::runtime::Linux>,
     pub seccomp: Option<&'a crate::seccomp::Prepared>,
     pub cgroup_procs: Vec<PathBuf>,
+    /// resctrl `tasks` files of the container's linux.intelRdt groups.
+    pub rdt_tasks: Vec<PathBuf>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
 }
@@ -147,6 +151,32 @@ fn below_container_cgroup(procs: &Path, proc_cgroup: &str) -> Option<PathBuf> {
     None
 }
 
+/// Joins the container's cgroup and RDT groups with execCPUAffinity's rules: `initial` while
+/// joining; once in, `final`, or else the cgroup's CPUs (runtime-spec: "if omitted or empty,
+/// the container's default CPU affinity"; runc resets the same way), never the caller's.
+fn join_cgroup_and_groups(cfg: &ExecConfig) -> Result<()> {
+    fn cpus(l: Option<&String>) -> Option<&str> {
+        l.map(String::as_str).filter(|c| !c.trim().is_empty())
+    }
+    let aff = cfg.process.exec_cpu_affinity().as_ref();
+    if let Some(initial) = cpus(aff.and_then(|a| a.initial().as_ref())) {
+        affinity::apply(initial, "initial")?;
+    }
+    for f in &cfg.cgroup_procs {
+        join_cgroup(f, cfg.init_pid)?;
+    }
+    for t in &cfg.rdt_tasks {
+        crate::util::fs::write_value(t, "0").context("joining the container's RDT group")?;
+    }
+    match cpus(aff.and_then(|a| a.cpu_affinity_final().as_ref())) {
+        Some(fin) => affinity::apply(fin, "final"),
+        None => {
+            affinity::reset();
+            Ok(())
+        }
+    }
+}
+
 fn child(
     cfg: &ExecConfig,
     joins: &[(OwnedFd, libc::c_int)],
@@ -155,9 +185,7 @@ fn child(
 ) -> Result<std::convert::Infallible> {
     // Same protection as the init: nothing in the container may reopen our exe (hull).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    for f in &cfg.cgroup_procs {
-        join_cgroup(f, cfg.init_pid)?;
-    }
+    join_cgroup_and_groups(cfg)?;
     for (fd, flag) in joins {
         if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
             return Err(std::io::Error::last_os_error())
@@ -176,6 +204,7 @@ fn child(
         }
         Ok(())
     };
+    crate::setup::kattrs::apply(cfg.process, cfg.linux)?;
     crate::setup::lsm::set_exec_labels(cfg.process, false)?;
     let f = finalize::finalize(cfg.process, &load, userns, 0)?;
     if f.seccomp_pending {

@@ -169,9 +169,16 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     // a non-dumpable process's /proc entries are root-owned and ptrace-protected.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     join_namespaces(cfg, chan)?;
+    // Now in the container's cgroup: drop the affinity inherited from the caller (runc).
+    crate::setup::affinity::reset();
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("config has no process")?;
     let linux = spec.linux().as_ref();
+    if crate::setup::netdev::requested(linux).is_some() {
+        // Our network namespace exists now: the parent moves the devices in.
+        chan.send(Tag::MoveNetDevices, b"")?;
+        chan.expect(Tag::NetDevicesMoved)?;
+    }
     let userns = cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User);
     if !cfg.ns.has_new(NS::Mount) {
         bail!("a new mount namespace is required to set up the rootfs");
@@ -234,6 +241,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     }
     crate::setup::lsm::set_exec_labels(process, !cfg.no_new_keyring)?;
     crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
+    crate::setup::kattrs::apply(process, linux)?;
     let f =
         crate::setup::finalize::finalize(process, &|| load_seccomp(cfg), userns, cfg.listen_fds)?;
     chan.send(Tag::Ready, b"")?;

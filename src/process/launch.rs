@@ -206,6 +206,13 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
     loop {
         match l.chan.recv()? {
             Some((Tag::Ready, _)) => return Ok(()),
+            Some((Tag::MoveNetDevices, _)) => {
+                let linux = cfg.spec.linux().as_ref();
+                let devices = crate::setup::netdev::requested(linux)
+                    .context("container init asked for network devices the config has none of")?;
+                crate::setup::netdev::attach_all(devices, l.pid)?;
+                l.chan.send(Tag::NetDevicesMoved, b"")?;
+            }
             Some((Tag::RunRuntimeHooks, _)) => {
                 (duties.runtime_hooks)(l.pid)?;
                 l.chan.send(Tag::HooksDone, b"")?;

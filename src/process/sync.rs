@@ -18,6 +18,10 @@ pub enum Tag {
     Ready = b'r',
     /// Parent → child (`run` only): start now, no exec fifo involved.
     Start = b's',
+    /// Child → parent: my network namespace exists; move linux.netDevices into it.
+    MoveNetDevices = b'n',
+    /// Parent → child: the devices are in.
+    NetDevicesMoved = b'N',
     /// Either way: something failed; the payload says what.
     Error = b'e',
 }
@@ -30,6 +34,8 @@ impl Tag {
             Tag::HooksDone,
             Tag::Ready,
             Tag::Start,
+            Tag::MoveNetDevices,
+            Tag::NetDevicesMoved,
             Tag::Error,
         ]
         .into_iter()

@@ -2,20 +2,29 @@
 //! devices, masked/readonly paths), process attributes (user, capabilities, rlimits,
 //! terminal, fds) and the final exec.
 
+pub mod affinity;
 pub mod attrs;
 pub mod caps;
 pub mod cgroupfs;
+pub mod cpulist;
 pub mod devices;
 pub mod exec;
 pub mod fds;
 pub mod finalize;
+pub mod ioprio;
+pub mod kattrs;
 pub mod lsm;
+pub mod mempolicy;
 pub mod mount_options;
 pub mod mounts;
 pub mod namespaces;
+pub mod netdev;
 pub mod paths;
+pub mod personality;
+pub mod rdt;
 pub mod rlimits;
 pub mod rootfs;
+pub mod sched;
 pub mod sysctl;
 pub mod terminal;
 pub mod user;

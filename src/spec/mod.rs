@@ -2,6 +2,7 @@
 //! state, cgroup or mount exists is rejected here, so bad input never leaves anything behind.
 
 pub mod default;
+pub mod sched_flags;
 pub mod validate;
 
 use anyhow::{bail, Context, Result};
@@ -59,7 +60,7 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
             bail!("config must be a JSON object, got {}", kind_of(&v));
         }
     }
-    serde_json::from_slice(raw).context("invalid config")
+    sched_flags::from_slice(raw, Some("process")).context("invalid config")
 }
 
 fn kind_of(v: &serde_json::Value) -> &'static str {

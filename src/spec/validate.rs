@@ -66,7 +66,6 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     check_process(process)?;
     crate::setup::lsm::check_config(spec)?;
     check_linux(spec)?;
-    refuse_unimplemented(spec)?;
     for m in spec.mounts().iter().flatten() {
         if m.destination().as_os_str().is_empty() {
             bail!("mount with an empty destination");
@@ -88,42 +87,14 @@ pub fn check_process(p: &oci_spec::runtime::Process) -> Result<()> {
             bail!("process.env entry {e:?} is not of the form KEY=value");
         }
     }
-    Ok(())
-}
-
-/// runtime-spec 1.2/1.3 fields hull does not apply yet are refused by name: the spec's "unknown
-/// properties are ignored" is about properties a runtime does not know, and a container that
-/// silently runs without the scheduler, CPU affinity or RDT class it asked for is worse than
-/// a clear error. (`features` does not claim them either.)
-fn refuse_unimplemented(spec: &Spec) -> Result<()> {
-    let mut asked = Vec::new();
-    if let Some(p) = spec.process() {
-        if p.scheduler().is_some() {
-            asked.push("process.scheduler");
-        }
-        if p.io_priority().is_some() {
-            asked.push("process.ioPriority");
-        }
-        if p.exec_cpu_affinity().is_some() {
-            asked.push("process.execCPUAffinity");
-        }
+    if let Some(s) = p.scheduler() {
+        crate::setup::sched::check(s)?;
     }
-    if let Some(l) = spec.linux() {
-        if l.personality().is_some() {
-            asked.push("linux.personality");
-        }
-        if l.memory_policy().is_some() {
-            asked.push("linux.memoryPolicy");
-        }
-        if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            asked.push("linux.netDevices");
-        }
-        if l.intel_rdt().is_some() {
-            asked.push("linux.intelRdt (no resctrl support)");
-        }
+    if let Some(io) = p.io_priority() {
+        crate::setup::ioprio::check(io)?;
     }
-    if !asked.is_empty() {
-        bail!("not supported by hull yet: {}", asked.join(", "));
+    if let Some(a) = p.exec_cpu_affinity() {
+        crate::setup::affinity::check(a)?;
     }
     Ok(())
 }
@@ -161,6 +132,16 @@ fn check_linux(spec: &Spec) -> Result<()> {
     }
     if linux.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
         bail!("timeOffsets are set but there is no time namespace");
+    }
+    if let Some(p) = linux.personality() {
+        crate::setup::personality::check(p)?;
+    }
+    if let Some(m) = linux.memory_policy() {
+        crate::setup::mempolicy::check(m)?;
+    }
+    crate::setup::netdev::check(linux)?;
+    if let Some(r) = linux.intel_rdt() {
+        crate::setup::rdt::check(r)?;
     }
     Ok(())
 }

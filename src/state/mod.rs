@@ -45,6 +45,9 @@ pub struct ContainerState {
     /// path): killing its init does not kill the rest, so `kill KILL` signals the whole cgroup.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shares_pid_ns: bool,
+    /// The resctrl groups of linux.intelRdt: joined by `exec`, removed by delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<crate::setup::rdt::Groups>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -1,0 +1,277 @@
+//! `linux.netDevices`: host network interfaces moved into the container's network namespace
+//! by the runtime (runtime-spec 1.3): renamed to `name` when given, brought up, and keeping
+//! their permanent global addresses (the kernel flushes addresses on a namespace move, so they
+//! are read before and added back inside). The parent does it while the init waits, right
+//! after the init's network namespace exists. Per the spec the runtime does not move devices
+//! back: when the namespace goes away the kernel returns physical devices to the host and
+//! destroys virtual ones.
+
+use crate::util::netlink::{self, Request, Socket, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{Linux, LinuxNamespaceType, LinuxNetDevice};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+const IFLA_IFNAME: u16 = 3;
+const IFLA_NET_NS_FD: u16 = 28;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_BROADCAST: u16 = 4;
+const IFA_FLAGS: u16 = 8;
+const IFA_F_PERMANENT: u32 = 0x80;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const IFNAMSIZ: usize = 16;
+
+/// The devices a config asks for, when it asks for any.
+pub fn requested(linux: Option<&Linux>) -> Option<&HashMap<String, LinuxNetDevice>> {
+    linux
+        .and_then(|l| l.net_devices().as_ref())
+        .filter(|d| !d.is_empty())
+}
+
+/// The name a device gets inside the container.
+fn target_name<'a>(host: &'a str, dev: &'a LinuxNetDevice) -> &'a str {
+    dev.name()
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(host)
+}
+
+/// The kernel's rules for an interface name (dev_valid_name).
+fn check_name(name: &str, what: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() >= IFNAMSIZ
+        || name == "."
+        || name == ".."
+        || name.contains(['/', ':'])
+        || name.chars().any(char::is_whitespace)
+    {
+        bail!("linux.netDevices: invalid {what} network device name {name:?}");
+    }
+    Ok(())
+}
+
+/// Everything that can be checked before anything exists: a network namespace to move into,
+/// valid and distinct names, and host devices that exist.
+pub fn check(linux: &Linux) -> Result<()> {
+    let Some(devices) = requested(Some(linux)) else {
+        return Ok(());
+    };
+    let netns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::Network);
+    if !netns {
+        bail!("linux.netDevices: unable to move network devices without a network namespace");
+    }
+    let mut targets = HashSet::new();
+    for (host, dev) in devices {
+        check_name(host, "host")?;
+        let target = target_name(host, dev);
+        check_name(target, "container")?;
+        if !targets.insert(target) {
+            bail!("linux.netDevices: more than one device is named {target:?} in the container");
+        }
+        host_index(host)?;
+    }
+    Ok(())
+}
+
+fn host_index(name: &str) -> Result<i32> {
+    let c = std::ffi::CString::new(name)?;
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => bail!("linux.netDevices: network device {name:?} not found on the host"),
+        i => Ok(i as i32),
+    }
+}
+
+/// struct ifinfomsg with the index, flags and the mask of flags to change.
+fn ifinfomsg(index: i32, flags: u32, change: u32) -> Vec<u8> {
+    let mut h = vec![0u8; 4];
+    h.extend_from_slice(&index.to_ne_bytes());
+    h.extend_from_slice(&flags.to_ne_bytes());
+    h.extend_from_slice(&change.to_ne_bytes());
+    h
+}
+
+fn set_up(sock: &mut Socket, index: i32, up: bool) -> Result<()> {
+    let flags = if up { libc::IFF_UP as u32 } else { 0 };
+    let req = Request::new(
+        netlink::RTM_NEWLINK,
+        0,
+        &ifinfomsg(index, flags, libc::IFF_UP as u32),
+    );
+    sock.request(&req).map(|_| ())
+}
+
+/// An address as the kernel reported it, to be added again on the moved device.
+struct Address {
+    header: [u8; 8],
+    attrs: Vec<(u16, Vec<u8>)>,
+}
+
+/// The device's permanent addresses of global scope (what the spec says to preserve).
+fn addresses(sock: &mut Socket, index: i32) -> Result<Vec<Address>> {
+    let req = Request::new(netlink::RTM_GETADDR, NLM_F_DUMP, &[0u8; 8]);
+    let mut out = Vec::new();
+    for msg in sock.request(&req)? {
+        let Some(header) = msg.get(0..8) else {
+            continue;
+        };
+        let owner = i32::from_ne_bytes(header[4..8].try_into()?);
+        let attrs = netlink::attrs(&msg, 8);
+        let flags = attrs
+            .iter()
+            .find(|(k, _)| *k == IFA_FLAGS)
+            .and_then(|(_, v)| v.get(0..4))
+            .map(|v| u32::from_ne_bytes(v.try_into().unwrap_or_default()))
+            .unwrap_or(header[2] as u32);
+        if owner != index || header[3] != RT_SCOPE_UNIVERSE || flags & IFA_F_PERMANENT == 0 {
+            continue;
+        }
+        out.push(Address {
+            header: header.try_into()?,
+            attrs: attrs
+                .into_iter()
+                .filter(|(k, _)| matches!(*k, IFA_ADDRESS | IFA_LOCAL | IFA_BROADCAST))
+                .map(|(k, v)| (k, v.to_vec()))
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+fn add_address(sock: &mut Socket, index: i32, a: &Address) -> Result<()> {
+    let mut header = a.header;
+    header[2] = 0;
+    header[4..8].copy_from_slice(&index.to_ne_bytes());
+    let mut req = Request::new(netlink::RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &header);
+    for (k, v) in &a.attrs {
+        req = req.attr(*k, v);
+    }
+    sock.request(&req).map(|_| ())
+}
+
+/// Moves device `index` into the namespace `ns` and renames it in the same request.
+fn move_link(sock: &mut Socket, index: i32, target: &str, ns: &File) -> Result<()> {
+    let mut name = target.as_bytes().to_vec();
+    name.push(0);
+    let req = Request::new(netlink::RTM_NEWLINK, 0, &ifinfomsg(index, 0, 0))
+        .attr(IFLA_IFNAME, &name)
+        .attr(IFLA_NET_NS_FD, &(ns.as_raw_fd() as u32).to_ne_bytes());
+    sock.request(&req).map(|_| ())
+}
+
+/// The name of link `index`, if there is one.
+fn link_name(sock: &mut Socket, index: i32) -> Option<String> {
+    let req = Request::new(netlink::RTM_GETLINK, 0, &ifinfomsg(index, 0, 0));
+    let reply = sock.request(&req).ok()?.into_iter().next()?;
+    let (_, name) = netlink::attrs(&reply, 16)
+        .into_iter()
+        .find(|(k, _)| *k == IFLA_IFNAME)?;
+    Some(
+        String::from_utf8_lossy(name)
+            .trim_end_matches('\0')
+            .to_string(),
+    )
+}
+
+fn link_index(sock: &mut Socket, name: &str) -> Result<i32> {
+    let mut n = name.as_bytes().to_vec();
+    n.push(0);
+    let req = Request::new(netlink::RTM_GETLINK, 0, &ifinfomsg(0, 0, 0)).attr(IFLA_IFNAME, &n);
+    let reply = sock.request(&req)?.into_iter().next().context("no reply")?;
+    Ok(i32::from_ne_bytes(
+        reply.get(4..8).context("short reply")?.try_into()?,
+    ))
+}
+
+/// The moved device's index inside: the kernel keeps the index unless it is taken there; a
+/// `%d` template name is completed by the kernel, so only its prefix is known.
+fn moved_index(sock: &mut Socket, old: i32, target: &str) -> Result<i32> {
+    let matches = |n: &str| match target.split_once("%d") {
+        Some((pre, _)) => n.starts_with(pre),
+        None => n == target,
+    };
+    if link_name(sock, old).is_some_and(|n| matches(&n)) {
+        return Ok(old);
+    }
+    link_index(sock, target)
+}
+
+/// A netlink socket inside the network namespace `ns`: sockets stay bound to the namespace
+/// they were created in, so enter it, open, and come back.
+fn socket_in(ns: &File) -> Result<Socket> {
+    let own = File::open("/proc/self/ns/net").context("opening our network namespace")?;
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("entering the container's network namespace");
+    }
+    let sock = Socket::open();
+    if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        // Carrying on in the container's namespace would do host work in the wrong place.
+        let e = std::io::Error::last_os_error();
+        eprintln!("hull: returning to the host network namespace: {e}");
+        unsafe { libc::_exit(1) };
+    }
+    sock
+}
+
+/// Moves every requested device into the network namespace of process `pid`.
+pub fn attach_all(devices: &HashMap<String, LinuxNetDevice>, pid: i32) -> Result<()> {
+    let ns = File::open(format!("/proc/{pid}/ns/net"))
+        .context("opening the container's network namespace")?;
+    let mut host = Socket::open()?;
+    let mut inside = socket_in(&ns)?;
+    let mut sorted: Vec<_> = devices.iter().collect();
+    sorted.sort_by_key(|(name, _)| *name);
+    for (name, dev) in sorted {
+        let target = target_name(name, dev);
+        attach(&mut host, &mut inside, &ns, name, target).with_context(|| {
+            format!(
+                "linux.netDevices: moving network device {name:?} into the container as {target:?}"
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn attach(
+    host: &mut Socket,
+    inside: &mut Socket,
+    ns: &File,
+    name: &str,
+    target: &str,
+) -> Result<()> {
+    let index = host_index(name)?;
+    // The spec: a name already taken inside is an error; found before the host device is
+    // touched (a %d template is completed by the kernel, so it cannot clash).
+    if !target.contains("%d") && link_index(inside, target).is_ok() {
+        bail!("a network device named {target:?} already exists in the container");
+    }
+    set_up(host, index, false).context("setting it down")?;
+    let addrs = addresses(host, index).context("reading its addresses")?;
+    move_link(host, index, target, ns)?;
+    let index = moved_index(inside, index, target).context("finding it in the container")?;
+    set_up(inside, index, true).context("setting it up")?;
+    for a in &addrs {
+        add_address(inside, index, a).context("restoring its addresses")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        check_name("eth0", "x").unwrap();
+        check_name("ctr%d", "x").unwrap();
+        for bad in ["", ".", "..", "a/b", "a:b", "a b", "sixteen_chars_xx"] {
+            assert!(check_name(bad, "x").is_err(), "{bad}");
+        }
+    }
+}
