@@ -206,6 +206,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     } else {
         rootfs::pivot(cfg.rootfs)?;
     }
+    rootfs::apply_root_propagation(spec)?;
     if process.terminal().unwrap_or(false) {
         setup_terminal(cfg, process)?;
     }

@@ -34,17 +34,13 @@ pub struct RootfsOptions<'a> {
 pub fn prepare(o: &RootfsOptions) -> Result<()> {
     let linux = o.spec.linux().as_ref();
     // Stop our mounts from propagating back to the host, and host mounts from leaking in
-    // except as the spec's propagation asks (runc's default is rslave).
-    let prop = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .map(propagation_flag)
-        .transpose()?;
-    let root_flag = match prop {
-        Some(f) if f & libc::MS_SHARED != 0 => libc::MS_SHARED | libc::MS_REC,
-        Some(f) if f & libc::MS_PRIVATE != 0 => libc::MS_PRIVATE | libc::MS_REC,
-        _ => libc::MS_SLAVE | libc::MS_REC,
-    };
-    sys_mount(None, "/", None, root_flag, None).context("making / a slave mount")?;
+    // except as the spec's propagation asks (runc's default is rslave). The flag is applied to
+    // "/" as given (not made recursive), like runc.
+    let root_flag = root_propagation(o.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    sys_mount(None, "/", None, root_flag, None).context("setting the propagation of /")?;
+    // pivot_root refuses a new root whose parent mount is shared, and our bind of the rootfs
+    // would propagate to the parent's peers: make that parent private first.
+    make_parent_mount_private(o.rootfs)?;
     let rootfs = o.rootfs.to_str().context("rootfs path is not UTF-8")?;
     // pivot_root needs the new root to be a mount point.
     sys_mount(
@@ -55,9 +51,6 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
         None,
     )
     .context("bind-mounting rootfs")?;
-    if let Some(f) = prop {
-        sys_mount(None, rootfs, None, f, None).context("setting rootfsPropagation")?;
-    }
     let root = open_root(o.rootfs)?;
     let ctx = MountContext {
         root: &root,
@@ -84,6 +77,44 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     devices::create_spec_devices(&root, o.userns, spec_devices)?;
     crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
     Ok(())
+}
+
+/// linux.rootfsPropagation as mount(2) flags, if set.
+fn root_propagation(spec: &Spec) -> Result<Option<libc::c_ulong>> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+        .map(propagation_flag)
+        .transpose()
+}
+
+/// Applies linux.rootfsPropagation to the container's `/`. It must come after pivot_root
+/// (which refuses shared mounts) and apply to the new root, not to the host's mounts.
+pub fn apply_root_propagation(spec: &Spec) -> Result<()> {
+    if let Some(f) = root_propagation(spec)? {
+        sys_mount(None, "/", None, f, None).context("setting rootfsPropagation")?;
+    }
+    Ok(())
+}
+
+/// Makes the mount the rootfs lives on private: walk up from the rootfs until mount(2)
+/// accepts the path (EINVAL means "not a mount point"). Done unconditionally, like runc 1.2+:
+/// no mountinfo parsing on the hot path, and the container's `/` then never stays a peer or
+/// slave of a host mount except as rootfsPropagation asks after the pivot.
+fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let mut path = rootfs;
+    loop {
+        let p = path.to_str().context("rootfs path is not UTF-8")?;
+        match sys_mount(None, p, None, libc::MS_PRIVATE, None) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => match path.parent() {
+                Some(parent) => path = parent,
+                None => return Err(e).context("making / private"),
+            },
+            Err(e) => return Err(e).with_context(|| format!("making {p} private")),
+        }
+    }
 }
 
 /// Makes the rootfs the container's `/` with pivot_root, detaching the old root entirely so
