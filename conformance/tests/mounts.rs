@@ -200,3 +200,108 @@ fn rshared_volume_propagates_to_the_host() {
     assert!(sub.join("marker").exists());
     unmount_all_under(&sub);
 }
+
+// ---------------------------------------------------------------------------
+// 2. bind sources are opened with the host's credentials
+// ---------------------------------------------------------------------------
+
+/// podman --userns=auto: bind sources live under root-owned 0700 directories the container's
+/// root cannot traverse. The runtime opens them with the host's credentials; the container
+/// sees their content, and holds no host fd afterwards.
+#[test]
+fn userns_bind_sources_under_a_private_dir() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    add_user_namespace(&mut b);
+    let private = b.dir.join("userdata");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(private.join("hosts"), "10.1.2.3 from-the-host\n").unwrap();
+    fs::create_dir(private.join("vol")).unwrap();
+    fs::write(private.join("vol/data"), "volume-data\n").unwrap();
+    // The rootfs belongs to the unmapped host root: mount points must exist.
+    fs::create_dir(b.rootfs().join("vol")).unwrap();
+    add_mount(
+        &mut b,
+        json!({ "destination": "/etc/hosts", "type": "bind",
+                "source": private.join("hosts"), "options": ["bind", "ro"] }),
+    );
+    add_mount(
+        &mut b,
+        json!({ "destination": "/vol", "type": "bind",
+                "source": private.join("vol"), "options": ["rbind"] }),
+    );
+    let out = sh_ok(
+        &rt,
+        &mut b,
+        "cat /etc/hosts /vol/data; ls /proc/self/fd | wc -l; \
+         for f in /proc/self/fd/*; do readlink $f; done; true",
+    );
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("10.1.2.3 from-the-host"), "{out}");
+    assert_eq!(lines.next(), Some("volume-data"), "{out}");
+    // stdin/out/err and the fd of the listing itself: nothing of the runtime's.
+    for l in lines.skip(1) {
+        assert!(
+            !l.contains("userdata") && !l.contains("mnt:"),
+            "a host fd is open in the container: {out}"
+        );
+    }
+    let (code, _, err) = sh(&rt, &mut b, "echo x > /etc/hosts");
+    assert_ne!(code, 0, "ro bind is writable: {err}");
+}
+
+/// A bind source that does not exist: one clear error naming it, nothing left behind.
+#[test]
+fn userns_missing_bind_source_is_an_error() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    add_user_namespace(&mut b);
+    let missing = b.dir.join("no-such-dir");
+    add_mount(
+        &mut b,
+        json!({ "destination": "/x", "type": "bind", "source": missing, "options": ["rbind"] }),
+    );
+    let (code, _, err) = sh(&rt, &mut b, "true");
+    assert_ne!(code, 0);
+    assert!(err.contains("no-such-dir"), "{err}");
+    assert!(rt.ids_in_root().is_empty());
+}
+
+/// Kubernetes user-namespaced pods: a container joining the pod's user namespace by path
+/// opens its bind sources with the host's credentials too.
+#[test]
+fn joined_userns_bind_source_under_a_private_dir() {
+    let rt = Runtime::new();
+    let id = unique_id("usernsholder");
+    let mut holder = Bundle::busybox();
+    holder.set_cgroups_path(&test_cgroups_path(&id));
+    add_user_namespace(&mut holder);
+    holder.set_args(&["sleep", "1000"]);
+    holder.save();
+    let c = Container::with_id(&rt, &holder, &id);
+    c.create();
+    let holder_pid = c.pid();
+
+    let mut b = Bundle::busybox();
+    b.config["linux"]["namespaces"] = json!([
+        { "type": "user", "path": format!("/proc/{holder_pid}/ns/user") },
+        { "type": "pid" },
+        { "type": "mount" },
+        { "type": "ipc" },
+        { "type": "uts" },
+        { "type": "network", "path": format!("/proc/{holder_pid}/ns/net") },
+    ]);
+    remove_mount(&mut b, "/sys/fs/cgroup");
+    let private = b.dir.join("userdata");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(private.join("hostname"), "pod-hostname\n").unwrap();
+    add_mount(
+        &mut b,
+        json!({ "destination": "/etc/hostname", "type": "bind",
+                "source": private.join("hostname"), "options": ["rbind", "ro"] }),
+    );
+    let out = sh_ok(&rt, &mut b, "cat /etc/hostname; id -u");
+    assert_eq!(out, "pod-hostname\n0\n");
+}

@@ -176,12 +176,15 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     if !cfg.ns.has_new(NS::Mount) {
         bail!("a new mount namespace is required to set up the rootfs");
     }
+    let open_source =
+        |path: &Path, recursive: bool| super::mount_source::request(chan, path, recursive);
     rootfs::prepare(&rootfs::RootfsOptions {
         spec,
         rootfs: cfg.rootfs,
         bundle: cfg.bundle,
         cgroupns: cfg.ns.has_new(NS::Cgroup) || cfg.ns.joins(NS::Cgroup),
         userns,
+        open_source: if userns { Some(&open_source) } else { None },
     })?;
     if cfg.runtime_hooks {
         chan.send(Tag::RunRuntimeHooks, b"")?;

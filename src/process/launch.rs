@@ -206,6 +206,7 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
     loop {
         match l.chan.recv()? {
             Some((Tag::Ready, _)) => return Ok(()),
+            Some((Tag::MountSource, req)) => super::mount_source::serve(&l.chan, l.pid, &req)?,
             Some((Tag::RunRuntimeHooks, _)) => {
                 (duties.runtime_hooks)(l.pid)?;
                 l.chan.send(Tag::HooksDone, b"")?;

@@ -20,10 +20,14 @@ pub enum Tag {
     Start = b's',
     /// Either way: something failed; the payload says what.
     Error = b'e',
+    /// Child → parent (user namespace): open this bind source for me (see mount_source).
+    MountSource = b'o',
+    /// Parent → child: the opened source, as an SCM_RIGHTS fd.
+    MountSourceFd = b'O',
 }
 
 impl Tag {
-    fn from_byte(b: u8) -> Option<Tag> {
+    pub(crate) fn from_byte(b: u8) -> Option<Tag> {
         [
             Tag::MapsWritten,
             Tag::RunRuntimeHooks,
@@ -31,6 +35,8 @@ impl Tag {
             Tag::Ready,
             Tag::Start,
             Tag::Error,
+            Tag::MountSource,
+            Tag::MountSourceFd,
         ]
         .into_iter()
         .find(|t| *t as u8 == b)

@@ -1,8 +1,10 @@
 //! Device nodes in the container's /dev: the default set every container gets, the spec's
-//! `linux.devices`, and the standard /dev symlinks. In a user namespace mknod is not permitted,
-//! so the host's node is bind-mounted onto an empty file instead (as runc does).
+//! `linux.devices` (anywhere in the rootfs, as runc allows), and the standard /dev symlinks.
+//! In a user namespace mknod is not permitted, so the host's node is bind-mounted onto an
+//! empty file instead (as runc does), opened with the host's credentials; the host node must
+//! be the very device asked for.
 
-use super::mounts::sys_mount;
+use super::mounts::SourceOpener;
 use crate::util::path::{create_in_root, fd_path, open_in_root, Leaf};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
@@ -31,9 +33,10 @@ pub const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
     ("/dev/tty", 5, 0),
 ];
 
+/// `userns`: how to open host nodes for binding, when mknod is not permitted.
 pub fn create_default_devices(
     root: &OwnedFd,
-    userns: bool,
+    userns: Option<&SourceOpener>,
     spec_devices: &[LinuxDevice],
 ) -> Result<()> {
     for &(path, major, minor) in DEFAULT_DEVICES {
@@ -55,7 +58,11 @@ pub fn create_default_devices(
     Ok(())
 }
 
-pub fn create_spec_devices(root: &OwnedFd, userns: bool, devices: &[LinuxDevice]) -> Result<()> {
+pub fn create_spec_devices(
+    root: &OwnedFd,
+    userns: Option<&SourceOpener>,
+    devices: &[LinuxDevice],
+) -> Result<()> {
     for d in devices {
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
@@ -67,8 +74,8 @@ pub fn create_spec_devices(root: &OwnedFd, userns: bool, devices: &[LinuxDevice]
             ),
         };
         let path = d.path().to_string_lossy();
-        if !path.starts_with("/dev/") {
-            bail!("device path {path} must be under /dev");
+        if !path.starts_with('/') {
+            bail!("device path {path} must be absolute");
         }
         let node = Node {
             path: &path,
@@ -84,7 +91,7 @@ pub fn create_spec_devices(root: &OwnedFd, userns: bool, devices: &[LinuxDevice]
     Ok(())
 }
 
-fn create_node(root: &OwnedFd, n: &Node, userns: bool) -> Result<()> {
+fn create_node(root: &OwnedFd, n: &Node, userns: Option<&SourceOpener>) -> Result<()> {
     let path = Path::new(n.path);
     let parent = create_in_root(root, path.parent().unwrap_or(Path::new("/dev")), Leaf::Dir)?;
     let name = CString::new(
@@ -92,17 +99,8 @@ fn create_node(root: &OwnedFd, n: &Node, userns: bool) -> Result<()> {
             .map(|f| f.as_encoded_bytes())
             .unwrap_or_default(),
     )?;
-    if userns && n.kind != libc::S_IFIFO {
-        let target = create_in_root(root, path, Leaf::File)?;
-        let host = CString::new(n.path)?;
-        return sys_mount(
-            Some(host.to_str()?),
-            &fd_path(&target),
-            None,
-            libc::MS_BIND,
-            None,
-        )
-        .with_context(|| format!("bind-mounting host {}", n.path));
+    if let Some(open) = userns.filter(|_| n.kind != libc::S_IFIFO) {
+        return bind_host_node(root, n, open);
     }
     unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), 0) };
     let dev = libc::makedev(n.major as u32, n.minor as u32);
@@ -117,6 +115,28 @@ fn create_node(root: &OwnedFd, n: &Node, userns: bool) -> Result<()> {
         libc::chown(p.as_ptr(), n.uid, n.gid);
     }
     Ok(())
+}
+
+/// In a user namespace: binds the host's node at the same path onto an empty file, after
+/// checking it is the device asked for (never a bind of a missing or different host file).
+fn bind_host_node(root: &OwnedFd, n: &Node, open: &SourceOpener) -> Result<()> {
+    let tree = open(Path::new(n.path), false)?;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatat(tree.as_raw_fd(), c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("fstat");
+    }
+    let want = libc::makedev(n.major as u32, n.minor as u32);
+    if st.st_mode & libc::S_IFMT != n.kind || st.st_rdev != want {
+        bail!(
+            "host {} is not the device {}:{} asked for; it cannot be created in a user namespace",
+            n.path,
+            n.major,
+            n.minor
+        );
+    }
+    let target = create_in_root(root, Path::new(n.path), Leaf::File)?;
+    super::mount_fd::attach(&tree, &target)
+        .with_context(|| format!("bind-mounting host {}", n.path))
 }
 
 /// /dev/fd, stdin/out/err, /dev/core, and /dev/ptmx pointing at the container's devpts.

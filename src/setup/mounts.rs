@@ -18,6 +18,54 @@ pub struct MountContext<'a> {
     pub cgroupns: bool,
     /// Inside a new user namespace: locked mount flags must be preserved on remount.
     pub userns: bool,
+    /// In a user namespace: opens a host path as a detached mount tree with the host's
+    /// credentials (the parent does it; see process::mount_source).
+    pub open_source: Option<&'a SourceOpener<'a>>,
+}
+
+/// Opens `path` (recursively or not) as a detached mount tree.
+pub type SourceOpener<'a> = dyn Fn(&Path, bool) -> Result<OwnedFd> + 'a;
+
+/// Where a bind mount comes from.
+pub enum BindSource {
+    /// An O_PATH fd of the source, resolved by us (no user namespace).
+    Path(OwnedFd),
+    /// A detached mount tree opened for us with the host's credentials.
+    Tree(OwnedFd),
+}
+
+impl BindSource {
+    pub fn open(ctx: &MountContext, src: &Path, recursive: bool) -> Result<BindSource> {
+        match ctx.open_source {
+            Some(open) => Ok(BindSource::Tree(open(src, recursive)?)),
+            None => Ok(BindSource::Path(
+                crate::util::path::open_root_any(src)
+                    .map_err(|e| anyhow!("bind source {}: {}", src.display(), e.root_cause()))?,
+            )),
+        }
+    }
+
+    pub fn is_dir(&self) -> Result<bool> {
+        let fd = match self {
+            BindSource::Path(fd) | BindSource::Tree(fd) => fd,
+        };
+        Ok(crate::util::path::fd_mode(fd)? & libc::S_IFMT == libc::S_IFDIR)
+    }
+
+    /// Mounts the source on `target`; a detached tree's fd is consumed (closed) here.
+    pub fn mount_on(self, target: &OwnedFd, flags: libc::c_ulong) -> Result<()> {
+        match self {
+            BindSource::Path(fd) => sys_mount(
+                Some(&fd_path(&fd)),
+                &fd_path(target),
+                None,
+                flags & (libc::MS_BIND | libc::MS_REC),
+                None,
+            )
+            .context("bind"),
+            BindSource::Tree(tree) => super::mount_fd::attach(&tree, target),
+        }
+    }
 }
 
 pub fn sys_mount(
@@ -149,18 +197,14 @@ fn mount_bind(ctx: &MountContext, m: &Mount, dest: &Path, opts: &MountOptions) -
     } else {
         ctx.bundle.join(src)
     };
-    let meta = std::fs::metadata(&src).with_context(|| format!("bind source {}", src.display()))?;
-    let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
+    let source = BindSource::open(ctx, &src, opts.flags & libc::MS_REC != 0)?;
+    let leaf = if source.is_dir()? {
+        Leaf::Dir
+    } else {
+        Leaf::File
+    };
     let target = create_in_root(ctx.root, dest, leaf)?;
-    let src_fd = crate::util::path::open_root_any(&src)?;
-    sys_mount(
-        Some(&fd_path(&src_fd)),
-        &fd_path(&target),
-        None,
-        opts.flags & (libc::MS_BIND | libc::MS_REC),
-        None,
-    )
-    .context("bind")?;
+    source.mount_on(&target, opts.flags)?;
     drop(target);
     let mounted = open_in_root(ctx.root, dest)?;
     let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);

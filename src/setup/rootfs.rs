@@ -28,6 +28,8 @@ pub struct RootfsOptions<'a> {
     pub bundle: &'a Path,
     pub cgroupns: bool,
     pub userns: bool,
+    /// In a user namespace: how bind sources are opened with the host's credentials.
+    pub open_source: Option<&'a mounts::SourceOpener<'a>>,
 }
 
 /// Mounts everything the spec asks for under the rootfs (still seen from the host's root).
@@ -57,6 +59,7 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
         bundle: o.bundle,
         cgroupns: o.cgroupns,
         userns: o.userns,
+        open_source: o.open_source,
     };
     let mut has_dev_mount = false;
     let mut has_devpts = false;
@@ -71,10 +74,10 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     // Default devices go into a /dev that the spec mounted (usually a tmpfs); without a /dev
     // mount the rootfs's own /dev is used as is, like runc.
     if has_dev_mount {
-        devices::create_default_devices(&root, o.userns, spec_devices)?;
+        devices::create_default_devices(&root, o.open_source, spec_devices)?;
         devices::create_symlinks(&root, has_devpts)?;
     }
-    devices::create_spec_devices(&root, o.userns, spec_devices)?;
+    devices::create_spec_devices(&root, o.open_source, spec_devices)?;
     crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
     Ok(())
 }
