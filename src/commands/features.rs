@@ -37,7 +37,7 @@ pub fn run(_args: &[String]) -> Result<i32> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": crate::setup::idmap::supported()}}
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",

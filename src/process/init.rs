@@ -177,14 +177,14 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         bail!("a new mount namespace is required to set up the rootfs");
     }
     let open_source =
-        |path: &Path, recursive: bool| super::mount_source::request(chan, path, recursive);
+        |req: &crate::setup::mount_fd::SourceRequest| super::mount_source::request(chan, req);
     rootfs::prepare(&rootfs::RootfsOptions {
         spec,
         rootfs: cfg.rootfs,
         bundle: cfg.bundle,
         cgroupns: cfg.ns.has_new(NS::Cgroup) || cfg.ns.joins(NS::Cgroup),
         userns,
-        open_source: if userns { Some(&open_source) } else { None },
+        open_source: &open_source,
     })?;
     if cfg.runtime_hooks {
         chan.send(Tag::RunRuntimeHooks, b"")?;

@@ -6,17 +6,14 @@
 //! move_mount and closes it. No host fd outlives the mount step.
 
 use super::sync::{Channel, Tag};
-use crate::setup::mount_fd::clone_tree;
+use crate::setup::mount_fd::{clone_tree, SourceRequest};
 use anyhow::{bail, Context, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// Init side: the detached tree of `path` (recursively for rbind), opened by the parent.
-pub fn request(chan: &Channel, path: &Path, recursive: bool) -> Result<OwnedFd> {
-    let mut payload = vec![recursive as u8];
-    payload.extend_from_slice(path.as_os_str().as_bytes());
-    chan.send(Tag::MountSource, &payload)?;
+/// Init side: the detached tree asked for, opened (and idmapped) by the parent.
+pub fn request(chan: &Channel, req: &SourceRequest) -> Result<OwnedFd> {
+    chan.send(Tag::MountSource, &req.encode())?;
     let (tag, data, fd) = recv_with_fd(chan.raw_fd())?;
     match (tag, fd) {
         (Some(Tag::MountSourceFd), Some(fd)) => Ok(fd),
@@ -30,13 +27,21 @@ pub fn request(chan: &Channel, path: &Path, recursive: bool) -> Result<OwnedFd> 
 /// to the init (which reports it with the mount it belongs to); an error returning to our own
 /// mount namespace is fatal for the create.
 pub fn serve(chan: &Channel, pid: i32, payload: &[u8]) -> Result<()> {
-    let Some((&recursive, path)) = payload.split_first() else {
-        bail!("sync: empty mount source request");
+    let Some(req) = SourceRequest::decode(payload) else {
+        bail!("sync: malformed mount source request");
     };
-    let path = Path::new(std::ffi::OsStr::from_bytes(path));
+    let path = &req.path;
     let opened = in_mount_ns(pid, || {
-        clone_tree(path, recursive != 0).with_context(|| format!("bind source {}", path.display()))
+        clone_tree(path, req.recursive).with_context(|| format!("bind source {}", path.display()))
     })?;
+    let opened = opened.and_then(|tree| {
+        if let Some(i) = &req.idmap {
+            let ns = crate::setup::idmap::userns_fd(&i.uid_map, &i.gid_map)?;
+            crate::setup::idmap::apply(&tree, &ns, i.recursive)
+                .with_context(|| format!("idmapping {}", path.display()))?;
+        }
+        Ok(tree)
+    });
     match opened {
         Ok(fd) => send_with_fd(chan.raw_fd(), Tag::MountSourceFd, &fd),
         Err(e) => chan.send(Tag::Error, format!("{e:#}").as_bytes()),

@@ -120,7 +120,11 @@ fn create_node(root: &OwnedFd, n: &Node, userns: Option<&SourceOpener>) -> Resul
 /// In a user namespace: binds the host's node at the same path onto an empty file, after
 /// checking it is the device asked for (never a bind of a missing or different host file).
 fn bind_host_node(root: &OwnedFd, n: &Node, open: &SourceOpener) -> Result<()> {
-    let tree = open(Path::new(n.path), false)?;
+    let tree = open(&super::mount_fd::SourceRequest {
+        path: n.path.into(),
+        recursive: false,
+        idmap: None,
+    })?;
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstatat(tree.as_raw_fd(), c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH) } != 0 {
         return Err(std::io::Error::last_os_error()).context("fstat");

@@ -89,3 +89,86 @@ pub fn setattr(
     }
     Ok(())
 }
+
+/// A bind source to open as a detached tree (see process::mount_source), optionally idmapped.
+#[derive(Debug, PartialEq)]
+pub struct SourceRequest {
+    pub path: std::path::PathBuf,
+    /// rbind: clone the whole tree, not just the top mount.
+    pub recursive: bool,
+    pub idmap: Option<IdmapRequest>,
+}
+
+/// Mappings for an idmapped mount, in uid_map syntax.
+#[derive(Debug, PartialEq)]
+pub struct IdmapRequest {
+    pub uid_map: String,
+    pub gid_map: String,
+    /// Idmap every mount of the tree (ridmap), not just its top.
+    pub recursive: bool,
+}
+
+impl SourceRequest {
+    /// flags byte, path, NUL, uid map, NUL, gid map.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut flags = self.recursive as u8;
+        if let Some(i) = &self.idmap {
+            flags |= 2 | ((i.recursive as u8) << 2);
+        }
+        let mut v = vec![flags];
+        v.extend_from_slice(self.path.as_os_str().as_bytes());
+        if let Some(i) = &self.idmap {
+            v.push(0);
+            v.extend_from_slice(i.uid_map.as_bytes());
+            v.push(0);
+            v.extend_from_slice(i.gid_map.as_bytes());
+        }
+        v
+    }
+
+    pub fn decode(b: &[u8]) -> Option<SourceRequest> {
+        let (&flags, rest) = b.split_first()?;
+        let mut parts = rest.split(|c| *c == 0);
+        let path = Path::new(std::ffi::OsStr::from_bytes(parts.next()?)).to_path_buf();
+        let idmap = if flags & 2 != 0 {
+            let text = |p: Option<&[u8]>| p.and_then(|p| String::from_utf8(p.to_vec()).ok());
+            Some(IdmapRequest {
+                uid_map: text(parts.next())?,
+                gid_map: text(parts.next())?,
+                recursive: flags & 4 != 0,
+            })
+        } else {
+            None
+        };
+        Some(SourceRequest {
+            path,
+            recursive: flags & 1 != 0,
+            idmap,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip() {
+        let r = SourceRequest {
+            path: "/a b/c".into(),
+            recursive: true,
+            idmap: Some(IdmapRequest {
+                uid_map: "0 100000 65536\n".into(),
+                gid_map: "0 200000 1\n1 300000 5\n".into(),
+                recursive: true,
+            }),
+        };
+        assert_eq!(SourceRequest::decode(&r.encode()), Some(r));
+        let r = SourceRequest {
+            path: "/dev/null".into(),
+            recursive: false,
+            idmap: None,
+        };
+        assert_eq!(SourceRequest::decode(&r.encode()), Some(r));
+    }
+}

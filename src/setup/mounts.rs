@@ -2,6 +2,7 @@
 //! always resolved inside the rootfs (see util::path) and mounted through /proc/self/fd.
 
 use super::cgroupfs;
+use super::mount_fd::{IdmapRequest, SourceRequest};
 use super::mount_options::{self, MountOptions};
 use crate::util::path::{create_in_root, fd_path, open_in_root, open_in_root_nofollow, Leaf};
 use anyhow::{anyhow, bail, Context, Result};
@@ -18,13 +19,17 @@ pub struct MountContext<'a> {
     pub cgroupns: bool,
     /// Inside a new user namespace: locked mount flags must be preserved on remount.
     pub userns: bool,
-    /// In a user namespace: opens a host path as a detached mount tree with the host's
-    /// credentials (the parent does it; see process::mount_source).
-    pub open_source: Option<&'a SourceOpener<'a>>,
+    /// Opens a host path as a detached mount tree with the host's credentials, idmapped if
+    /// asked (the parent does it; see process::mount_source). Used in a user namespace and
+    /// for idmapped mounts.
+    pub open_source: &'a SourceOpener<'a>,
+    /// The container's linux.uidMappings/gidMappings (uid_map syntax), for `idmap` mounts
+    /// that give none of their own.
+    pub userns_maps: (String, String),
 }
 
-/// Opens `path` (recursively or not) as a detached mount tree.
-pub type SourceOpener<'a> = dyn Fn(&Path, bool) -> Result<OwnedFd> + 'a;
+/// Opens a bind source as a detached mount tree.
+pub type SourceOpener<'a> = dyn Fn(&SourceRequest) -> Result<OwnedFd> + 'a;
 
 /// Where a bind mount comes from.
 pub enum BindSource {
@@ -35,14 +40,13 @@ pub enum BindSource {
 }
 
 impl BindSource {
-    pub fn open(ctx: &MountContext, src: &Path, recursive: bool) -> Result<BindSource> {
-        match ctx.open_source {
-            Some(open) => Ok(BindSource::Tree(open(src, recursive)?)),
-            None => Ok(BindSource::Path(
-                crate::util::path::open_root_any(src)
-                    .map_err(|e| anyhow!("bind source {}: {}", src.display(), e.root_cause()))?,
-            )),
+    pub fn open(ctx: &MountContext, req: SourceRequest) -> Result<BindSource> {
+        if ctx.userns || req.idmap.is_some() {
+            return Ok(BindSource::Tree((ctx.open_source)(&req)?));
         }
+        let fd = crate::util::path::open_root_any(&req.path)
+            .map_err(|e| anyhow!("bind source {}: {}", req.path.display(), e.root_cause()))?;
+        Ok(BindSource::Path(fd))
     }
 
     pub fn is_dir(&self) -> Result<bool> {
@@ -176,6 +180,10 @@ pub fn mount_entry(ctx: &MountContext, m: &Mount) -> Result<()> {
         cgroupfs::mount_cgroups(ctx, &dest, &opts)
     } else if opts.is_bind {
         mount_bind(ctx, m, &dest, &opts)
+    } else if m.uid_mappings().is_some() || m.gid_mappings().is_some() || opts.idmap.is_some() {
+        Err(anyhow!(
+            "idmapped mounts are only supported for bind mounts"
+        ))
     } else {
         mount_fs(ctx, m, typ, &dest, &opts)
     };
@@ -197,7 +205,14 @@ fn mount_bind(ctx: &MountContext, m: &Mount, dest: &Path, opts: &MountOptions) -
     } else {
         ctx.bundle.join(src)
     };
-    let source = BindSource::open(ctx, &src, opts.flags & libc::MS_REC != 0)?;
+    let source = BindSource::open(
+        ctx,
+        SourceRequest {
+            path: src,
+            recursive: opts.flags & libc::MS_REC != 0,
+            idmap: idmap_request(ctx, m, opts)?,
+        },
+    )?;
     let leaf = if source.is_dir()? {
         Leaf::Dir
     } else {
@@ -212,6 +227,38 @@ fn mount_bind(ctx: &MountContext, m: &Mount, dest: &Path, opts: &MountOptions) -
         remount_bind(&fd_path(&mounted), opts.flags, ctx.userns)?;
     }
     finish(&mounted, opts)
+}
+
+/// The idmapping a bind mount asks for: its own uidMappings/gidMappings, or with only the
+/// `idmap`/`ridmap` option the container's. Recursive for `ridmap`, and for an rbind that
+/// does not say `idmap`.
+fn idmap_request(
+    ctx: &MountContext,
+    m: &Mount,
+    opts: &MountOptions,
+) -> Result<Option<IdmapRequest>> {
+    let text = |v: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        super::idmap::map_text(v.as_deref().unwrap_or(&[]))
+    };
+    let (uid, gid) = (text(m.uid_mappings()), text(m.gid_mappings()));
+    if uid.is_empty() && gid.is_empty() && opts.idmap.is_none() {
+        return Ok(None);
+    }
+    let (uid_map, gid_map) = if uid.is_empty() && gid.is_empty() {
+        ctx.userns_maps.clone()
+    } else {
+        (uid, gid)
+    };
+    if uid_map.is_empty() || gid_map.is_empty() {
+        bail!(
+            "an idmapped mount needs both uidMappings and gidMappings (its own or the container's)"
+        );
+    }
+    Ok(Some(IdmapRequest {
+        uid_map,
+        gid_map,
+        recursive: opts.idmap.unwrap_or(opts.flags & libc::MS_REC != 0),
+    }))
 }
 
 fn mount_fs(

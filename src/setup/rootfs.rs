@@ -28,8 +28,8 @@ pub struct RootfsOptions<'a> {
     pub bundle: &'a Path,
     pub cgroupns: bool,
     pub userns: bool,
-    /// In a user namespace: how bind sources are opened with the host's credentials.
-    pub open_source: Option<&'a mounts::SourceOpener<'a>>,
+    /// How bind sources are opened with the host's credentials (user namespace, idmap).
+    pub open_source: &'a mounts::SourceOpener<'a>,
 }
 
 /// Mounts everything the spec asks for under the rootfs (still seen from the host's root).
@@ -60,6 +60,18 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
         cgroupns: o.cgroupns,
         userns: o.userns,
         open_source: o.open_source,
+        userns_maps: (
+            super::idmap::map_text(
+                linux
+                    .and_then(|l| l.uid_mappings().as_deref())
+                    .unwrap_or(&[]),
+            ),
+            super::idmap::map_text(
+                linux
+                    .and_then(|l| l.gid_mappings().as_deref())
+                    .unwrap_or(&[]),
+            ),
+        ),
     };
     let mut has_dev_mount = false;
     let mut has_devpts = false;
@@ -74,10 +86,10 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     // Default devices go into a /dev that the spec mounted (usually a tmpfs); without a /dev
     // mount the rootfs's own /dev is used as is, like runc.
     if has_dev_mount {
-        devices::create_default_devices(&root, o.open_source, spec_devices)?;
+        devices::create_default_devices(&root, o.userns.then_some(o.open_source), spec_devices)?;
         devices::create_symlinks(&root, has_devpts)?;
     }
-    devices::create_spec_devices(&root, o.open_source, spec_devices)?;
+    devices::create_spec_devices(&root, o.userns.then_some(o.open_source), spec_devices)?;
     crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
     Ok(())
 }
