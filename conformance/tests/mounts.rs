@@ -492,3 +492,38 @@ fn features_reports_idmap() {
         assert!(opts.contains(&json!("idmap")) && opts.contains(&json!("ridmap")));
     }
 }
+
+// ---------------------------------------------------------------------------
+// 4. tmpfs modes
+// ---------------------------------------------------------------------------
+
+/// A tmpfs over an existing directory: an explicit `mode=` wins; without one the tmpfs takes
+/// the covered directory's mode; on a directory the runtime creates, the tmpfs default 1777.
+#[test]
+fn tmpfs_mode_rules() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    for d in ["explicit", "inherit"] {
+        let p = b.rootfs().join(d);
+        fs::create_dir(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o710)).unwrap();
+    }
+    add_mount(
+        &mut b,
+        json!({ "destination": "/explicit", "type": "tmpfs", "source": "tmpfs",
+                "options": ["mode=1500"] }),
+    );
+    add_mount(
+        &mut b,
+        json!({ "destination": "/inherit", "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid"] }),
+    );
+    add_mount(
+        &mut b,
+        json!({ "destination": "/created", "type": "tmpfs", "source": "tmpfs" }),
+    );
+    let out = sh_ok(&rt, &mut b, "stat -c '%n %a' /explicit /inherit /created");
+    assert!(out.contains("/explicit 1500"), "{out}");
+    assert!(out.contains("/inherit 710"), "{out}");
+    assert!(out.contains("/created 1777"), "{out}");
+}

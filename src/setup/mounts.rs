@@ -268,6 +268,15 @@ fn mount_fs(
     dest: &Path,
     opts: &MountOptions,
 ) -> Result<()> {
+    // A tmpfs without mode= takes the mode of the directory it covers (runc's rule).
+    let covered_mode = if typ == "tmpfs" {
+        open_in_root(ctx.root, dest)
+            .ok()
+            .map(|fd| crate::util::path::fd_mode(&fd))
+            .transpose()?
+    } else {
+        None
+    };
     // /proc and /sys must be real directories: mounting them through a symlink could cover a
     // host path, and procfs/sysfs in the wrong place defeats masked paths.
     let target = if typ == "proc" || typ == "sysfs" {
@@ -285,6 +294,7 @@ fn mount_fs(
     } else {
         create_in_root(ctx.root, dest, Leaf::Dir)?
     };
+    let data = tmpfs_data(typ, opts, covered_mode);
     if (typ == "proc" || typ == "sysfs")
         && crate::util::path::fd_mode(&target)? & libc::S_IFMT != libc::S_IFDIR
     {
@@ -306,7 +316,7 @@ fn mount_fs(
         &fd_path(&target),
         Some(typ),
         opts.flags & !libc::MS_REMOUNT,
-        Some(&opts.data),
+        Some(&data),
     )?;
     drop(target);
     let mounted = open_in_root(ctx.root, dest)?;
@@ -314,6 +324,23 @@ fn mount_fs(
         copy_up(&lower, &mounted).context("tmpcopyup")?;
     }
     finish(&mounted, opts)
+}
+
+/// The filesystem data for the mount: a tmpfs over an existing directory with no `mode=` of
+/// its own gets that directory's mode (a new directory keeps tmpfs's 1777).
+fn tmpfs_data(typ: &str, opts: &MountOptions, covered_mode: Option<u32>) -> String {
+    let has_mode = opts.data.split(',').any(|o| o.starts_with("mode="));
+    match covered_mode {
+        Some(m) if typ == "tmpfs" && !has_mode && m & libc::S_IFMT == libc::S_IFDIR => {
+            let mode = format!("mode={:o}", m & 0o7777);
+            if opts.data.is_empty() {
+                mode
+            } else {
+                format!("{mode},{}", opts.data)
+            }
+        }
+        _ => opts.data.clone(),
+    }
 }
 
 /// Propagation changes and recursive attributes, applied once the mount exists.
