@@ -527,3 +527,98 @@ fn tmpfs_mode_rules() {
     assert!(out.contains("/inherit 710"), "{out}");
     assert!(out.contains("/created 1777"), "{out}");
 }
+
+// ---------------------------------------------------------------------------
+// 5. cwd and device nodes
+// ---------------------------------------------------------------------------
+
+/// A process.cwd missing from the rootfs is created inside it (runc does the same), also
+/// through a symlink that points out of the rootfs.
+#[test]
+fn missing_cwd_is_created_inside_the_rootfs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    let outside = b.dir.join("outside");
+    fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, b.rootfs().join("escape")).unwrap();
+    b.config["process"]["cwd"] = json!("/work/dir");
+    let out = sh_ok(&rt, &mut b, "pwd; stat -c %a /work/dir");
+    assert_eq!(out, "/work/dir\n755\n");
+    assert!(b.rootfs().join("work/dir").is_dir());
+    // Through a symlink pointing out of the rootfs (dangling inside it): hull resolves it
+    // inside the rootfs and creates the directory there; runc 1.3.6 refuses (`mkdir /escape:
+    // file exists`). Neither creates anything outside.
+    b.config["process"]["cwd"] = json!("/escape/sub");
+    let (code, _, err) = sh(&rt, &mut b, "pwd");
+    assert!(
+        !outside.join("sub").exists(),
+        "cwd created outside the rootfs"
+    );
+    if !is_runc() {
+        assert_eq!(code, 0, "{err}");
+        assert!(b
+            .rootfs()
+            .join(outside.strip_prefix("/").unwrap())
+            .join("sub")
+            .is_dir());
+    }
+}
+
+/// linux.devices outside /dev are created (runc allows them).
+#[test]
+fn devices_outside_dev() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.config["linux"]["devices"] = json!([
+        { "path": "/hulldev/null2", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666 }
+    ]);
+    b.config["linux"]["resources"]["devices"] = json!([
+        { "allow": false, "access": "rwm" },
+        { "allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm" }
+    ]);
+    let out = sh_ok(
+        &rt,
+        &mut b,
+        "stat -c '%F %t:%T' /hulldev/null2; echo x > /hulldev/null2",
+    );
+    assert_eq!(out, "character special file 1:3\n");
+}
+
+/// In a user namespace mknod is not permitted: the host's node of the device is bound. runc
+/// binds the host path of the same name; hull falls back to the host's node of that device
+/// number when that path is missing (runc 1.3.6 fails there: `/dev/hull-null` is not on the
+/// host), and never binds a missing or different file.
+#[test]
+fn userns_devices_are_bound_from_the_host() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    add_user_namespace(&mut b);
+    b.config["linux"]["devices"] = json!([
+        { "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666 }
+    ]);
+    let out = sh_ok(&rt, &mut b, "stat -c '%F %t:%T' /dev/fuse /dev/null");
+    assert_eq!(
+        out,
+        "character special file a:e5\ncharacter special file 1:3\n"
+    );
+    if is_runc() {
+        return;
+    }
+    b.config["linux"]["devices"] = json!([
+        { "path": "/dev/hull-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666 }
+    ]);
+    let out = sh_ok(
+        &rt,
+        &mut b,
+        "stat -c '%F %t:%T' /dev/hull-null; echo x > /dev/hull-null",
+    );
+    assert_eq!(out, "character special file 1:3\n");
+    assert!(!Path::new("/dev/hull-null").exists());
+    // A device the host does not have: one clear error.
+    b.config["linux"]["devices"] = json!([
+        { "path": "/dev/hull-none", "type": "c", "major": 4095, "minor": 4095 }
+    ]);
+    let (code, _, err) = sh(&rt, &mut b, "true");
+    assert_ne!(code, 0);
+    assert!(err.contains("/dev/hull-none"), "{err}");
+}

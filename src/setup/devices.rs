@@ -117,30 +117,72 @@ fn create_node(root: &OwnedFd, n: &Node, userns: Option<&SourceOpener>) -> Resul
     Ok(())
 }
 
-/// In a user namespace: binds the host's node at the same path onto an empty file, after
-/// checking it is the device asked for (never a bind of a missing or different host file).
+/// In a user namespace: binds the host's node onto an empty file. The host node at the same
+/// path is used when it is the device asked for (runc's rule); otherwise the host's node of
+/// that device, found through /sys/dev. Never a missing or different host file.
 fn bind_host_node(root: &OwnedFd, n: &Node, open: &SourceOpener) -> Result<()> {
-    let tree = open(&super::mount_fd::SourceRequest {
-        path: n.path.into(),
-        recursive: false,
-        idmap: None,
-    })?;
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatat(tree.as_raw_fd(), c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("fstat");
-    }
-    let want = libc::makedev(n.major as u32, n.minor as u32);
-    if st.st_mode & libc::S_IFMT != n.kind || st.st_rdev != want {
-        bail!(
-            "host {} is not the device {}:{} asked for; it cannot be created in a user namespace",
-            n.path,
-            n.major,
-            n.minor
-        );
-    }
+    let tree = match open_host_node(n, Path::new(n.path), open)? {
+        Some(t) => t,
+        None => {
+            let other = host_node_path(n).with_context(|| {
+                format!(
+                    "device {}: mknod is not permitted in a user namespace and the host has no device {}:{} to bind",
+                    n.path, n.major, n.minor
+                )
+            })?;
+            open_host_node(n, &other, open)?.with_context(|| {
+                format!(
+                    "device {}: host {} is not {}:{}",
+                    n.path,
+                    other.display(),
+                    n.major,
+                    n.minor
+                )
+            })?
+        }
+    };
     let target = create_in_root(root, Path::new(n.path), Leaf::File)?;
     super::mount_fd::attach(&tree, &target)
         .with_context(|| format!("bind-mounting host {}", n.path))
+}
+
+/// The host node at `path` as a detached mount, if it exists and is the device `n`.
+fn open_host_node(n: &Node, path: &Path, open: &SourceOpener) -> Result<Option<OwnedFd>> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let c = CString::new(path.as_os_str().as_encoded_bytes())?;
+    if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
+        return Ok(None);
+    }
+    let want = libc::makedev(n.major as u32, n.minor as u32);
+    if st.st_mode & libc::S_IFMT != n.kind || st.st_rdev != want {
+        return Ok(None);
+    }
+    let tree = open(&super::mount_fd::SourceRequest {
+        path: path.into(),
+        recursive: false,
+        idmap: None,
+    })?;
+    // Checked again on what was opened: the path could have changed in between.
+    if unsafe { libc::fstatat(tree.as_raw_fd(), c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("fstat");
+    }
+    Ok((st.st_mode & libc::S_IFMT == n.kind && st.st_rdev == want).then_some(tree))
+}
+
+/// The host's /dev path of device `n`, from /sys/dev/{char,block}/M:m/uevent's DEVNAME.
+fn host_node_path(n: &Node) -> Option<std::path::PathBuf> {
+    let kind = if n.kind == libc::S_IFBLK {
+        "block"
+    } else {
+        "char"
+    };
+    let uevent =
+        std::fs::read_to_string(format!("/sys/dev/{kind}/{}:{}/uevent", n.major, n.minor)).ok()?;
+    let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
+    if name.split('/').any(|c| c == "..") {
+        return None;
+    }
+    Some(Path::new("/dev").join(name))
 }
 
 /// /dev/fd, stdin/out/err, /dev/core, and /dev/ptmx pointing at the container's devpts.

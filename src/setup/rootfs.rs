@@ -91,6 +91,13 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     }
     devices::create_spec_devices(&root, o.userns.then_some(o.open_source), spec_devices)?;
     crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
+    // A missing process.cwd is created (0755, inside the rootfs), as runc does.
+    if let Some(cwd) = o.spec.process().as_ref().map(|p| p.cwd()) {
+        if !cwd.as_os_str().is_empty() {
+            crate::util::path::create_in_root(&root, cwd, Leaf::Dir)
+                .with_context(|| format!("creating cwd {}", cwd.display()))?;
+        }
+    }
     Ok(())
 }
 
