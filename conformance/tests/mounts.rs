@@ -622,3 +622,138 @@ fn userns_devices_are_bound_from_the_host() {
     assert_ne!(code, 0);
     assert!(err.contains("/dev/hull-none"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// 6. mount order, symlinked targets, read-only /dev, symlinked /proc
+// ---------------------------------------------------------------------------
+
+/// Bind sources are resolved at mount time, in order: a source inside an earlier container
+/// mount (here a tmpfs, reached through the rootfs path) sees that mount.
+fn mount_order_case(userns: bool, idmap: bool) {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    if userns {
+        add_user_namespace(&mut b);
+        fs::create_dir_all(b.rootfs().join("tmp/mount-1")).unwrap();
+        fs::create_dir_all(b.rootfs().join("tmp/mount-2")).unwrap();
+    }
+    add_mount(
+        &mut b,
+        json!({ "destination": "/tmp/mount-1", "type": "tmpfs", "source": "tmpfs",
+                "options": ["mode=777"] }),
+    );
+    let mut second = json!({ "destination": "/tmp/mount-2", "type": "bind",
+                             "source": "rootfs/tmp/mount-1", "options": ["rbind"] });
+    if idmap {
+        second["uidMappings"] = map(0, 100000, 65536);
+        second["gidMappings"] = map(0, 100000, 65536);
+    }
+    add_mount(&mut b, second);
+    let out = sh_ok(
+        &rt,
+        &mut b,
+        "touch /tmp/mount-1/seen && ls /tmp/mount-2; \
+         grep -c ' /tmp/mount-2 .* - tmpfs ' /proc/self/mountinfo",
+    );
+    assert_eq!(
+        out, "seen\n1\n",
+        "second mount does not show the first: {out}"
+    );
+    assert!(!b.rootfs().join("tmp/mount-1/seen").exists());
+}
+
+#[test]
+fn mount_order_source_in_an_earlier_mount() {
+    mount_order_case(false, false);
+}
+
+#[test]
+fn mount_order_source_in_an_earlier_mount_userns() {
+    mount_order_case(true, false);
+}
+
+#[test]
+fn mount_order_source_in_an_earlier_mount_userns_idmap() {
+    mount_order_case(true, true);
+}
+
+/// Bind mount targets through a dangling symlink (as a component, or as the last component)
+/// are created inside the rootfs, never on the host.
+#[test]
+fn bind_targets_through_dangling_symlinks_stay_inside() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    let src = b.dir.join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("f"), "content\n").unwrap();
+    // Absolute targets that exist nowhere yet, on the host or in the rootfs.
+    let host_dir = b.dir.join("host-target-dir");
+    let host_file = b.dir.join("host-target-file");
+    std::os::unix::fs::symlink(&host_dir, b.rootfs().join("dangling-dir")).unwrap();
+    std::os::unix::fs::symlink(&host_file, b.rootfs().join("dangling-file")).unwrap();
+    add_mount(
+        &mut b,
+        json!({ "destination": "/dangling-dir/sub", "type": "bind", "source": src,
+                "options": ["rbind"] }),
+    );
+    add_mount(
+        &mut b,
+        json!({ "destination": "/dangling-file", "type": "bind", "source": src.join("f"),
+                "options": ["bind"] }),
+    );
+    let out = sh_ok(&rt, &mut b, "cat /dangling-dir/sub/f /dangling-file");
+    assert_eq!(out, "content\ncontent\n");
+    assert!(!host_dir.exists(), "target created on the host");
+    assert!(!host_file.exists(), "target created on the host");
+    let inside = b.rootfs().join(host_dir.strip_prefix("/").unwrap());
+    assert!(inside.join("sub").is_dir());
+    assert!(b
+        .rootfs()
+        .join(host_file.strip_prefix("/").unwrap())
+        .is_file());
+}
+
+/// A read-only /dev: its nodes, symlinks and the mounts below it are still made, then it is
+/// read-only.
+#[test]
+fn readonly_dev_mount() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"].as_array_mut().unwrap().push(json!("ro"));
+        }
+    }
+    let out = sh_ok(
+        &rt,
+        &mut b,
+        "grep ' /dev ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1; \
+         echo x > /dev/null && echo null-ok; ls /dev/pts/ptmx >/dev/null && echo pts-ok; \
+         touch /dev/new 2>/dev/null || echo touch-refused",
+    );
+    assert_eq!(out, "ro\nnull-ok\npts-ok\ntouch-refused\n");
+}
+
+/// /proc and /sys must be real directories: a symlink there is refused with runc's words.
+#[test]
+fn symlinked_proc_or_sys_is_refused() {
+    for (dest, typ) in [("proc", "proc"), ("sys", "sysfs")] {
+        let rt = Runtime::new();
+        let mut b = Bundle::busybox();
+        let p = b.rootfs().join(dest);
+        fs::remove_dir(&p).unwrap();
+        fs::create_dir(b.rootfs().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink("/elsewhere", &p).unwrap();
+        let (code, _, err) = sh(&rt, &mut b, "true");
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "filesystem \"{typ}\" must be mounted on ordinary directory"
+            )) || err.contains(&format!(
+                "filesystem \\\"{typ}\\\" must be mounted on ordinary directory"
+            )),
+            "{err}"
+        );
+        assert!(rt.ids_in_root().is_empty());
+    }
+}

@@ -285,10 +285,7 @@ fn mount_fs(
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 create_in_root(ctx.root, dest, Leaf::Dir)?
             }
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => bail!(
-                "{} is a symlink; refusing to mount {typ} there",
-                dest.display()
-            ),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => not_ordinary_dir(typ)?,
             Err(e) => return Err(anyhow!(e).context(format!("resolving {}", dest.display()))),
         }
     } else {
@@ -298,7 +295,7 @@ fn mount_fs(
     if (typ == "proc" || typ == "sysfs")
         && crate::util::path::fd_mode(&target)? & libc::S_IFMT != libc::S_IFDIR
     {
-        bail!("{} is not a directory", dest.display());
+        not_ordinary_dir(typ)?;
     }
     // Keep the covered directory reachable for tmpcopyup.
     let lower = if opts.tmpcopyup {
@@ -324,6 +321,11 @@ fn mount_fs(
         copy_up(&lower, &mounted).context("tmpcopyup")?;
     }
     finish(&mounted, opts)
+}
+
+/// runc's words for a /proc or /sys destination that is a symlink or not a directory.
+fn not_ordinary_dir(typ: &str) -> Result<OwnedFd> {
+    bail!("filesystem {typ:?} must be mounted on ordinary directory")
 }
 
 /// The filesystem data for the mount: a tmpfs over an existing directory with no `mode=` of

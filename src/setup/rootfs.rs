@@ -1,6 +1,7 @@
 //! Building the container's root filesystem in its mount namespace and switching to it.
 
 use super::devices;
+use super::mount_options;
 use super::mounts::{self, sys_mount, MountContext};
 use crate::util::path::{open_root, Leaf};
 use anyhow::{bail, Context, Result};
@@ -75,11 +76,26 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     };
     let mut has_dev_mount = false;
     let mut has_devpts = false;
+    let mut dev_readonly = false;
     for m in o.spec.mounts().iter().flatten() {
         let dest = m.destination().to_string_lossy();
         let dest = dest.trim_end_matches('/');
-        has_dev_mount |= dest == "/dev";
         has_devpts |= dest == "/dev/pts" && m.typ().as_deref() == Some("devpts");
+        if dest == "/dev" {
+            let opts = m.options().as_deref().unwrap_or(&[]);
+            // A bind-mounted /dev is used as it is (runc's rule): no nodes created in it.
+            has_dev_mount = !opts.iter().any(|o| o == "bind" || o == "rbind")
+                && m.typ().as_deref() != Some("bind");
+            // A read-only /dev still needs its nodes and mount points: mount it writable
+            // and make it read-only once everything below it exists (as runc).
+            dev_readonly = mount_options::parse(opts).flags & libc::MS_RDONLY != 0;
+            if dev_readonly {
+                let mut rw = m.clone();
+                rw.set_options(Some(opts.iter().filter(|o| *o != "ro").cloned().collect()));
+                mounts::mount_entry(&ctx, &rw)?;
+                continue;
+            }
+        }
         mounts::mount_entry(&ctx, m)?;
     }
     let spec_devices: &[_] = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
@@ -91,6 +107,16 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     }
     devices::create_spec_devices(&root, o.userns.then_some(o.open_source), spec_devices)?;
     crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
+    if dev_readonly {
+        let dev = crate::util::path::open_in_root(&root, Path::new("/dev"))?;
+        let p = crate::util::path::fd_path(&dev);
+        mounts::remount_bind(
+            &p,
+            libc::MS_BIND | libc::MS_RDONLY | mounts::mount_flags(&p),
+            o.userns,
+        )
+        .context("remounting /dev read-only")?;
+    }
     // A missing process.cwd is created (0755, inside the rootfs), as runc does.
     if let Some(cwd) = o.spec.process().as_ref().map(|p| p.cwd()) {
         if !cwd.as_os_str().is_empty() {
