@@ -757,3 +757,71 @@ fn symlinked_proc_or_sys_is_refused() {
         assert!(rt.ids_in_root().is_empty());
     }
 }
+
+// ---------------------------------------------------------------------------
+// 7. --no-pivot
+// ---------------------------------------------------------------------------
+
+/// With --no-pivot the host's /proc would stay in the container's mount namespace (outside
+/// its chroot), and its presence lets a user namespace inside mount a fresh, unmasked procfs.
+/// The runtime removes the host's procfs and sysfs mounts first: the mount is refused.
+#[test]
+fn no_pivot_does_not_expose_a_bare_proc() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    add_cap(&mut b, "CAP_SETFCAP");
+    b.set_args(&[
+        "unshare",
+        "-mrpf",
+        "sh",
+        "-c",
+        "mount -t proc none /proc && echo mounted",
+    ]);
+    b.save();
+    let id = unique_id("nopivot");
+    let _c = Container::with_id(&rt, &b, &id);
+    let o = output_with_timeout(
+        &mut rt.cmd(&["run", "--no-pivot", "--bundle", b.dir_str(), &id]),
+        std::time::Duration::from_secs(60),
+    );
+    let all = format!("{}{}", stdout_str(&o), stderr_str(&o));
+    assert!(!all.contains("mounted"), "procfs mounted: {all}");
+    assert!(
+        all.contains("Permission denied") || all.contains("permission denied"),
+        "{all}"
+    );
+    assert_ne!(exit_code(&o.status), 0);
+    // The runtime's own view is untouched.
+    assert!(Path::new("/proc/self/mountinfo").exists());
+}
+
+/// --no-pivot with rootfsPropagation rshared and a rootfs that is a mount point: nothing is
+/// left mounted on the host's "/" (runc issue 1961). The leak needs a shared host "/" (systemd
+/// hosts); on a host whose "/" is private this passes either way.
+#[test]
+fn no_pivot_rshared_does_not_leak_the_rootfs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    let r = b.rootfs();
+    let r = r.to_str().unwrap();
+    host("mount", &["--bind", r, r]);
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.set_args(&["true"]);
+    b.save();
+    let on_root = || {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some("/"))
+            .count()
+    };
+    let before = on_root();
+    let id = unique_id("nopivot");
+    let _c = Container::with_id(&rt, &b, &id);
+    let o = output_with_timeout(
+        &mut rt.cmd(&["run", "--no-pivot", "--bundle", b.dir_str(), &id]),
+        std::time::Duration::from_secs(60),
+    );
+    assert_ok(&o, "run --no-pivot");
+    assert_eq!(on_root(), before, "a mount leaked onto the host's /");
+}

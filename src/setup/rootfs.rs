@@ -197,6 +197,11 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// --no-pivot: move the rootfs over / and chroot (for ramdisk roots where pivot_root fails).
 pub fn move_root(rootfs: &Path) -> Result<()> {
     let r = rootfs.to_str().context("rootfs path is not UTF-8")?;
+    hide_host_proc_and_sys(rootfs)?;
+    // The rootfs lands on "/": if "/" were shared (rootfsPropagation rshared), the move would
+    // propagate to the host's "/" (runc issue 1961). The requested propagation is applied to
+    // the new root afterwards.
+    sys_mount(None, "/", None, libc::MS_PRIVATE, None).context("making / private")?;
     std::env::set_current_dir(rootfs).context("chdir to rootfs")?;
     sys_mount(Some(r), "/", None, libc::MS_MOVE, None).context("moving rootfs to /")?;
     if unsafe { libc::chroot(c".".as_ptr()) } != 0 {
@@ -204,6 +209,75 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     }
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(())
+}
+
+/// Without pivot_root the host's mounts stay in our mount namespace, outside the chroot. A
+/// full procfs or sysfs among them would let a user namespace inside the container mount a
+/// fresh, unmasked one (the kernel only checks that some full mount is visible in the
+/// namespace). So, as runc does, detach every full proc/sysfs mount outside the rootfs, or
+/// cover it with an empty tmpfs where it cannot be unmounted.
+fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    let mut targets = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let f: Vec<&str> = pre.split(' ').collect();
+        let fstype = post.split(' ').next().unwrap_or("");
+        let (Some(&root), Some(&mp)) = (f.get(3), f.get(4)) else {
+            continue;
+        };
+        let mp = unescape_mountinfo(mp);
+        if root == "/"
+            && (fstype == "proc" || fstype == "sysfs")
+            && !Path::new(&mp).starts_with(rootfs)
+        {
+            targets.push(mp);
+        }
+    }
+    // Deepest first, so a parent's detach does not hide a child still to handle.
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in targets {
+        // Keep the unmount from propagating anywhere.
+        match sys_mount(None, &t, None, libc::MS_SLAVE | libc::MS_REC, None) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            r => r.with_context(|| format!("making {t} a slave"))?,
+        }
+        let c = std::ffi::CString::new(t.as_str())?;
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM)) {
+                return Err(e).with_context(|| format!("unmounting {t}"));
+            }
+            sys_mount(Some("tmpfs"), &t, Some("tmpfs"), 0, None)
+                .with_context(|| format!("covering {t}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) if b[i] == b'\\' => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Remounts / read-only (root.readonly).
