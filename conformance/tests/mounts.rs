@@ -825,3 +825,180 @@ fn no_pivot_rshared_does_not_leak_the_rootfs() {
     assert_ok(&o, "run --no-pivot");
     assert_eq!(on_root(), before, "a mount leaked onto the host's /");
 }
+
+// ---------------------------------------------------------------------------
+// 8. bind-mount flag semantics (runc's tests/integration/mounts_sshfs.bats, on a tmpfs)
+// ---------------------------------------------------------------------------
+
+/// A tmpfs source whose per-mount flags are exactly `host_flags` (runc's setup_sshfs).
+fn flagged_source(host_flags: &str) -> TempDir {
+    let d = TempDir::new("bindflags");
+    let p = d.path().to_str().unwrap();
+    host(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "rw,suid,dev,exec,diratime,strictatime",
+            "bindflags",
+            p,
+        ],
+    );
+    host(
+        "mount",
+        &["--bind", "-o", "remount,diratime,strictatime", p],
+    );
+    host(
+        "mount",
+        &["--bind", "-o", &format!("remount,{host_flags}"), p],
+    );
+    d
+}
+
+/// Runs a container binding a source with `host_flags` at /mnt with `bind_flags`; returns the
+/// /mnt options from /proc/self/mounts, or Err(stderr) when the run fails.
+fn bind_flags_case(
+    userns: bool,
+    host_flags: &str,
+    bind_flags: &str,
+) -> Result<Vec<String>, String> {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    if userns {
+        add_user_namespace(&mut b);
+    }
+    fs::create_dir_all(b.rootfs().join("mnt")).unwrap();
+    let src = flagged_source(host_flags);
+    let opts: Vec<&str> = bind_flags.split(',').collect();
+    add_mount(
+        &mut b,
+        json!({ "destination": "/mnt", "type": "bind", "source": src.path(), "options": opts }),
+    );
+    let (code, out, err) = sh(
+        &rt,
+        &mut b,
+        "awk '$2 == \"/mnt\" { print $4 }' /proc/self/mounts",
+    );
+    if code != 0 {
+        return Err(err);
+    }
+    Ok(out.trim().split(',').map(str::to_string).collect())
+}
+
+#[track_caller]
+fn pass(userns: bool, host_flags: &str, bind_flags: &str, has: &[&str], lacks: &[&str]) {
+    let got = bind_flags_case(userns, host_flags, bind_flags)
+        .unwrap_or_else(|e| panic!("userns={userns} {host_flags} + {bind_flags}: run failed: {e}"));
+    for f in has {
+        assert!(
+            got.iter().any(|g| g == f),
+            "userns={userns} {host_flags} + {bind_flags}: no {f} in {got:?}"
+        );
+    }
+    for f in lacks {
+        assert!(
+            !got.iter().any(|g| g == f),
+            "userns={userns} {host_flags} + {bind_flags}: {f} in {got:?}"
+        );
+    }
+}
+
+#[track_caller]
+fn fail(host_flags: &str, bind_flags: &str) {
+    match bind_flags_case(true, host_flags, bind_flags) {
+        Ok(got) => {
+            panic!("{host_flags} + {bind_flags} in a userns: expected a failure, got {got:?}")
+        }
+        Err(e) => assert!(e.to_lowercase().contains("operation not permitted"), "{e}"),
+    }
+}
+
+#[test]
+fn bind_with_no_options_keeps_the_source_flags() {
+    for userns in [false, true] {
+        pass(
+            userns,
+            "ro,noexec,nodiratime",
+            "bind",
+            &["ro", "noexec", "nodiratime"],
+            &["rw"],
+        );
+    }
+}
+
+#[test]
+fn bind_with_a_clearing_flag() {
+    // Without a user namespace every unspecified flag is cleared (atime is kept).
+    pass(
+        false,
+        "ro,noexec,nodiratime",
+        "bind,dev",
+        &["rw", "nodiratime"],
+        &["ro", "noexec"],
+    );
+    // In one, locked flags not explicitly cleared are kept.
+    pass(
+        true,
+        "ro,noexec,nodiratime",
+        "bind,dev",
+        &["ro", "noexec", "nodiratime"],
+        &["rw"],
+    );
+}
+
+#[test]
+fn bind_implied_and_explicit_rw_of_a_ro_source() {
+    pass(
+        false,
+        "ro",
+        "bind,nosuid,nodev,rprivate",
+        &["rw", "nosuid", "nodev"],
+        &["ro"],
+    );
+    pass(
+        true,
+        "ro",
+        "bind,nosuid,nodev,rprivate",
+        &["ro", "nosuid", "nodev"],
+        &[],
+    );
+    pass(
+        false,
+        "ro",
+        "bind,rw,nosuid,nodev,rprivate",
+        &["rw", "nosuid", "nodev"],
+        &["ro"],
+    );
+    fail("ro", "bind,rw,nosuid,nodev,rprivate");
+}
+
+#[test]
+fn bind_clearing_nodev_nosuid_noexec_noatime() {
+    pass(
+        false,
+        "nosuid,nodev,noexec,noatime",
+        "bind,dev,suid,exec,atime",
+        &["rw", "noatime"],
+        &["ro", "nosuid", "nodev", "noexec"],
+    );
+    fail("nodev,nosuid,noexec,noatime", "bind,dev,suid,exec,atime");
+}
+
+#[test]
+fn bind_ro_of_a_nodev_nosuid_noexec_source() {
+    pass(
+        false,
+        "rw,nodev,nosuid,noexec,noatime",
+        "bind,ro",
+        &["ro"],
+        &["nosuid", "nodev", "noexec"],
+    );
+    pass(
+        true,
+        "rw,nodev,nosuid,noexec,noatime",
+        "bind,ro",
+        &["ro", "nosuid", "nodev", "noexec"],
+        &[],
+    );
+}

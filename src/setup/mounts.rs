@@ -223,10 +223,38 @@ fn mount_bind(ctx: &MountContext, m: &Mount, dest: &Path, opts: &MountOptions) -
     drop(target);
     let mounted = open_in_root(ctx.root, dest)?;
     let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
-    if extra != 0 || opts.cleared & libc::MS_RDONLY != 0 {
-        remount_bind(&fd_path(&mounted), opts.flags, ctx.userns)?;
+    // A bind with no flags keeps the source's; any flag set or cleared means a remount with
+    // exactly the requested flags (unlike mount(8), which only applies the ones named).
+    if extra != 0 || opts.cleared != 0 {
+        remount_bind_entry(&fd_path(&mounted), opts, ctx.userns)?;
     }
     finish(&mounted, opts)
+}
+
+/// Flags a less privileged mount namespace inherits locked from its source.
+const LOCKABLE: libc::c_ulong =
+    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+/// Remounts a bind mount entry with its requested flags, as runc 1.2+ does. In a user
+/// namespace the kernel refuses to change flags the source has locked: then the source's
+/// lockable flags that were not explicitly cleared are kept (an implied `rw` over a read-only
+/// source stays read-only), while an explicit clear of a locked flag (`rw`, `dev`, `suid`,
+/// `exec` over a source that has it) fails. atime flags are left to the kernel, which keeps
+/// the source's unless one is asked for.
+fn remount_bind_entry(target: &str, opts: &MountOptions, userns: bool) -> Result<()> {
+    let base = libc::MS_BIND
+        | libc::MS_REMOUNT
+        | (opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT));
+    match sys_mount(None, target, None, base, None) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && userns => {
+            let src = mount_flags(target);
+            if src & LOCKABLE & opts.cleared != 0 {
+                return Err(e).context("remount (clearing a flag the source mount has locked)");
+            }
+            sys_mount(None, target, None, base | src, None).context("remount")
+        }
+        r => r.context("remount"),
+    }
 }
 
 /// The idmapping a bind mount asks for: its own uidMappings/gidMappings, or with only the
