@@ -1002,3 +1002,56 @@ fn bind_ro_of_a_nodev_nosuid_noexec_source() {
         &[],
     );
 }
+
+// ---------------------------------------------------------------------------
+// 9. maskedPaths
+// ---------------------------------------------------------------------------
+
+/// Masked directories share one read-only tmpfs (one superblock however many there are, as
+/// runc 1.3.6 does too); duplicate maskedPaths are masked once (runc 1.3.6 mounts a
+/// duplicate twice, so that part is checked for hull only).
+#[test]
+fn masked_paths_once_and_one_superblock() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    for d in ["masked/a", "masked/b", "masked/c"] {
+        fs::create_dir_all(b.rootfs().join(d)).unwrap();
+    }
+    fs::write(b.rootfs().join("masked/file"), "secret\n").unwrap();
+    b.config["linux"]["maskedPaths"] = json!([
+        "/masked/a",
+        "/masked/b",
+        "/masked/a",
+        "/masked/c",
+        "/masked/file",
+        "/masked/file",
+        "/masked/missing"
+    ]);
+    let out = sh_ok(
+        &rt,
+        &mut b,
+        "cat /proc/self/mountinfo; echo ===; cat /masked/file; ls -A /masked/a | wc -l; \
+         touch /masked/b/x 2>/dev/null || echo ro",
+    );
+    let (info, rest) = out.split_once("===\n").unwrap();
+    assert_eq!(rest, "0\nro\n", "{rest}");
+    let lines = |mp: &str| -> Vec<&str> {
+        info.lines()
+            .filter(|l| l.split(' ').nth(4) == Some(mp))
+            .collect()
+    };
+    if !is_runc() {
+        for mp in ["/masked/a", "/masked/b", "/masked/c", "/masked/file"] {
+            assert_eq!(
+                lines(mp).len(),
+                1,
+                "{mp} masked {} times:\n{info}",
+                lines(mp).len()
+            );
+        }
+    }
+    let dev = |mp: &str| lines(mp)[0].split(' ').nth(2).unwrap().to_string();
+    assert_eq!(dev("/masked/a"), dev("/masked/b"), "{info}");
+    assert_eq!(dev("/masked/a"), dev("/masked/c"), "{info}");
+    assert!(lines("/masked/a")[0].contains(" - tmpfs "), "{info}");
+}
