@@ -1055,3 +1055,96 @@ fn masked_paths_once_and_one_superblock() {
     assert_eq!(dev("/masked/a"), dev("/masked/c"), "{info}");
     assert!(lines("/masked/a")[0].contains(" - tmpfs "), "{info}");
 }
+
+// ---------------------------------------------------------------------------
+// 10. the mount namespace itself
+// ---------------------------------------------------------------------------
+
+fn ns_inode(path: &str) -> String {
+    fs::read_link(path)
+        .unwrap_or_else(|e| panic!("readlink {path}: {e}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// No mount namespace in the config: the container shares the runtime's and is chrooted
+/// into its rootfs (as runc). Its mounts live in the runtime's namespace while it runs;
+/// hull removes them on delete (runc 1.3.6 leaves them behind, see its host-mntns.bats).
+#[test]
+fn no_mount_namespace_shares_the_runtimes() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    // Masks could be undone in a shared namespace: refused, with runc's words.
+    let (code, _, err) = sh(&rt, &mut b, "true");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("unable to restrict sys entries without a private MNT namespace"),
+        "{err}"
+    );
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.set_args(&["sleep", "1000"]);
+    b.save();
+    let id = unique_id("hostmnt");
+    let c = Container::with_id(&rt, &b, &id);
+    c.create().start();
+    let pid = c.pid();
+    assert_eq!(
+        ns_inode(&format!("/proc/{pid}/ns/mnt")),
+        ns_inode("/proc/self/ns/mnt")
+    );
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        b.rootfs(),
+        "not chrooted into the rootfs"
+    );
+    assert!(
+        !mounts_under(&b.rootfs().join("proc")).is_empty(),
+        "no /proc mount"
+    );
+    // exec lands in the container's root too. runc 1.3.6 bug: its exec runs in the
+    // runtime's root (it prints the host's /etc/hostname), so checked for hull only.
+    let o = c.exec(&["cat", "/etc/hostname"]);
+    assert_ok(&o, "exec");
+    if !is_runc() {
+        assert_eq!(stdout_str(&o), "hull\n");
+    }
+    c.kill("KILL");
+    c.wait_status("stopped", budget(std::time::Duration::from_secs(10)));
+    c.delete();
+    if !is_runc() {
+        let left = mounts_under(&b.rootfs());
+        assert!(left.is_empty(), "mounts left after delete: {left:?}");
+    }
+}
+
+/// A mount namespace given by path is joined: the rootfs is set up inside it.
+#[test]
+fn mount_namespace_joined_by_path() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    let holder = TempDir::new("mntns");
+    let h = holder.path().to_str().unwrap();
+    host("mount", &["--bind", h, h]);
+    host("mount", &["--make-private", h]);
+    let nsfile = holder.path().join("mnt");
+    fs::write(&nsfile, "").unwrap();
+    host(
+        "unshare",
+        &[&format!("--mount={}", nsfile.display()), "true"],
+    );
+    let want = format!("mnt:[{}]", fs::metadata(&nsfile).unwrap().ino());
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "mount" {
+            n["path"] = json!(nsfile);
+        }
+    }
+    let out = sh_ok(&rt, &mut b, "readlink /proc/self/ns/mnt; cat /etc/hostname");
+    assert_eq!(out, format!("{want}\nhull\n"));
+    // The container's mounts were made in the joined namespace, not in ours.
+    assert!(mounts_under(&b.rootfs()).is_empty());
+}

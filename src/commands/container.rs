@@ -43,6 +43,8 @@ struct Rollback<'a> {
     store: &'a Store,
     id: &'a str,
     cgroup: Option<&'a dyn Manager>,
+    /// The rootfs, for a container whose mounts are made in our own mount namespace.
+    host_mounts: Option<&'a Path>,
     armed: bool,
 }
 
@@ -54,6 +56,12 @@ impl Drop for Rollback<'_> {
         if let Some(cg) = self.cgroup {
             if let Err(e) = cg.destroy() {
                 crate::logging::warn(&format!("cleanup of cgroup after failed create: {e:#}"));
+            }
+        }
+        if let Some(rootfs) = self.host_mounts {
+            let dir = self.store.dir(self.id);
+            if let Err(e) = crate::setup::rootfs::release_host_mounts(&dir, rootfs) {
+                crate::logging::warn(&format!("cleanup of mounts after failed create: {e:#}"));
             }
         }
         let _ = self.store.remove(self.id);
@@ -181,6 +189,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         store: &g.store,
         id: o.id,
         cgroup: None,
+        host_mounts: None,
         armed: true,
     };
     std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
@@ -202,6 +211,10 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     // that was killed at any later point.
     g.store.save(&state)?;
     rollback.cgroup = Some(cgroup.as_ref());
+    if crate::setup::rootfs::shares_runtime_mount_ns(&bundle.raw) {
+        crate::setup::rootfs::record_host_mounts(&dir, &bundle.rootfs)?;
+        rollback.host_mounts = Some(&bundle.rootfs);
+    }
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
     let fifo = match o.start {
@@ -345,6 +358,7 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     if let Some(cg) = cgroup {
         cg.destroy()?;
     }
+    crate::setup::rootfs::release_host_mounts(&g.store.dir(&st.id), &st.rootfs)?;
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let spec_state = hook_state_from(st, "stopped");
         crate::hooks::run_all_logged("poststop", h, &spec_state);

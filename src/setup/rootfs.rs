@@ -31,6 +31,8 @@ pub struct RootfsOptions<'a> {
     pub userns: bool,
     /// How bind sources are opened with the host's credentials (user namespace, idmap).
     pub open_source: &'a mounts::SourceOpener<'a>,
+    /// No mount namespace of its own: leave the propagation of the runtime's mounts alone.
+    pub host_mount_ns: bool,
 }
 
 /// Mounts everything the spec asks for under the rootfs (still seen from the host's root).
@@ -39,13 +41,17 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     // Stop our mounts from propagating back to the host, and host mounts from leaking in
     // except as the spec's propagation asks (runc's default is rslave). The flag is applied to
     // "/" as given (not made recursive), like runc.
-    let root_flag = root_propagation(o.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-    sys_mount(None, "/", None, root_flag, None).context("setting the propagation of /")?;
-    // pivot_root refuses a new root whose parent mount is shared, and our bind of the rootfs
-    // would propagate to the parent's peers: make that parent private first.
-    make_parent_mount_private(o.rootfs)?;
+    if !o.host_mount_ns {
+        let root_flag = root_propagation(o.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+        sys_mount(None, "/", None, root_flag, None).context("setting the propagation of /")?;
+        // pivot_root refuses a new root whose parent mount is shared, and our bind of the
+        // rootfs would propagate to the parent's peers: make that parent private first.
+        make_parent_mount_private(o.rootfs)?;
+    }
     let rootfs = o.rootfs.to_str().context("rootfs path is not UTF-8")?;
-    // pivot_root needs the new root to be a mount point.
+    // pivot_root needs the new root to be a mount point; in the runtime's namespace it keeps
+    // the container's mounts in one tree (one detach removes them) and makes a read-only root
+    // a remount of this bind only.
     sys_mount(
         Some(rootfs),
         rootfs,
@@ -278,6 +284,64 @@ fn unescape_mountinfo(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// No mount namespace: chroot into the rootfs (as runc).
+pub fn chroot(rootfs: &Path) -> Result<()> {
+    std::env::set_current_dir(rootfs).context("chdir to rootfs")?;
+    if unsafe { libc::chroot(c".".as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("chroot");
+    }
+    std::env::set_current_dir("/").context("chdir /")
+}
+
+/// A container without a mount namespace makes its mounts in the runtime's namespace, all
+/// below its bind of the rootfs onto itself. `create` records how many mounts sit on the
+/// rootfs before (a caller's overlay may be one); `delete` detaches what is above that.
+const HOST_MOUNTS_FILE: &str = "host-mounts";
+
+/// Number of mounts whose mount point is `path`.
+fn mounts_at(path: &Path) -> Result<usize> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    Ok(info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|mp| Path::new(&unescape_mountinfo(mp)) == path)
+        .count())
+}
+
+/// Before launching a container that shares the runtime's mount namespace.
+pub fn record_host_mounts(state_dir: &Path, rootfs: &Path) -> Result<()> {
+    let n = mounts_at(rootfs)?;
+    std::fs::write(state_dir.join(HOST_MOUNTS_FILE), n.to_string()).context("recording mounts")
+}
+
+/// Detaches the container's mounts from the runtime's namespace (nothing if none recorded).
+pub fn release_host_mounts(state_dir: &Path, rootfs: &Path) -> Result<()> {
+    let Ok(base) = std::fs::read_to_string(state_dir.join(HOST_MOUNTS_FILE)) else {
+        return Ok(());
+    };
+    let base: usize = base.trim().parse().context("bad host-mounts record")?;
+    let c = std::ffi::CString::new(rootfs.as_os_str().as_encoded_bytes())?;
+    for _ in 0..8 {
+        if mounts_at(rootfs)? <= base {
+            break;
+        }
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("unmounting {}", rootfs.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a config.json gives the container no mount namespace.
+pub fn shares_runtime_mount_ns(config: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(config) else {
+        return false;
+    };
+    let ns = v["linux"]["namespaces"].as_array();
+    !ns.is_some_and(|ns| ns.iter().any(|n| n["type"] == "mount"))
 }
 
 /// Remounts / read-only (root.readonly).
