@@ -105,6 +105,8 @@ mod flags_masks_ns;
 mod idmap_tmpfs_devices;
 #[path = "mounts/order_nopivot.rs"]
 mod order_nopivot;
+#[path = "mounts/podman_userns.rs"]
+mod podman_userns;
 
 // ---------------------------------------------------------------------------
 // 1. rootfsPropagation
