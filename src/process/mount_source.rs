@@ -8,6 +8,7 @@
 use super::sync::{Channel, Tag};
 use crate::setup::mount_fd::{clone_tree, SourceRequest};
 use anyhow::{bail, Context, Result};
+use std::collections::hash_map::{Entry, HashMap};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
@@ -23,56 +24,85 @@ pub fn request(chan: &Channel, req: &SourceRequest) -> Result<OwnedFd> {
     }
 }
 
-/// Parent side: answers one request of the init `pid`. An error opening the source goes back
-/// to the init (which reports it with the mount it belongs to); an error returning to our own
-/// mount namespace is fatal for the create.
-pub fn serve(chan: &Channel, pid: i32, payload: &[u8]) -> Result<()> {
-    let Some(req) = SourceRequest::decode(payload) else {
-        bail!("sync: malformed mount source request");
-    };
-    let path = &req.path;
-    let opened = in_mount_ns(pid, || {
-        clone_tree(path, req.recursive).with_context(|| format!("bind source {}", path.display()))
-    })?;
-    let opened = opened.and_then(|tree| {
-        if let Some(i) = &req.idmap {
-            let ns = crate::setup::idmap::userns_fd(&i.uid_map, &i.gid_map)?;
-            crate::setup::idmap::apply(&tree, &ns, i.recursive)
-                .with_context(|| format!("idmapping {}", path.display()))?;
+/// Parent side, for one init: the namespaces and directories it moves between (opened at
+/// the first request), and the idmap user namespaces built so far (one per distinct mapping).
+pub struct Server {
+    theirs: OwnedFd,
+    ours: OwnedFd,
+    root: OwnedFd,
+    cwd: OwnedFd,
+    idmaps: HashMap<(String, String), OwnedFd>,
+}
+
+impl Server {
+    pub fn new(pid: i32) -> Result<Server> {
+        let open = |p: &str| -> Result<OwnedFd> {
+            Ok(std::fs::File::open(p)
+                .with_context(|| format!("opening {p}"))?
+                .into())
+        };
+        Ok(Server {
+            theirs: open(&format!("/proc/{pid}/ns/mnt"))?,
+            ours: open("/proc/self/ns/mnt")?,
+            root: crate::util::path::open_root(Path::new("/"))?,
+            cwd: crate::util::path::open_root(Path::new("."))?,
+            idmaps: HashMap::new(),
+        })
+    }
+
+    /// Answers one request. An error opening the source goes back to the init (which
+    /// reports it with the mount it belongs to); an error returning to our own mount
+    /// namespace is fatal for the create.
+    pub fn serve(&mut self, chan: &Channel, payload: &[u8]) -> Result<()> {
+        let Some(req) = SourceRequest::decode(payload) else {
+            bail!("sync: malformed mount source request");
+        };
+        let path = &req.path;
+        let opened = self.in_their_mount_ns(|| {
+            clone_tree(path, req.recursive)
+                .with_context(|| format!("bind source {}", path.display()))
+        })?;
+        let opened = opened.and_then(|tree| {
+            if let Some(i) = &req.idmap {
+                let key = (i.uid_map.clone(), i.gid_map.clone());
+                let ns = match self.idmaps.entry(key) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => {
+                        e.insert(crate::setup::idmap::userns_fd(&i.uid_map, &i.gid_map)?)
+                    }
+                };
+                crate::setup::idmap::apply(&tree, ns, i.recursive)
+                    .with_context(|| format!("idmapping {}", path.display()))?;
+            }
+            Ok(tree)
+        });
+        match opened {
+            Ok(fd) => send_with_fd(chan.raw_fd(), Tag::MountSourceFd, &fd),
+            Err(e) => chan.send(Tag::Error, format!("{e:#}").as_bytes()),
         }
-        Ok(tree)
-    });
-    match opened {
-        Ok(fd) => send_with_fd(chan.raw_fd(), Tag::MountSourceFd, &fd),
-        Err(e) => chan.send(Tag::Error, format!("{e:#}").as_bytes()),
+    }
+
+    /// Runs `f` in the init's mount namespace, then returns to ours with our root and cwd
+    /// restored (setns resets both to the namespace's root).
+    fn in_their_mount_ns<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        setns(&self.theirs, "into the container's mount namespace")?;
+        let r = f();
+        setns(&self.ours, "back to the runtime's mount namespace")?;
+        if unsafe { libc::fchdir(self.root.as_raw_fd()) } != 0
+            || unsafe { libc::chroot(c".".as_ptr()) } != 0
+            || unsafe { libc::fchdir(self.cwd.as_raw_fd()) } != 0
+        {
+            return Err(std::io::Error::last_os_error()).context("restoring root and cwd");
+        }
+        Ok(r)
     }
 }
 
-fn setns(fd: RawFd, what: &str) -> Result<()> {
-    if unsafe { libc::setns(fd, libc::CLONE_NEWNS) } != 0 {
+fn setns(fd: &OwnedFd, what: &str) -> Result<()> {
+    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
         return Err(std::io::Error::last_os_error()).with_context(|| format!("setns {what}"));
     }
     Ok(())
-}
-
-/// Runs `f` in the mount namespace of `pid`, then returns to ours with our root and cwd
-/// restored (setns resets both to the namespace's root).
-fn in_mount_ns<T>(pid: i32, f: impl FnOnce() -> T) -> Result<T> {
-    let theirs = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
-        .context("opening the init's mount namespace")?;
-    let ours = std::fs::File::open("/proc/self/ns/mnt").context("opening our mount namespace")?;
-    let root = crate::util::path::open_root(Path::new("/"))?;
-    let cwd = crate::util::path::open_root(Path::new("."))?;
-    setns(theirs.as_raw_fd(), "into the container's mount namespace")?;
-    let r = f();
-    setns(ours.as_raw_fd(), "back to the runtime's mount namespace")?;
-    if unsafe { libc::fchdir(root.as_raw_fd()) } != 0
-        || unsafe { libc::chroot(c".".as_ptr()) } != 0
-        || unsafe { libc::fchdir(cwd.as_raw_fd()) } != 0
-    {
-        return Err(std::io::Error::last_os_error()).context("restoring root and cwd");
-    }
-    Ok(r)
 }
 
 fn send_with_fd(sock: RawFd, tag: Tag, fd: &OwnedFd) -> Result<()> {
