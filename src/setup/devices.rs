@@ -34,14 +34,21 @@ pub const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
 ];
 
 /// `userns`: how to open host nodes for binding, when mknod is not permitted.
+/// `keep_existing`: /dev is the rootfs's own (no /dev mount): an entry the image already has
+/// is left alone, as runc does (a fake /dev/null is then refused by the masking check rather
+/// than silently replaced in the image).
 pub fn create_default_devices(
     root: &OwnedFd,
     userns: Option<&SourceOpener>,
     spec_devices: &[LinuxDevice],
+    keep_existing: bool,
 ) -> Result<()> {
     for &(path, major, minor) in DEFAULT_DEVICES {
         // An explicit entry in linux.devices wins over the default.
         if spec_devices.iter().any(|d| d.path() == Path::new(path)) {
+            continue;
+        }
+        if keep_existing && open_in_root(root, Path::new(path)).is_ok() {
             continue;
         }
         let node = Node {

@@ -80,6 +80,9 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
             ),
         ),
     };
+    // Default nodes go into /dev unless the spec bind-mounts a /dev (runc's rule): into the
+    // spec's /dev mount, or without one into the rootfs's own /dev.
+    let mut setup_dev = true;
     let mut has_dev_mount = false;
     let mut has_devpts = false;
     let mut dev_readonly = false;
@@ -88,9 +91,10 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
         let dest = dest.trim_end_matches('/');
         has_devpts |= dest == "/dev/pts" && m.typ().as_deref() == Some("devpts");
         if dest == "/dev" {
+            has_dev_mount = true;
             let opts = m.options().as_deref().unwrap_or(&[]);
             // A bind-mounted /dev is used as it is (runc's rule): no nodes created in it.
-            has_dev_mount = !opts.iter().any(|o| o == "bind" || o == "rbind")
+            setup_dev = !opts.iter().any(|o| o == "bind" || o == "rbind")
                 && m.typ().as_deref() != Some("bind");
             // A read-only /dev still needs its nodes and mount points: mount it writable
             // and make it read-only once everything below it exists (as runc).
@@ -105,10 +109,13 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
         mounts::mount_entry(&ctx, m)?;
     }
     let spec_devices: &[_] = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-    // Default devices go into a /dev that the spec mounted (usually a tmpfs); without a /dev
-    // mount the rootfs's own /dev is used as is, like runc.
-    if has_dev_mount {
-        devices::create_default_devices(&root, o.userns.then_some(o.open_source), spec_devices)?;
+    if setup_dev {
+        devices::create_default_devices(
+            &root,
+            o.userns.then_some(o.open_source),
+            spec_devices,
+            !has_dev_mount,
+        )?;
         devices::create_symlinks(&root, has_devpts)?;
     }
     devices::create_spec_devices(&root, o.userns.then_some(o.open_source), spec_devices)?;

@@ -204,3 +204,26 @@ fn no_pivot_rshared_does_not_leak_the_rootfs() {
     assert_ok(&o, "run --no-pivot");
     assert_eq!(on_root(), before, "a mount leaked onto the host's /");
 }
+
+/// Without a /dev mount the default nodes and links are made in the rootfs's own /dev (runc
+/// does the same; the rootfs keeps them).
+#[test]
+fn default_devices_without_a_dev_mount() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    for d in ["/dev", "/dev/pts", "/dev/shm", "/dev/mqueue"] {
+        remove_mount(&mut b, d);
+    }
+    b.set_readonly(false);
+    let out = sh_ok(
+        &rt,
+        &mut b,
+        "for d in null zero full random urandom tty; do stat -c '%n %t:%T' /dev/$d; done; \
+         readlink /dev/fd; echo x > /dev/null && echo ok",
+    );
+    assert_eq!(
+        out,
+        "/dev/null 1:3\n/dev/zero 1:5\n/dev/full 1:7\n/dev/random 1:8\n/dev/urandom 1:9\n\
+         /dev/tty 5:0\n/proc/self/fd\nok\n"
+    );
+}
