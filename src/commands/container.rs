@@ -60,7 +60,7 @@ impl Drop for Rollback<'_> {
         }
         if let Some(rootfs) = self.host_mounts {
             let dir = self.store.dir(self.id);
-            if let Err(e) = crate::setup::rootfs::release_host_mounts(&dir, rootfs) {
+            if let Err(e) = crate::setup::host_mounts::release(&dir, rootfs) {
                 crate::logging::warn(&format!("cleanup of mounts after failed create: {e:#}"));
             }
         }
@@ -211,8 +211,8 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     // that was killed at any later point.
     g.store.save(&state)?;
     rollback.cgroup = Some(cgroup.as_ref());
-    if crate::setup::rootfs::shares_runtime_mount_ns(&bundle.raw) {
-        crate::setup::rootfs::record_host_mounts(&dir, &bundle.rootfs)?;
+    if crate::setup::host_mounts::shares_runtime_mount_ns(&bundle.raw) {
+        crate::setup::host_mounts::record(&dir, &bundle.rootfs)?;
         rollback.host_mounts = Some(&bundle.rootfs);
     }
     cgroup.create()?;
@@ -358,7 +358,7 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     if let Some(cg) = cgroup {
         cg.destroy()?;
     }
-    crate::setup::rootfs::release_host_mounts(&g.store.dir(&st.id), &st.rootfs)?;
+    crate::setup::host_mounts::release(&g.store.dir(&st.id), &st.rootfs)?;
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let spec_state = hook_state_from(st, "stopped");
         crate::hooks::run_all_logged("poststop", h, &spec_state);

@@ -9,6 +9,7 @@ pub mod devices;
 pub mod exec;
 pub mod fds;
 pub mod finalize;
+pub mod host_mounts;
 pub mod idmap;
 pub mod mount_fd;
 pub mod mount_options;

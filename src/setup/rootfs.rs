@@ -271,7 +271,7 @@ fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
-fn unescape_mountinfo(s: &str) -> String {
+pub(super) fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -300,55 +300,6 @@ pub fn chroot(rootfs: &Path) -> Result<()> {
         return Err(std::io::Error::last_os_error()).context("chroot");
     }
     std::env::set_current_dir("/").context("chdir /")
-}
-
-/// A container without a mount namespace makes its mounts in the runtime's namespace, all
-/// below its bind of the rootfs onto itself. `create` records how many mounts sit on the
-/// rootfs before (a caller's overlay may be one); `delete` detaches what is above that.
-const HOST_MOUNTS_FILE: &str = "host-mounts";
-
-/// Number of mounts whose mount point is `path`.
-fn mounts_at(path: &Path) -> Result<usize> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    Ok(info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|mp| Path::new(&unescape_mountinfo(mp)) == path)
-        .count())
-}
-
-/// Before launching a container that shares the runtime's mount namespace.
-pub fn record_host_mounts(state_dir: &Path, rootfs: &Path) -> Result<()> {
-    let n = mounts_at(rootfs)?;
-    std::fs::write(state_dir.join(HOST_MOUNTS_FILE), n.to_string()).context("recording mounts")
-}
-
-/// Detaches the container's mounts from the runtime's namespace (nothing if none recorded).
-pub fn release_host_mounts(state_dir: &Path, rootfs: &Path) -> Result<()> {
-    let Ok(base) = std::fs::read_to_string(state_dir.join(HOST_MOUNTS_FILE)) else {
-        return Ok(());
-    };
-    let base: usize = base.trim().parse().context("bad host-mounts record")?;
-    let c = std::ffi::CString::new(rootfs.as_os_str().as_encoded_bytes())?;
-    for _ in 0..8 {
-        if mounts_at(rootfs)? <= base {
-            break;
-        }
-        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("unmounting {}", rootfs.display()));
-        }
-    }
-    Ok(())
-}
-
-/// Whether a config.json gives the container no mount namespace.
-pub fn shares_runtime_mount_ns(config: &[u8]) -> bool {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(config) else {
-        return false;
-    };
-    let ns = v["linux"]["namespaces"].as_array();
-    !ns.is_some_and(|ns| ns.iter().any(|n| n["type"] == "mount"))
 }
 
 /// Remounts / read-only (root.readonly).
