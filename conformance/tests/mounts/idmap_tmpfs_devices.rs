@@ -220,6 +220,45 @@ fn tmpfs_mode_rules() {
     assert!(out.contains("/created 1777"), "{out}");
 }
 
+/// tmpcopyup keeps the copied entries' modes exactly (umask does not apply; runc issue 3991),
+/// and a tmpfs through an absolute symlink lands inside the rootfs (runc issue 2683).
+#[test]
+fn tmpcopyup_modes_and_tmpfs_through_a_symlink() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    fs::create_dir_all(b.rootfs().join("dir1/dir2")).unwrap();
+    fs::set_permissions(
+        b.rootfs().join("dir1/dir2"),
+        fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    fs::write(b.rootfs().join("dir1/ro-file"), "x").unwrap();
+    fs::set_permissions(
+        b.rootfs().join("dir1/ro-file"),
+        fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
+    fs::create_dir_all(b.rootfs().join("real/conf")).unwrap();
+    std::os::unix::fs::symlink("/real/conf", b.rootfs().join("conf")).unwrap();
+    add_mount(
+        &mut b,
+        json!({ "destination": "/dir1", "type": "tmpfs", "source": "tmpfs",
+                "options": ["tmpcopyup"] }),
+    );
+    add_mount(
+        &mut b,
+        json!({ "destination": "/conf/stack", "type": "tmpfs", "source": "tmpfs",
+                "options": ["ro", "nodev", "nosuid"] }),
+    );
+    let out = sh_ok(
+        &rt,
+        &mut b,
+        "stat -c '%n %a' /dir1/dir2 /dir1/ro-file; \
+         grep -c ' /real/conf/stack .* - tmpfs ' /proc/self/mountinfo",
+    );
+    assert_eq!(out, "/dir1/dir2 777\n/dir1/ro-file 444\n1\n");
+}
+
 // ---------------------------------------------------------------------------
 // 5. cwd and device nodes
 // ---------------------------------------------------------------------------
