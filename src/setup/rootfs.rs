@@ -80,60 +80,70 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
             ),
         ),
     };
-    // Default nodes go into /dev unless the spec bind-mounts a /dev (runc's rule): into the
-    // spec's /dev mount, or without one into the rootfs's own /dev.
-    let mut setup_dev = true;
-    let mut has_dev_mount = false;
-    let mut has_devpts = false;
-    let mut dev_readonly = false;
-    for m in o.spec.mounts().iter().flatten() {
+    let dev = mount_all(&ctx, o.spec)?;
+    let spec_devices: &[_] = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    let userns_open = o.userns.then_some(o.open_source);
+    if dev.setup_nodes {
+        devices::create_default_devices(&root, userns_open, spec_devices, !dev.mounted)?;
+        devices::create_symlinks(&root, dev.has_devpts)?;
+    }
+    devices::create_spec_devices(&root, userns_open, spec_devices)?;
+    crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
+    if dev.readonly {
+        let fd = crate::util::path::open_in_root(&root, Path::new("/dev"))?;
+        let p = crate::util::path::fd_path(&fd);
+        let flags = libc::MS_BIND | libc::MS_RDONLY | mounts::mount_flags(&p);
+        mounts::remount_bind(&p, flags, o.userns).context("remounting /dev read-only")?;
+    }
+    create_cwd(&root, o.spec)
+}
+
+/// What the spec's mounts say about /dev.
+#[derive(Default)]
+struct DevSetup {
+    /// The spec mounts something on /dev.
+    mounted: bool,
+    /// Default nodes and links go into /dev: unless it is a bind mount (runc's rule), into the
+    /// spec's /dev mount or, without one, into the rootfs's own /dev.
+    setup_nodes: bool,
+    has_devpts: bool,
+    /// /dev is mounted writable and made read-only once everything below it exists (as runc).
+    readonly: bool,
+}
+
+/// Performs the spec's mounts in order.
+fn mount_all(ctx: &MountContext, spec: &Spec) -> Result<DevSetup> {
+    let mut dev = DevSetup {
+        setup_nodes: true,
+        ..Default::default()
+    };
+    for m in spec.mounts().iter().flatten() {
         let dest = m.destination().to_string_lossy();
         let dest = dest.trim_end_matches('/');
-        has_devpts |= dest == "/dev/pts" && m.typ().as_deref() == Some("devpts");
+        dev.has_devpts |= dest == "/dev/pts" && m.typ().as_deref() == Some("devpts");
         if dest == "/dev" {
-            has_dev_mount = true;
             let opts = m.options().as_deref().unwrap_or(&[]);
-            // A bind-mounted /dev is used as it is (runc's rule): no nodes created in it.
-            setup_dev = !opts.iter().any(|o| o == "bind" || o == "rbind")
+            dev.mounted = true;
+            dev.setup_nodes = !opts.iter().any(|o| o == "bind" || o == "rbind")
                 && m.typ().as_deref() != Some("bind");
-            // A read-only /dev still needs its nodes and mount points: mount it writable
-            // and make it read-only once everything below it exists (as runc).
-            dev_readonly = mount_options::parse(opts).flags & libc::MS_RDONLY != 0;
-            if dev_readonly {
+            dev.readonly = mount_options::parse(opts).flags & libc::MS_RDONLY != 0;
+            if dev.readonly {
                 let mut rw = m.clone();
                 rw.set_options(Some(opts.iter().filter(|o| *o != "ro").cloned().collect()));
-                mounts::mount_entry(&ctx, &rw)?;
+                mounts::mount_entry(ctx, &rw)?;
                 continue;
             }
         }
-        mounts::mount_entry(&ctx, m)?;
+        mounts::mount_entry(ctx, m)?;
     }
-    let spec_devices: &[_] = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-    if setup_dev {
-        devices::create_default_devices(
-            &root,
-            o.userns.then_some(o.open_source),
-            spec_devices,
-            !has_dev_mount,
-        )?;
-        devices::create_symlinks(&root, has_devpts)?;
-    }
-    devices::create_spec_devices(&root, o.userns.then_some(o.open_source), spec_devices)?;
-    crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
-    if dev_readonly {
-        let dev = crate::util::path::open_in_root(&root, Path::new("/dev"))?;
-        let p = crate::util::path::fd_path(&dev);
-        mounts::remount_bind(
-            &p,
-            libc::MS_BIND | libc::MS_RDONLY | mounts::mount_flags(&p),
-            o.userns,
-        )
-        .context("remounting /dev read-only")?;
-    }
-    // A missing process.cwd is created (0755, inside the rootfs), as runc does.
-    if let Some(cwd) = o.spec.process().as_ref().map(|p| p.cwd()) {
+    Ok(dev)
+}
+
+/// A missing process.cwd is created (0755, inside the rootfs), as runc does.
+fn create_cwd(root: &std::os::fd::OwnedFd, spec: &Spec) -> Result<()> {
+    if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) {
         if !cwd.as_os_str().is_empty() {
-            crate::util::path::create_in_root(&root, cwd, Leaf::Dir)
+            crate::util::path::create_in_root(root, cwd, Leaf::Dir)
                 .with_context(|| format!("creating cwd {}", cwd.display()))?;
         }
     }
