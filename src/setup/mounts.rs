@@ -247,7 +247,12 @@ fn remount_bind_entry(target: &str, opts: &MountOptions, userns: bool) -> Result
         | (opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT));
     match sys_mount(None, target, None, base, None) {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) && userns => {
-            let src = mount_flags(target);
+            let mut src = mount_flags(target);
+            // statvfs has no flag for strictatime: it is the absence of the other two, and
+            // must be said explicitly or the kernel defaults to relatime (a locked change).
+            if src & (libc::MS_NOATIME | libc::MS_RELATIME) == 0 {
+                src |= libc::MS_STRICTATIME;
+            }
             if src & LOCKABLE & opts.cleared != 0 {
                 return Err(e).context("remount (clearing a flag the source mount has locked)");
             }

@@ -121,6 +121,14 @@ fn bind_with_a_clearing_flag() {
         &["ro", "noexec", "nodiratime"],
         &["rw"],
     );
+    // ... strictatime too (statvfs has no flag for it: the runtime must say it).
+    pass(
+        true,
+        "ro,strictatime,nodiratime",
+        "bind,dev",
+        &["ro", "nodiratime"],
+        &["rw", "relatime", "noatime"],
+    );
 }
 
 #[test]
