@@ -44,6 +44,8 @@ struct Rollback<'a> {
     id: &'a str,
     cgroup: Option<&'a dyn Manager>,
     rdt: Option<crate::setup::rdt::Groups>,
+    /// The rootfs, for a container whose mounts are made in our own mount namespace.
+    host_mounts: Option<&'a Path>,
     armed: bool,
 }
 
@@ -59,6 +61,12 @@ impl Drop for Rollback<'_> {
         }
         if let Some(g) = &self.rdt {
             crate::setup::rdt::remove(g);
+        }
+        if let Some(rootfs) = self.host_mounts {
+            let dir = self.store.dir(self.id);
+            if let Err(e) = crate::setup::host_mounts::release(&dir, rootfs) {
+                crate::logging::warn(&format!("cleanup of mounts after failed create: {e:#}"));
+            }
         }
         let _ = self.store.remove(self.id);
     }
@@ -186,6 +194,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         id: o.id,
         cgroup: None,
         rdt: None,
+        host_mounts: None,
         armed: true,
     };
     std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
@@ -208,6 +217,10 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     // that was killed at any later point.
     g.store.save(&state)?;
     rollback.cgroup = Some(cgroup.as_ref());
+    if crate::setup::host_mounts::shares_runtime_mount_ns(&bundle.raw) {
+        crate::setup::host_mounts::record(&dir, &bundle.rootfs)?;
+        rollback.host_mounts = Some(&bundle.rootfs);
+    }
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
     if let Some(r) = bundle
@@ -369,6 +382,7 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     if let Some(groups) = &st.intel_rdt {
         crate::setup::rdt::remove(groups);
     }
+    crate::setup::host_mounts::release(&g.store.dir(&st.id), &st.rootfs)?;
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let spec_state = hook_state_from(st, "stopped");
         crate::hooks::run_all_logged("poststop", h, &spec_state);

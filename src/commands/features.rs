@@ -45,7 +45,7 @@ pub fn run(_args: &[String]) -> Result<i32> {
                           "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
                 "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
             },
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": crate::setup::idmap::supported()}}
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",

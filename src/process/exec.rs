@@ -177,6 +177,15 @@ fn join_cgroup_and_groups(cfg: &ExecConfig) -> Result<()> {
     }
 }
 
+/// chroot into the root of process `pid` (a container without a mount namespace).
+fn chroot_like(pid: i32) -> Result<()> {
+    let root = std::ffi::CString::new(format!("/proc/{pid}/root"))?;
+    if unsafe { libc::chroot(root.as_ptr()) } != 0 || unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("chroot into the container's root");
+    }
+    Ok(())
+}
+
 fn child(
     cfg: &ExecConfig,
     joins: &[(OwnedFd, libc::c_int)],
@@ -191,6 +200,11 @@ fn child(
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("joining namespace (flag {flag:#x})"));
         }
+    }
+    if !joins.iter().any(|(_, flag)| *flag == libc::CLONE_NEWNS) {
+        // The container shares our mount namespace (none in its config): its root is a
+        // chroot, which setns does not give us. Take the init's.
+        chroot_like(cfg.init_pid)?;
     }
     if cfg.process.terminal().unwrap_or(false) {
         let sock = cfg

@@ -180,16 +180,20 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         chan.expect(Tag::NetDevicesMoved)?;
     }
     let userns = cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User);
-    if !cfg.ns.has_new(NS::Mount) {
-        bail!("a new mount namespace is required to set up the rootfs");
-    }
     crate::setup::lsm::use_mount_label(spec);
+    // No mount namespace in the config: the container's mounts are made in the runtime's
+    // namespace and its root is a chroot (as runc); `delete` unmounts them.
+    let host_mount_ns = !cfg.ns.has_new(NS::Mount) && !cfg.ns.joins(NS::Mount);
+    let open_source =
+        |req: &crate::setup::mount_fd::SourceRequest| super::mount_source::request(chan, req);
     rootfs::prepare(&rootfs::RootfsOptions {
         spec,
         rootfs: cfg.rootfs,
         bundle: cfg.bundle,
         cgroupns: cfg.ns.has_new(NS::Cgroup) || cfg.ns.joins(NS::Cgroup),
         userns,
+        open_source: &open_source,
+        host_mount_ns,
     })?;
     if cfg.runtime_hooks {
         chan.send(Tag::RunRuntimeHooks, b"")?;
@@ -209,10 +213,15 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         );
         crate::hooks::run_all("createContainer", h, &state)?;
     }
-    if cfg.no_pivot {
-        rootfs::move_root(cfg.rootfs)?;
+    if host_mount_ns {
+        rootfs::chroot(cfg.rootfs)?;
     } else {
-        rootfs::pivot(cfg.rootfs)?;
+        if cfg.no_pivot {
+            rootfs::move_root(cfg.rootfs)?;
+        } else {
+            rootfs::pivot(cfg.rootfs)?;
+        }
+        rootfs::apply_root_propagation(spec)?;
     }
     if process.terminal().unwrap_or(false) {
         setup_terminal(cfg, process)?;

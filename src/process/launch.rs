@@ -203,6 +203,8 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
         duties.cgroup.add_pid(l.pid)?;
         l.chan.send(Tag::MapsWritten, b"")?;
     }
+    // Opened at the init's first request for a bind source (user namespace, idmap).
+    let mut sources = None;
     loop {
         match l.chan.recv()? {
             Some((Tag::Ready, _)) => return Ok(()),
@@ -212,6 +214,14 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
                     .context("container init asked for network devices the config has none of")?;
                 crate::setup::netdev::attach_all(devices, l.pid)?;
                 l.chan.send(Tag::NetDevicesMoved, b"")?;
+            }
+            Some((Tag::MountSource, req)) => {
+                if sources.is_none() {
+                    sources = Some(super::mount_source::Server::new(l.pid)?);
+                }
+                if let Some(s) = sources.as_mut() {
+                    s.serve(&l.chan, &req)?;
+                }
             }
             Some((Tag::RunRuntimeHooks, _)) => {
                 (duties.runtime_hooks)(l.pid)?;

@@ -11,4 +11,5 @@ pub mod clone;
 pub mod exec;
 pub mod init;
 pub mod launch;
+pub mod mount_source;
 pub mod sync;

@@ -24,10 +24,14 @@ pub enum Tag {
     NetDevicesMoved = b'N',
     /// Either way: something failed; the payload says what.
     Error = b'e',
+    /// Child → parent (user namespace): open this bind source for me (see mount_source).
+    MountSource = b'o',
+    /// Parent → child: the opened source, as an SCM_RIGHTS fd.
+    MountSourceFd = b'O',
 }
 
 impl Tag {
-    fn from_byte(b: u8) -> Option<Tag> {
+    pub(crate) fn from_byte(b: u8) -> Option<Tag> {
         [
             Tag::MapsWritten,
             Tag::RunRuntimeHooks,
@@ -37,6 +41,8 @@ impl Tag {
             Tag::MoveNetDevices,
             Tag::NetDevicesMoved,
             Tag::Error,
+            Tag::MountSource,
+            Tag::MountSourceFd,
         ]
         .into_iter()
         .find(|t| *t as u8 == b)

@@ -1,8 +1,10 @@
 //! Device nodes in the container's /dev: the default set every container gets, the spec's
-//! `linux.devices`, and the standard /dev symlinks. In a user namespace mknod is not permitted,
-//! so the host's node is bind-mounted onto an empty file instead (as runc does).
+//! `linux.devices` (anywhere in the rootfs, as runc allows), and the standard /dev symlinks.
+//! In a user namespace mknod is not permitted, so the host's node is bind-mounted onto an
+//! empty file instead (as runc does), opened with the host's credentials; the host node must
+//! be the very device asked for.
 
-use super::mounts::sys_mount;
+use super::mounts::SourceOpener;
 use crate::util::path::{create_in_root, fd_path, open_in_root, Leaf};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
@@ -31,14 +33,22 @@ pub const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
     ("/dev/tty", 5, 0),
 ];
 
+/// `userns`: how to open host nodes for binding, when mknod is not permitted.
+/// `keep_existing`: /dev is the rootfs's own (no /dev mount): an entry the image already has
+/// is left alone, as runc does (a fake /dev/null is then refused by the masking check rather
+/// than silently replaced in the image).
 pub fn create_default_devices(
     root: &OwnedFd,
-    userns: bool,
+    userns: Option<&SourceOpener>,
     spec_devices: &[LinuxDevice],
+    keep_existing: bool,
 ) -> Result<()> {
     for &(path, major, minor) in DEFAULT_DEVICES {
         // An explicit entry in linux.devices wins over the default.
         if spec_devices.iter().any(|d| d.path() == Path::new(path)) {
+            continue;
+        }
+        if keep_existing && open_in_root(root, Path::new(path)).is_ok() {
             continue;
         }
         let node = Node {
@@ -55,7 +65,11 @@ pub fn create_default_devices(
     Ok(())
 }
 
-pub fn create_spec_devices(root: &OwnedFd, userns: bool, devices: &[LinuxDevice]) -> Result<()> {
+pub fn create_spec_devices(
+    root: &OwnedFd,
+    userns: Option<&SourceOpener>,
+    devices: &[LinuxDevice],
+) -> Result<()> {
     for d in devices {
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
@@ -67,8 +81,8 @@ pub fn create_spec_devices(root: &OwnedFd, userns: bool, devices: &[LinuxDevice]
             ),
         };
         let path = d.path().to_string_lossy();
-        if !path.starts_with("/dev/") {
-            bail!("device path {path} must be under /dev");
+        if !path.starts_with('/') {
+            bail!("device path {path} must be absolute");
         }
         let node = Node {
             path: &path,
@@ -84,7 +98,7 @@ pub fn create_spec_devices(root: &OwnedFd, userns: bool, devices: &[LinuxDevice]
     Ok(())
 }
 
-fn create_node(root: &OwnedFd, n: &Node, userns: bool) -> Result<()> {
+fn create_node(root: &OwnedFd, n: &Node, userns: Option<&SourceOpener>) -> Result<()> {
     let path = Path::new(n.path);
     let parent = create_in_root(root, path.parent().unwrap_or(Path::new("/dev")), Leaf::Dir)?;
     let name = CString::new(
@@ -92,17 +106,8 @@ fn create_node(root: &OwnedFd, n: &Node, userns: bool) -> Result<()> {
             .map(|f| f.as_encoded_bytes())
             .unwrap_or_default(),
     )?;
-    if userns && n.kind != libc::S_IFIFO {
-        let target = create_in_root(root, path, Leaf::File)?;
-        let host = CString::new(n.path)?;
-        return sys_mount(
-            Some(host.to_str()?),
-            &fd_path(&target),
-            None,
-            libc::MS_BIND,
-            None,
-        )
-        .with_context(|| format!("bind-mounting host {}", n.path));
+    if let Some(open) = userns.filter(|_| n.kind != libc::S_IFIFO) {
+        return bind_host_node(root, n, open);
     }
     unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), 0) };
     let dev = libc::makedev(n.major as u32, n.minor as u32);
@@ -117,6 +122,74 @@ fn create_node(root: &OwnedFd, n: &Node, userns: bool) -> Result<()> {
         libc::chown(p.as_ptr(), n.uid, n.gid);
     }
     Ok(())
+}
+
+/// In a user namespace: binds the host's node onto an empty file. The host node at the same
+/// path is used when it is the device asked for (runc's rule); otherwise the host's node of
+/// that device, found through /sys/dev. Never a missing or different host file.
+fn bind_host_node(root: &OwnedFd, n: &Node, open: &SourceOpener) -> Result<()> {
+    let tree = match open_host_node(n, Path::new(n.path), open)? {
+        Some(t) => t,
+        None => {
+            let other = host_node_path(n).with_context(|| {
+                format!(
+                    "device {}: mknod is not permitted in a user namespace and the host has no device {}:{} to bind",
+                    n.path, n.major, n.minor
+                )
+            })?;
+            open_host_node(n, &other, open)?.with_context(|| {
+                format!(
+                    "device {}: host {} is not {}:{}",
+                    n.path,
+                    other.display(),
+                    n.major,
+                    n.minor
+                )
+            })?
+        }
+    };
+    let target = create_in_root(root, Path::new(n.path), Leaf::File)?;
+    super::mount_fd::attach(&tree, &target)
+        .with_context(|| format!("bind-mounting host {}", n.path))
+}
+
+/// The host node at `path` as a detached mount, if it exists and is the device `n`.
+fn open_host_node(n: &Node, path: &Path, open: &SourceOpener) -> Result<Option<OwnedFd>> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let c = CString::new(path.as_os_str().as_encoded_bytes())?;
+    if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
+        return Ok(None);
+    }
+    let want = libc::makedev(n.major as u32, n.minor as u32);
+    if st.st_mode & libc::S_IFMT != n.kind || st.st_rdev != want {
+        return Ok(None);
+    }
+    let tree = open(&super::mount_fd::SourceRequest {
+        path: path.into(),
+        recursive: false,
+        idmap: None,
+    })?;
+    // Checked again on what was opened: the path could have changed in between.
+    if unsafe { libc::fstatat(tree.as_raw_fd(), c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("fstat");
+    }
+    Ok((st.st_mode & libc::S_IFMT == n.kind && st.st_rdev == want).then_some(tree))
+}
+
+/// The host's /dev path of device `n`, from /sys/dev/{char,block}/M:m/uevent's DEVNAME.
+fn host_node_path(n: &Node) -> Option<std::path::PathBuf> {
+    let kind = if n.kind == libc::S_IFBLK {
+        "block"
+    } else {
+        "char"
+    };
+    let uevent =
+        std::fs::read_to_string(format!("/sys/dev/{kind}/{}:{}/uevent", n.major, n.minor)).ok()?;
+    let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
+    if name.split('/').any(|c| c == "..") {
+        return None;
+    }
+    Some(Path::new("/dev").join(name))
 }
 
 /// /dev/fd, stdin/out/err, /dev/core, and /dev/ptmx pointing at the container's devpts.

@@ -17,6 +17,8 @@ pub struct MountOptions {
     pub data: String,
     pub tmpcopyup: bool,
     pub is_bind: bool,
+    /// "idmap" (false) or "ridmap" (true): an idmapped mount, recursive or not.
+    pub idmap: Option<bool>,
 }
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
@@ -107,7 +109,7 @@ pub fn known_options() -> Vec<&'static str> {
         .chain(PROPAGATION.iter().map(|p| p.0))
         .chain(RECURSIVE.iter().map(|r| r.0))
         .collect();
-    v.push("tmpcopyup");
+    v.extend(["tmpcopyup", "idmap", "ridmap"]);
     v.sort();
     v
 }
@@ -146,6 +148,8 @@ pub fn parse(options: &[String]) -> MountOptions {
                 o.attr_set |= a;
                 o.attr_clr &= !a;
             }
+        } else if opt == "idmap" || opt == "ridmap" {
+            o.idmap = Some(opt == "ridmap");
         } else if opt == "tmpcopyup" {
             o.tmpcopyup = true;
         } else {

@@ -2,6 +2,7 @@
 //! always resolved inside the rootfs (see util::path) and mounted through /proc/self/fd.
 
 use super::cgroupfs;
+use super::mount_fd::{IdmapRequest, SourceRequest};
 use super::mount_options::{self, MountOptions};
 use crate::util::path::{create_in_root, fd_path, open_in_root, open_in_root_nofollow, Leaf};
 use anyhow::{anyhow, bail, Context, Result};
@@ -18,6 +19,57 @@ pub struct MountContext<'a> {
     pub cgroupns: bool,
     /// Inside a new user namespace: locked mount flags must be preserved on remount.
     pub userns: bool,
+    /// Opens a host path as a detached mount tree with the host's credentials, idmapped if
+    /// asked (the parent does it; see process::mount_source). Used in a user namespace and
+    /// for idmapped mounts.
+    pub open_source: &'a SourceOpener<'a>,
+    /// The container's linux.uidMappings/gidMappings (uid_map syntax), for `idmap` mounts
+    /// that give none of their own.
+    pub userns_maps: (String, String),
+}
+
+/// Opens a bind source as a detached mount tree.
+pub type SourceOpener<'a> = dyn Fn(&SourceRequest) -> Result<OwnedFd> + 'a;
+
+/// Where a bind mount comes from.
+pub enum BindSource {
+    /// An O_PATH fd of the source, resolved by us (no user namespace).
+    Path(OwnedFd),
+    /// A detached mount tree opened for us with the host's credentials.
+    Tree(OwnedFd),
+}
+
+impl BindSource {
+    pub fn open(ctx: &MountContext, req: SourceRequest) -> Result<BindSource> {
+        if ctx.userns || req.idmap.is_some() {
+            return Ok(BindSource::Tree((ctx.open_source)(&req)?));
+        }
+        let fd = crate::util::path::open_root_any(&req.path)
+            .map_err(|e| anyhow!("bind source {}: {}", req.path.display(), e.root_cause()))?;
+        Ok(BindSource::Path(fd))
+    }
+
+    pub fn is_dir(&self) -> Result<bool> {
+        let fd = match self {
+            BindSource::Path(fd) | BindSource::Tree(fd) => fd,
+        };
+        Ok(crate::util::path::fd_mode(fd)? & libc::S_IFMT == libc::S_IFDIR)
+    }
+
+    /// Mounts the source on `target`; a detached tree's fd is consumed (closed) here.
+    pub fn mount_on(self, target: &OwnedFd, flags: libc::c_ulong) -> Result<()> {
+        match self {
+            BindSource::Path(fd) => sys_mount(
+                Some(&fd_path(&fd)),
+                &fd_path(target),
+                None,
+                flags & (libc::MS_BIND | libc::MS_REC),
+                None,
+            )
+            .context("bind"),
+            BindSource::Tree(tree) => super::mount_fd::attach(&tree, target),
+        }
+    }
 }
 
 pub fn sys_mount(
@@ -128,6 +180,10 @@ pub fn mount_entry(ctx: &MountContext, m: &Mount) -> Result<()> {
         cgroupfs::mount_cgroups(ctx, &dest, &opts)
     } else if opts.is_bind {
         mount_bind(ctx, m, &dest, &opts)
+    } else if m.uid_mappings().is_some() || m.gid_mappings().is_some() || opts.idmap.is_some() {
+        Err(anyhow!(
+            "idmapped mounts are only supported for bind mounts"
+        ))
     } else {
         mount_fs(ctx, m, typ, &dest, &opts)
     };
@@ -149,25 +205,93 @@ fn mount_bind(ctx: &MountContext, m: &Mount, dest: &Path, opts: &MountOptions) -
     } else {
         ctx.bundle.join(src)
     };
-    let meta = std::fs::metadata(&src).with_context(|| format!("bind source {}", src.display()))?;
-    let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
+    let source = BindSource::open(
+        ctx,
+        SourceRequest {
+            path: src,
+            recursive: opts.flags & libc::MS_REC != 0,
+            idmap: idmap_request(ctx, m, opts)?,
+        },
+    )?;
+    let leaf = if source.is_dir()? {
+        Leaf::Dir
+    } else {
+        Leaf::File
+    };
     let target = create_in_root(ctx.root, dest, leaf)?;
-    let src_fd = crate::util::path::open_root_any(&src)?;
-    sys_mount(
-        Some(&fd_path(&src_fd)),
-        &fd_path(&target),
-        None,
-        opts.flags & (libc::MS_BIND | libc::MS_REC),
-        None,
-    )
-    .context("bind")?;
+    source.mount_on(&target, opts.flags)?;
     drop(target);
     let mounted = open_in_root(ctx.root, dest)?;
     let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
-    if extra != 0 || opts.cleared & libc::MS_RDONLY != 0 {
-        remount_bind(&fd_path(&mounted), opts.flags, ctx.userns)?;
+    // A bind with no flags keeps the source's; any flag set or cleared means a remount with
+    // exactly the requested flags (unlike mount(8), which only applies the ones named).
+    if extra != 0 || opts.cleared != 0 {
+        remount_bind_entry(&fd_path(&mounted), opts, ctx.userns)?;
     }
     finish(&mounted, opts)
+}
+
+/// Flags a less privileged mount namespace inherits locked from its source.
+const LOCKABLE: libc::c_ulong =
+    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+/// Remounts a bind mount entry with its requested flags, as runc 1.2+ does. In a user
+/// namespace the kernel refuses to change flags the source has locked: then the source's
+/// lockable flags that were not explicitly cleared are kept (an implied `rw` over a read-only
+/// source stays read-only), while an explicit clear of a locked flag (`rw`, `dev`, `suid`,
+/// `exec` over a source that has it) fails. atime flags are left to the kernel, which keeps
+/// the source's unless one is asked for.
+fn remount_bind_entry(target: &str, opts: &MountOptions, userns: bool) -> Result<()> {
+    let base = libc::MS_BIND
+        | libc::MS_REMOUNT
+        | (opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT));
+    match sys_mount(None, target, None, base, None) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && userns => {
+            let mut src = mount_flags(target);
+            // statvfs has no flag for strictatime: it is the absence of the other two, and
+            // must be said explicitly or the kernel defaults to relatime (a locked change).
+            if src & (libc::MS_NOATIME | libc::MS_RELATIME) == 0 {
+                src |= libc::MS_STRICTATIME;
+            }
+            if src & LOCKABLE & opts.cleared != 0 {
+                return Err(e).context("remount (clearing a flag the source mount has locked)");
+            }
+            sys_mount(None, target, None, base | src, None).context("remount")
+        }
+        r => r.context("remount"),
+    }
+}
+
+/// The idmapping a bind mount asks for: its own uidMappings/gidMappings, or with only the
+/// `idmap`/`ridmap` option the container's. Recursive for `ridmap`, and for an rbind that
+/// does not say `idmap`.
+fn idmap_request(
+    ctx: &MountContext,
+    m: &Mount,
+    opts: &MountOptions,
+) -> Result<Option<IdmapRequest>> {
+    let text = |v: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        super::idmap::map_text(v.as_deref().unwrap_or(&[]))
+    };
+    let (uid, gid) = (text(m.uid_mappings()), text(m.gid_mappings()));
+    if uid.is_empty() && gid.is_empty() && opts.idmap.is_none() {
+        return Ok(None);
+    }
+    let (uid_map, gid_map) = if uid.is_empty() && gid.is_empty() {
+        ctx.userns_maps.clone()
+    } else {
+        (uid, gid)
+    };
+    if uid_map.is_empty() || gid_map.is_empty() {
+        bail!(
+            "an idmapped mount needs both uidMappings and gidMappings (its own or the container's)"
+        );
+    }
+    Ok(Some(IdmapRequest {
+        uid_map,
+        gid_map,
+        recursive: opts.idmap.unwrap_or(opts.flags & libc::MS_REC != 0),
+    }))
 }
 
 fn mount_fs(
@@ -177,6 +301,15 @@ fn mount_fs(
     dest: &Path,
     opts: &MountOptions,
 ) -> Result<()> {
+    // A tmpfs without mode= takes the mode of the directory it covers (runc's rule).
+    let covered_mode = if typ == "tmpfs" {
+        open_in_root(ctx.root, dest)
+            .ok()
+            .map(|fd| crate::util::path::fd_mode(&fd))
+            .transpose()?
+    } else {
+        None
+    };
     // /proc and /sys must be real directories: mounting them through a symlink could cover a
     // host path, and procfs/sysfs in the wrong place defeats masked paths.
     let target = if typ == "proc" || typ == "sysfs" {
@@ -185,19 +318,17 @@ fn mount_fs(
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 create_in_root(ctx.root, dest, Leaf::Dir)?
             }
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => bail!(
-                "{} is a symlink; refusing to mount {typ} there",
-                dest.display()
-            ),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => not_ordinary_dir(typ)?,
             Err(e) => return Err(anyhow!(e).context(format!("resolving {}", dest.display()))),
         }
     } else {
         create_in_root(ctx.root, dest, Leaf::Dir)?
     };
+    let data = tmpfs_data(typ, opts, covered_mode);
     if (typ == "proc" || typ == "sysfs")
         && crate::util::path::fd_mode(&target)? & libc::S_IFMT != libc::S_IFDIR
     {
-        bail!("{} is not a directory", dest.display());
+        not_ordinary_dir(typ)?;
     }
     // Keep the covered directory reachable for tmpcopyup.
     let lower = if opts.tmpcopyup {
@@ -215,7 +346,7 @@ fn mount_fs(
         &fd_path(&target),
         Some(typ),
         opts.flags & !libc::MS_REMOUNT,
-        Some(&super::lsm::label_mount_data(typ, &opts.data)),
+        Some(&super::lsm::label_mount_data(typ, &data)),
     )?;
     drop(target);
     let mounted = open_in_root(ctx.root, dest)?;
@@ -223,6 +354,28 @@ fn mount_fs(
         copy_up(&lower, &mounted).context("tmpcopyup")?;
     }
     finish(&mounted, opts)
+}
+
+/// runc's words for a /proc or /sys destination that is a symlink or not a directory.
+fn not_ordinary_dir(typ: &str) -> Result<OwnedFd> {
+    bail!("filesystem {typ:?} must be mounted on ordinary directory")
+}
+
+/// The filesystem data for the mount: a tmpfs over an existing directory with no `mode=` of
+/// its own gets that directory's mode (a new directory keeps tmpfs's 1777).
+fn tmpfs_data(typ: &str, opts: &MountOptions, covered_mode: Option<u32>) -> String {
+    let has_mode = opts.data.split(',').any(|o| o.starts_with("mode="));
+    match covered_mode {
+        Some(m) if typ == "tmpfs" && !has_mode && m & libc::S_IFMT == libc::S_IFDIR => {
+            let mode = format!("mode={:o}", m & 0o7777);
+            if opts.data.is_empty() {
+                mode
+            } else {
+                format!("{mode},{}", opts.data)
+            }
+        }
+        _ => opts.data.clone(),
+    }
 }
 
 /// Propagation changes and recursive attributes, applied once the mount exists.

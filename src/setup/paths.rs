@@ -17,32 +17,41 @@ fn check_dev_null() -> Result<()> {
     Ok(())
 }
 
+/// Masks each path once: files get /dev/null bound over them; directories share one empty
+/// read-only tmpfs (the first is mounted, the others are binds of it), so any number of
+/// masked directories costs one superblock (runc 1.4+).
 pub fn mask(paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
     check_dev_null()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut shared_tmpfs: Option<&str> = None;
     for p in paths {
+        if !seen.insert(p.as_str()) {
+            continue;
+        }
         let meta = match std::fs::symlink_metadata(p) {
             Ok(m) => m,
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("masking {p}")),
         };
-        let r = if meta.is_dir() {
-            sys_mount(
+        let r = match (meta.is_dir(), shared_tmpfs) {
+            (true, Some(first)) => sys_mount(Some(first), p, None, libc::MS_BIND, None),
+            (true, None) => sys_mount(
                 Some("tmpfs"),
                 p,
                 Some("tmpfs"),
                 libc::MS_RDONLY,
                 Some(&super::lsm::label_mount_data("tmpfs", "size=0k,mode=0555")),
             )
-        } else {
-            sys_mount(Some("/dev/null"), p, None, libc::MS_BIND, None)
+            .inspect(|()| shared_tmpfs = Some(p)),
+            (false, _) => sys_mount(Some("/dev/null"), p, None, libc::MS_BIND, None),
         };
         match r {
             Ok(()) => {}
-            // Paths that vanished or that the kernel won't let us cover (e.g. in a nested
-            // user namespace) are skipped as runc does; everything else is fatal.
+            // Paths that vanished in between are skipped as runc does; everything else is
+            // fatal.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(e).with_context(|| format!("masking {p}")),
         }

@@ -1,6 +1,7 @@
 //! Building the container's root filesystem in its mount namespace and switching to it.
 
 use super::devices;
+use super::mount_options;
 use super::mounts::{self, sys_mount, MountContext};
 use crate::util::path::{open_root, Leaf};
 use anyhow::{bail, Context, Result};
@@ -28,25 +29,29 @@ pub struct RootfsOptions<'a> {
     pub bundle: &'a Path,
     pub cgroupns: bool,
     pub userns: bool,
+    /// How bind sources are opened with the host's credentials (user namespace, idmap).
+    pub open_source: &'a mounts::SourceOpener<'a>,
+    /// No mount namespace of its own: leave the propagation of the runtime's mounts alone.
+    pub host_mount_ns: bool,
 }
 
 /// Mounts everything the spec asks for under the rootfs (still seen from the host's root).
 pub fn prepare(o: &RootfsOptions) -> Result<()> {
     let linux = o.spec.linux().as_ref();
     // Stop our mounts from propagating back to the host, and host mounts from leaking in
-    // except as the spec's propagation asks (runc's default is rslave).
-    let prop = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .map(propagation_flag)
-        .transpose()?;
-    let root_flag = match prop {
-        Some(f) if f & libc::MS_SHARED != 0 => libc::MS_SHARED | libc::MS_REC,
-        Some(f) if f & libc::MS_PRIVATE != 0 => libc::MS_PRIVATE | libc::MS_REC,
-        _ => libc::MS_SLAVE | libc::MS_REC,
-    };
-    sys_mount(None, "/", None, root_flag, None).context("making / a slave mount")?;
+    // except as the spec's propagation asks (runc's default is rslave). The flag is applied to
+    // "/" as given (not made recursive), like runc.
+    if !o.host_mount_ns {
+        let root_flag = root_propagation(o.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+        sys_mount(None, "/", None, root_flag, None).context("setting the propagation of /")?;
+        // pivot_root refuses a new root whose parent mount is shared, and our bind of the
+        // rootfs would propagate to the parent's peers: make that parent private first.
+        make_parent_mount_private(o.rootfs)?;
+    }
     let rootfs = o.rootfs.to_str().context("rootfs path is not UTF-8")?;
-    // pivot_root needs the new root to be a mount point.
+    // pivot_root needs the new root to be a mount point; in the runtime's namespace it keeps
+    // the container's mounts in one tree (one detach removes them) and makes a read-only root
+    // a remount of this bind only.
     sys_mount(
         Some(rootfs),
         rootfs,
@@ -55,35 +60,132 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
         None,
     )
     .context("bind-mounting rootfs")?;
-    if let Some(f) = prop {
-        sys_mount(None, rootfs, None, f, None).context("setting rootfsPropagation")?;
-    }
     let root = open_root(o.rootfs)?;
     let ctx = MountContext {
         root: &root,
         bundle: o.bundle,
         cgroupns: o.cgroupns,
         userns: o.userns,
+        open_source: o.open_source,
+        userns_maps: (
+            super::idmap::map_text(
+                linux
+                    .and_then(|l| l.uid_mappings().as_deref())
+                    .unwrap_or(&[]),
+            ),
+            super::idmap::map_text(
+                linux
+                    .and_then(|l| l.gid_mappings().as_deref())
+                    .unwrap_or(&[]),
+            ),
+        ),
     };
-    let mut has_dev_mount = false;
-    let mut has_devpts = false;
-    for m in o.spec.mounts().iter().flatten() {
+    let dev = mount_all(&ctx, o.spec)?;
+    let spec_devices: &[_] = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    let userns_open = o.userns.then_some(o.open_source);
+    if dev.setup_nodes {
+        devices::create_default_devices(&root, userns_open, spec_devices, !dev.mounted)?;
+        devices::create_symlinks(&root, dev.has_devpts)?;
+    }
+    devices::create_spec_devices(&root, userns_open, spec_devices)?;
+    crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
+    if dev.readonly {
+        let fd = crate::util::path::open_in_root(&root, Path::new("/dev"))?;
+        let p = crate::util::path::fd_path(&fd);
+        let flags = libc::MS_BIND | libc::MS_RDONLY | mounts::mount_flags(&p);
+        mounts::remount_bind(&p, flags, o.userns).context("remounting /dev read-only")?;
+    }
+    create_cwd(&root, o.spec)
+}
+
+/// What the spec's mounts say about /dev.
+#[derive(Default)]
+struct DevSetup {
+    /// The spec mounts something on /dev.
+    mounted: bool,
+    /// Default nodes and links go into /dev: unless it is a bind mount (runc's rule), into the
+    /// spec's /dev mount or, without one, into the rootfs's own /dev.
+    setup_nodes: bool,
+    has_devpts: bool,
+    /// /dev is mounted writable and made read-only once everything below it exists (as runc).
+    readonly: bool,
+}
+
+/// Performs the spec's mounts in order.
+fn mount_all(ctx: &MountContext, spec: &Spec) -> Result<DevSetup> {
+    let mut dev = DevSetup {
+        setup_nodes: true,
+        ..Default::default()
+    };
+    for m in spec.mounts().iter().flatten() {
         let dest = m.destination().to_string_lossy();
         let dest = dest.trim_end_matches('/');
-        has_dev_mount |= dest == "/dev";
-        has_devpts |= dest == "/dev/pts" && m.typ().as_deref() == Some("devpts");
-        mounts::mount_entry(&ctx, m)?;
+        dev.has_devpts |= dest == "/dev/pts" && m.typ().as_deref() == Some("devpts");
+        if dest == "/dev" {
+            let opts = m.options().as_deref().unwrap_or(&[]);
+            dev.mounted = true;
+            dev.setup_nodes = !opts.iter().any(|o| o == "bind" || o == "rbind")
+                && m.typ().as_deref() != Some("bind");
+            dev.readonly = mount_options::parse(opts).flags & libc::MS_RDONLY != 0;
+            if dev.readonly {
+                let mut rw = m.clone();
+                rw.set_options(Some(opts.iter().filter(|o| *o != "ro").cloned().collect()));
+                mounts::mount_entry(ctx, &rw)?;
+                continue;
+            }
+        }
+        mounts::mount_entry(ctx, m)?;
     }
-    let spec_devices: &[_] = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-    // Default devices go into a /dev that the spec mounted (usually a tmpfs); without a /dev
-    // mount the rootfs's own /dev is used as is, like runc.
-    if has_dev_mount {
-        devices::create_default_devices(&root, o.userns, spec_devices)?;
-        devices::create_symlinks(&root, has_devpts)?;
+    Ok(dev)
+}
+
+/// A missing process.cwd is created (0755, inside the rootfs), as runc does.
+fn create_cwd(root: &std::os::fd::OwnedFd, spec: &Spec) -> Result<()> {
+    if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) {
+        if !cwd.as_os_str().is_empty() {
+            crate::util::path::create_in_root(root, cwd, Leaf::Dir)
+                .with_context(|| format!("creating cwd {}", cwd.display()))?;
+        }
     }
-    devices::create_spec_devices(&root, o.userns, spec_devices)?;
-    crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
     Ok(())
+}
+
+/// linux.rootfsPropagation as mount(2) flags, if set.
+fn root_propagation(spec: &Spec) -> Result<Option<libc::c_ulong>> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+        .map(propagation_flag)
+        .transpose()
+}
+
+/// Applies linux.rootfsPropagation to the container's `/`. It must come after pivot_root
+/// (which refuses shared mounts) and apply to the new root, not to the host's mounts.
+pub fn apply_root_propagation(spec: &Spec) -> Result<()> {
+    if let Some(f) = root_propagation(spec)? {
+        sys_mount(None, "/", None, f, None).context("setting rootfsPropagation")?;
+    }
+    Ok(())
+}
+
+/// Makes the mount the rootfs lives on private: walk up from the rootfs until mount(2)
+/// accepts the path (EINVAL means "not a mount point"). Done unconditionally, like runc 1.2+:
+/// no mountinfo parsing on the hot path, and the container's `/` then never stays a peer or
+/// slave of a host mount except as rootfsPropagation asks after the pivot.
+fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let mut path = rootfs;
+    loop {
+        let p = path.to_str().context("rootfs path is not UTF-8")?;
+        match sys_mount(None, p, None, libc::MS_PRIVATE, None) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => match path.parent() {
+                Some(parent) => path = parent,
+                None => return Err(e).context("making / private"),
+            },
+            Err(e) => return Err(e).with_context(|| format!("making {p} private")),
+        }
+    }
 }
 
 /// Makes the rootfs the container's `/` with pivot_root, detaching the old root entirely so
@@ -118,6 +220,11 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// --no-pivot: move the rootfs over / and chroot (for ramdisk roots where pivot_root fails).
 pub fn move_root(rootfs: &Path) -> Result<()> {
     let r = rootfs.to_str().context("rootfs path is not UTF-8")?;
+    hide_host_proc_and_sys(rootfs)?;
+    // The rootfs lands on "/": if "/" were shared (rootfsPropagation rshared), the move would
+    // propagate to the host's "/" (runc issue 1961). The requested propagation is applied to
+    // the new root afterwards.
+    sys_mount(None, "/", None, libc::MS_PRIVATE, None).context("making / private")?;
     std::env::set_current_dir(rootfs).context("chdir to rootfs")?;
     sys_mount(Some(r), "/", None, libc::MS_MOVE, None).context("moving rootfs to /")?;
     if unsafe { libc::chroot(c".".as_ptr()) } != 0 {
@@ -125,6 +232,84 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     }
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(())
+}
+
+/// Without pivot_root the host's mounts stay in our mount namespace, outside the chroot. A
+/// full procfs or sysfs among them would let a user namespace inside the container mount a
+/// fresh, unmasked one (the kernel only checks that some full mount is visible in the
+/// namespace). So, as runc does, detach every full proc/sysfs mount outside the rootfs, or
+/// cover it with an empty tmpfs where it cannot be unmounted.
+fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    let mut targets = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let f: Vec<&str> = pre.split(' ').collect();
+        let fstype = post.split(' ').next().unwrap_or("");
+        let (Some(&root), Some(&mp)) = (f.get(3), f.get(4)) else {
+            continue;
+        };
+        let mp = unescape_mountinfo(mp);
+        if root == "/"
+            && (fstype == "proc" || fstype == "sysfs")
+            && !Path::new(&mp).starts_with(rootfs)
+        {
+            targets.push(mp);
+        }
+    }
+    // Deepest first, so a parent's detach does not hide a child still to handle.
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in targets {
+        // Keep the unmount from propagating anywhere.
+        match sys_mount(None, &t, None, libc::MS_SLAVE | libc::MS_REC, None) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            r => r.with_context(|| format!("making {t} a slave"))?,
+        }
+        let c = std::ffi::CString::new(t.as_str())?;
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM)) {
+                return Err(e).with_context(|| format!("unmounting {t}"));
+            }
+            sys_mount(Some("tmpfs"), &t, Some("tmpfs"), 0, None)
+                .with_context(|| format!("covering {t}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
+pub(super) fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) if b[i] == b'\\' => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// No mount namespace: chroot into the rootfs (as runc).
+pub fn chroot(rootfs: &Path) -> Result<()> {
+    std::env::set_current_dir(rootfs).context("chdir to rootfs")?;
+    if unsafe { libc::chroot(c".".as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("chroot");
+    }
+    std::env::set_current_dir("/").context("chdir /")
 }
 
 /// Remounts / read-only (root.readonly).

@@ -127,6 +127,16 @@ fn check_linux(spec: &Spec) -> Result<()> {
     {
         bail!("domainname is set but there is no UTS namespace: it would change the host's domainname");
     }
+    // Masks and read-only paths could be undone in a mount namespace shared with the host:
+    // refused with runc's words.
+    let restricts = linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty())
+        || linux
+            .readonly_paths()
+            .as_ref()
+            .is_some_and(|p| !p.is_empty());
+    if restricts && !new_ns(LinuxNamespaceType::Mount) {
+        bail!("unable to restrict sys entries without a private MNT namespace");
+    }
     for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
         check_sysctl(key, &new_ns)?;
     }

@@ -231,6 +231,24 @@ pub fn fd_mode(fd: &OwnedFd) -> Result<u32> {
     Ok(st.st_mode)
 }
 
+/// Opens any host path as O_PATH (a bind-mount source: files and directories alike).
+pub fn open_root_any(path: &Path) -> Result<OwnedFd> {
+    openat2(libc::AT_FDCWD, path, libc::O_PATH, 0, 0)
+        .with_context(|| format!("open {}", path.display()))
+}
+
+/// Turns an O_PATH directory fd into a readable one (for listing it).
+pub fn reopen_dir(fd: &OwnedFd) -> Result<OwnedFd> {
+    openat2(
+        fd.as_raw_fd(),
+        Path::new("."),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+        0,
+    )
+    .context("reopen directory")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,22 +269,4 @@ mod tests {
         assert!(open_in_root_nofollow(&root, Path::new("escape")).is_err());
         std::fs::remove_dir_all(&base).unwrap();
     }
-}
-
-/// Opens any host path as O_PATH (a bind-mount source: files and directories alike).
-pub fn open_root_any(path: &Path) -> Result<OwnedFd> {
-    openat2(libc::AT_FDCWD, path, libc::O_PATH, 0, 0)
-        .with_context(|| format!("open {}", path.display()))
-}
-
-/// Turns an O_PATH directory fd into a readable one (for listing it).
-pub fn reopen_dir(fd: &OwnedFd) -> Result<OwnedFd> {
-    openat2(
-        fd.as_raw_fd(),
-        Path::new("."),
-        libc::O_RDONLY | libc::O_DIRECTORY,
-        0,
-        0,
-    )
-    .context("reopen directory")
 }
