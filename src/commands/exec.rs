@@ -74,18 +74,23 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
                 .collect(),
         )
     };
-    let (b, e, pm, i, a) = (
+    // As runc 1.3: bounding, effective and permitted. Ambient too when the spec has an
+    // inheritable set (the kernel raises only ambient caps that are also inheritable; the
+    // others are skipped with a warning), never inheritable itself.
+    let ambient = if caps.inheritable().is_some() {
+        merge(caps.ambient())
+    } else {
+        caps.ambient().clone()
+    };
+    let (b, e, pm) = (
         merge(caps.bounding()),
         merge(caps.effective()),
         merge(caps.permitted()),
-        merge(caps.inheritable()),
-        merge(caps.ambient()),
     );
     caps.set_bounding(b)
         .set_effective(e)
         .set_permitted(pm)
-        .set_inheritable(i)
-        .set_ambient(a);
+        .set_ambient(ambient);
     p.set_capabilities(Some(caps));
     Ok(())
 }
@@ -161,7 +166,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     }
     let raw = std::fs::read(g.store.dir(id).join(CONFIG_FILE))
         .context("reading the container's saved config")?;
-    let spec = crate::spec::parse(&raw)?;
+    let spec = crate::spec::parse_saved(&raw)?;
     let process = build_process(&p, spec.process().as_ref(), cmd)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::seccomp::prepare(s)?),

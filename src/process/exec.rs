@@ -155,6 +155,9 @@ fn child(
 ) -> Result<std::convert::Infallible> {
     // Same protection as the init: nothing in the container may reopen our exe (hull).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // A session and process group of our own, as runc gives exec'd processes: hull's are
+    // outside the container's pid namespace (getpgrp() would be 0 there).
+    unsafe { libc::setsid() };
     for f in &cfg.cgroup_procs {
         join_cgroup(f, cfg.init_pid)?;
     }

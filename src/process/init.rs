@@ -54,10 +54,7 @@ pub struct InitConfig<'a> {
 
 /// Entry point in the child. Never returns.
 pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
-    if let Some(fd) = cfg.parent_only_fd {
-        // SAFETY: the fd is the parent's copy, not used in the child; closing it is harmless.
-        unsafe { libc::close(fd) };
-    }
+    close_inherited_fds(cfg, chan);
     let err = match setup(cfg, chan) {
         Ok(prepared) => match wait_and_exec(cfg, chan, prepared) {
             Ok(never) => match never {},
@@ -72,6 +69,23 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
     };
     let _ = chan.send(Tag::Error, format!("{err:#}").as_bytes());
     unsafe { libc::_exit(1) }
+}
+
+/// Keeps only what the init uses: stdio, the preserved range, its channel, the exec fifo, the
+/// console socket and the namespaces to join. Everything else the caller or hull had open
+/// (the caller's --pidfd-socket connection included: the caller would see no EOF until the
+/// init execs) is closed now, not at exec.
+fn close_inherited_fds(cfg: &InitConfig, chan: &Channel) {
+    let mut keep = vec![chan.raw_fd()];
+    keep.extend(cfg.fifo.map(|f| f.as_raw_fd()));
+    keep.extend(cfg.console.map(|f| f.as_raw_fd()));
+    keep.extend(cfg.ns.joins.iter().map(|j| j.fd.as_raw_fd()));
+    keep.retain(|&fd| Some(fd) != cfg.parent_only_fd);
+    fds::close_all_but(3 + cfg.preserve_fds + cfg.listen_fds, &keep);
+    if let Some(fd) = cfg.parent_only_fd {
+        // It may sit in the preserved range: close it explicitly.
+        unsafe { libc::close(fd) };
+    }
 }
 
 /// What's left to do after Ready.
@@ -168,7 +182,13 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     // Nothing in the container may open /proc/<us>/exe (the hull binary) while we are hull:
     // a non-dumpable process's /proc entries are root-owned and ptrace-protected.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // Our own session and process group (as runc's init): the caller's are outside the
+    // container's pid namespace, where they would read as 0.
+    unsafe { libc::setsid() };
     join_namespaces(cfg, chan)?;
+    if cfg.ns.has_new(NS::Network) {
+        crate::setup::namespaces::loopback_up()?;
+    }
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("config has no process")?;
     let linux = spec.linux().as_ref();

@@ -40,6 +40,7 @@ pub fn finalize(
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() != "deny")
             .unwrap_or(true);
+    user::give_stdio_to(p.user().uid())?;
     user::switch(p.user(), &[], setgroups)?;
     if !cwd_ok {
         // The cwd may only be reachable as the target user (e.g. a 0700 home on NFS).

@@ -59,7 +59,54 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
             bail!("config must be a JSON object, got {}", kind_of(&v));
         }
     }
-    serde_json::from_slice(raw).context("invalid config")
+    parse_object(raw, true)
+}
+
+/// Like [`parse`] for a config already accepted by `create` (the saved one): the warning
+/// about unknown capabilities was given then.
+pub fn parse_saved(raw: &[u8]) -> Result<Spec> {
+    parse_object(raw, false)
+}
+
+fn parse_object(raw: &[u8], warn: bool) -> Result<Spec> {
+    let first = match serde_json::from_slice(raw) {
+        Ok(spec) => return Ok(spec),
+        Err(e) => e,
+    };
+    // runtime-spec 1.1+: capability names the runtime does not know are a warning, not an
+    // error. The typed parse refuses them, so drop them and parse again (only on this
+    // uncommon path: a valid config is parsed once).
+    let mut v: serde_json::Value = serde_json::from_slice(raw).context("invalid config")?;
+    let unknown = drop_unknown_capabilities(&mut v);
+    if unknown.is_empty() {
+        return Err(first).context("invalid config");
+    }
+    if warn {
+        crate::setup::caps::warn_unknown(unknown);
+    }
+    serde_json::from_value(v).context("invalid config")
+}
+
+/// Removes the capability names oci-spec does not know from every set of
+/// `process.capabilities`; returns them.
+fn drop_unknown_capabilities(v: &mut serde_json::Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let Some(caps) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return unknown;
+    };
+    for set in caps.values_mut().filter_map(|s| s.as_array_mut()) {
+        set.retain(|name| {
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            if !known {
+                unknown.push(name.as_str().map_or_else(|| name.to_string(), String::from));
+            }
+            known
+        });
+    }
+    unknown
 }
 
 fn kind_of(v: &serde_json::Value) -> &'static str {
@@ -84,5 +131,16 @@ mod tests {
         assert!(parse(b"  ").is_err());
         assert!(parse(b"{").is_err());
         assert!(parse(br#"{"ociVersion":"1.0.2"}"#).is_ok());
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped() {
+        let raw = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
+            "capabilities":{"bounding":["CAP_UNKNOWN","CAP_KILL","UNKNOWN_CAP"]}}}"#;
+        let spec = parse(raw).unwrap();
+        let b = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        assert_eq!(b.bounding().as_ref().unwrap().len(), 1);
+        // a wrong type elsewhere is still an error
+        assert!(parse(br#"{"ociVersion":"1.0.2","process":{"cwd":5}}"#).is_err());
     }
 }
