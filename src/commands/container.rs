@@ -290,8 +290,9 @@ fn spawn(
     };
     let run_hooks = |pid: i32| -> Result<()> {
         let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
-        crate::hooks::run_all("prestart", &prestart, &st)?;
-        crate::hooks::run_all("createRuntime", &create_runtime, &st)
+        let env = crate::hooks::DefaultEnv::Inherit;
+        crate::hooks::run_all("prestart", &prestart, &st, env)?;
+        crate::hooks::run_all("createRuntime", &create_runtime, &st, env)
     };
     launch::launch(
         &mut cfg,

@@ -219,7 +219,13 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
             cfg.bundle,
             spec,
         );
-        crate::hooks::run_all("createContainer", h, &state)?;
+        let env = hook_env(process);
+        crate::hooks::run_all(
+            "createContainer",
+            h,
+            &state,
+            crate::hooks::DefaultEnv::Process(&env),
+        )?;
     }
     if cfg.no_pivot {
         rootfs::move_root(cfg.rootfs)?;
@@ -259,6 +265,12 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         program: f.program,
         caps_after_seccomp: f.seccomp_pending,
     })
+}
+
+/// What the in-container hooks without their own env see: the container process's
+/// environment (runc's init takes it on before running them).
+fn hook_env(p: &oci_spec::runtime::Process) -> Vec<String> {
+    crate::setup::attrs::dedup_env(p.env().as_deref().unwrap_or(&[]))
 }
 
 fn setup_terminal(cfg: &InitConfig, process: &oci_spec::runtime::Process) -> Result<()> {
@@ -328,7 +340,18 @@ fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::conv
             cfg.bundle,
             cfg.spec,
         );
-        crate::hooks::run_all("startContainer", h, &state)?;
+        let env = cfg.spec.process().as_ref().map(hook_env).unwrap_or_default();
+        let r = crate::hooks::run_all(
+            "startContainer",
+            h,
+            &state,
+            crate::hooks::DefaultEnv::Process(&env),
+        );
+        if let (Err(e), Some(mut f)) = (&r, fifo.as_ref()) {
+            // `hull start` waits on the fifo: tell it why instead of the go-ahead byte.
+            let _ = std::io::Write::write_all(&mut f, format!("E{e:#}").as_bytes());
+        }
+        r?;
     }
     if r.caps_after_seccomp {
         load_seccomp(cfg)?;

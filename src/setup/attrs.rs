@@ -71,7 +71,7 @@ pub fn environment(p: &Process, listen_fds: u32) -> Vec<String> {
 
 /// Each variable once, with its last value: `exec --env K=V` appends to the spec's env and
 /// must override K there.
-fn dedup_env(env: &[String]) -> Vec<String> {
+pub fn dedup_env(env: &[String]) -> Vec<String> {
     let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_string();
     let mut seen = std::collections::HashSet::with_capacity(env.len());
     let mut out: Vec<String> = Vec::with_capacity(env.len());
