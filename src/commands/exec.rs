@@ -211,6 +211,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         cgroup_procs,
         console: console.as_ref(),
         preserve_fds: p.u32("preserve-fds")?.unwrap_or(0),
+        seccomp_agent: &|pid, fd| {
+            super::container::send_to_agent(id, "running", pid, &st.bundle, &spec, &fd)
+        },
     })?;
     drop(console);
     if let Some(pf) = p.get("pid-file") {

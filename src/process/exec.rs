@@ -29,6 +29,8 @@ pub struct ExecConfig<'a> {
     pub cgroup_procs: Vec<PathBuf>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
+    /// Hands a seccomp notify fd (of the process with this host pid) to the agent.
+    pub seccomp_agent: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
 }
 
 /// The init's namespaces that differ from ours, opened now (in the caller's view).
@@ -86,6 +88,13 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
             loop {
                 match parent_end.recv()? {
                     Some((Tag::Ready, _)) => ready = true,
+                    Some((Tag::SeccompFd, _)) => {
+                        let fd = parent_end
+                            .take_fd()
+                            .context("seccomp notify fd missing from the exec child")?;
+                        (cfg.seccomp_agent)(pid, fd)?;
+                        parent_end.send(Tag::SeccompDone, b"")?;
+                    }
                     Some((Tag::Error, msg)) => {
                         super::launch::reap(pid);
                         bail!("{}", String::from_utf8_lossy(&msg));
@@ -175,11 +184,16 @@ fn child(
     }
     let load = || -> Result<()> {
         if let Some(p) = cfg.seccomp {
-            crate::seccomp::load(p)?;
+            if let Some(fd) = crate::seccomp::load(p)? {
+                chan.send_fd(Tag::SeccompFd, &fd)?;
+                drop(fd);
+                chan.expect(Tag::SeccompDone)?;
+            }
         }
         Ok(())
     };
-    let f = finalize::finalize(cfg.process, &load, userns, 0)?;
+    let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
+    let f = finalize::finalize(cfg.process, &load, notify, userns, 0)?;
     if f.seccomp_pending {
         load()?;
     }

@@ -258,8 +258,14 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
     crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
-    let f =
-        crate::setup::finalize::finalize(process, &|| load_seccomp(cfg), userns, cfg.listen_fds)?;
+    let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
+    let f = crate::setup::finalize::finalize(
+        process,
+        &|| load_seccomp(cfg, chan),
+        notify,
+        userns,
+        cfg.listen_fds,
+    )?;
     chan.send(Tag::Ready, b"")?;
     Ok(Ready {
         program: f.program,
@@ -280,26 +286,14 @@ fn setup_terminal(cfg: &InitConfig, process: &oci_spec::runtime::Process) -> Res
     terminal::attach(sock, terminal::console_size(process), true)
 }
 
-fn load_seccomp(cfg: &InitConfig) -> Result<()> {
+/// Loads the filter; a notify filter's fd goes to the parent, which hands it to the agent at
+/// listenerPath (a host path, and the parent knows the init's host pid for the state).
+fn load_seccomp(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     let Some(p) = cfg.seccomp else { return Ok(()) };
     if let Some(fd) = crate::seccomp::load(p)? {
-        let linux = cfg.spec.linux().as_ref();
-        let s = linux.and_then(|l| l.seccomp().as_ref());
-        let path = s
-            .and_then(|s| s.listener_path().as_ref())
-            .context("seccomp notify action without listenerPath")?;
-        let state = crate::commands::hook_state(
-            cfg.id,
-            "creating",
-            std::process::id() as i32,
-            cfg.bundle,
-            cfg.spec,
-        );
-        let payload = crate::seccomp::listener_payload(
-            &state,
-            s.and_then(|s| s.listener_metadata().as_deref()),
-        )?;
-        crate::seccomp::send_listener_fd(path, &fd, &payload)?;
+        chan.send_fd(Tag::SeccompFd, &fd)?;
+        drop(fd);
+        chan.expect(Tag::SeccompDone)?;
     }
     Ok(())
 }
@@ -354,7 +348,7 @@ fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::conv
         r?;
     }
     if r.caps_after_seccomp {
-        load_seccomp(cfg)?;
+        load_seccomp(cfg, chan)?;
     }
     let mut own = vec![chan.raw_fd()];
     if let Some(mut f) = fifo.as_ref() {

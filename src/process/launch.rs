@@ -24,6 +24,8 @@ pub struct ParentDuties<'a> {
     pub cgroup: &'a dyn Manager,
     /// Runs prestart + createRuntime hooks with the init's pid.
     pub runtime_hooks: &'a dyn Fn(i32) -> Result<()>,
+    /// Hands the init's seccomp notify fd to the agent at listenerPath.
+    pub seccomp_agent: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
 }
 
 fn write_id_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
@@ -209,6 +211,14 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
             Some((Tag::RunRuntimeHooks, _)) => {
                 (duties.runtime_hooks)(l.pid)?;
                 l.chan.send(Tag::HooksDone, b"")?;
+            }
+            Some((Tag::SeccompFd, _)) => {
+                let fd = l
+                    .chan
+                    .take_fd()
+                    .context("seccomp notify fd missing from the container init")?;
+                (duties.seccomp_agent)(l.pid, fd)?;
+                l.chan.send(Tag::SeccompDone, b"")?;
             }
             Some((Tag::Error, msg)) => {
                 reap(l.pid);

@@ -18,6 +18,11 @@ pub enum Tag {
     Ready = b'r',
     /// Parent → child (`run` only): start now, no exec fifo involved.
     Start = b's',
+    /// Child → parent: the seccomp notify fd comes with this message (SCM_RIGHTS); the
+    /// parent hands it to the agent at listenerPath.
+    SeccompFd = b'f',
+    /// Parent → child: the agent has the fd.
+    SeccompDone = b'F',
     /// Either way: something failed; the payload says what.
     Error = b'e',
 }
@@ -30,6 +35,8 @@ impl Tag {
             Tag::HooksDone,
             Tag::Ready,
             Tag::Start,
+            Tag::SeccompFd,
+            Tag::SeccompDone,
             Tag::Error,
         ]
         .into_iter()
@@ -39,6 +46,8 @@ impl Tag {
 
 pub struct Channel {
     fd: OwnedFd,
+    /// An fd that came with the last message (SCM_RIGHTS), until taken.
+    received: std::cell::Cell<Option<OwnedFd>>,
 }
 
 /// A connected pair; both ends are close-on-exec so neither leaks into the container program.
@@ -59,9 +68,11 @@ pub fn pair() -> Result<(Channel, Channel)> {
         (
             Channel {
                 fd: OwnedFd::from_raw_fd(fds[0]),
+                received: Default::default(),
             },
             Channel {
                 fd: OwnedFd::from_raw_fd(fds[1]),
+                received: Default::default(),
             },
         )
     })
@@ -91,12 +102,23 @@ impl Channel {
         }
     }
 
-    /// Receives one message; Ok(None) means the peer is gone.
+    /// Receives one message; Ok(None) means the peer is gone. An fd sent with it is kept for
+    /// [`Channel::take_fd`].
     pub fn recv(&self) -> Result<Option<(Tag, Vec<u8>)>> {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
+        let mut cbuf = vec![0u64; space.div_ceil(8)];
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
         let n = loop {
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            msg.msg_control = cbuf.as_mut_ptr().cast();
+            msg.msg_controllen = space;
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
             if n >= 0 {
                 break n as usize;
             }
@@ -105,6 +127,11 @@ impl Channel {
                 return Err(e).context("sync recv");
             }
         };
+        let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+        if !c.is_null() && unsafe { (*c).cmsg_type } == libc::SCM_RIGHTS {
+            let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32) };
+            self.received.set(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
         if n == 0 {
             return Ok(None);
         }
@@ -114,6 +141,18 @@ impl Channel {
         buf.truncate(n);
         buf.remove(0);
         Ok(Some((tag, buf)))
+    }
+
+    /// The fd that came with the last message, if any.
+    pub fn take_fd(&self) -> Option<OwnedFd> {
+        self.received.take()
+    }
+
+    /// Sends `tag` with `fd` attached.
+    pub fn send_fd(&self, tag: Tag, fd: &OwnedFd) -> Result<()> {
+        let t = char::from(tag as u8).to_string();
+        crate::setup::terminal::send_fd(self.fd.as_raw_fd(), fd.as_raw_fd(), &t)
+            .with_context(|| format!("sync send {tag:?} with an fd"))
     }
 
     /// Waits for `want`; an Error message or EOF becomes an error.

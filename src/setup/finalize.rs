@@ -12,9 +12,12 @@ pub struct Finalized {
     pub seccomp_pending: bool,
 }
 
+/// `seccomp_early`: load the filter before the user switch even with no_new_privileges (a
+/// notify filter: its fd must reach the agent while the parent is still there).
 pub fn finalize(
     p: &Process,
     load_seccomp: &dyn Fn() -> Result<()>,
+    seccomp_early: bool,
     userns: bool,
     listen_fds: u32,
 ) -> Result<Finalized> {
@@ -26,7 +29,8 @@ pub fn finalize(
     // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN, which the user switch
     // below may drop: load it now. With NNP, load it as late as possible so fewer of our own
     // syscalls need allowing by the profile.
-    if !nnp {
+    let late = nnp && !seccomp_early;
+    if !late {
         load_seccomp()?;
     }
     let masks = p
@@ -54,6 +58,6 @@ pub fn finalize(
     let path = exec::lookup(first, &env)?;
     Ok(Finalized {
         program: exec::prepare(&path, &args, &env)?,
-        seccomp_pending: nnp,
+        seccomp_pending: late,
     })
 }
