@@ -79,10 +79,12 @@ pub fn command_help(cmd: &str) -> Option<String> {
 
 /// The COMMANDS section of `hull --help`.
 pub fn command_list() -> String {
-    COMMANDS
+    let mut s: String = COMMANDS
         .iter()
         .map(|c| format!("   {:<9} {}\n", c.name, c.about))
-        .collect()
+        .collect();
+    s.push_str("   help, h   Shows a list of commands or help for one command\n");
+    s
 }
 
 #[cfg(test)]

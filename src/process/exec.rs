@@ -75,6 +75,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
     match clone3(0, None)? {
         Forked::Child => {
             drop(parent_end);
+            child_end.forward_logs();
             let err = match child(cfg, &joins, userns, &child_end) {
                 Ok(never) => match never {},
                 Err(e) => e,
@@ -88,6 +89,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
             loop {
                 match parent_end.recv()? {
                     Some((Tag::Ready, _)) => ready = true,
+                    Some((Tag::Log, line)) => sync::log_forwarded(&line),
                     Some((Tag::SeccompFd, _)) => {
                         let fd = parent_end
                             .take_fd()

@@ -116,6 +116,7 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
     match forked {
         Forked::Child => {
             drop(parent_end);
+            child_end.forward_logs();
             // The clone already placed us in the cgroup. Close its fd now: it is a host
             // directory, and an open one would be reachable through /proc/self/fd/N by the
             // chdir to process.cwd before exec (CVE-2024-21626 class).
@@ -212,6 +213,7 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
                 (duties.runtime_hooks)(l.pid)?;
                 l.chan.send(Tag::HooksDone, b"")?;
             }
+            Some((Tag::Log, line)) => sync::log_forwarded(&line),
             Some((Tag::SeccompFd, _)) => {
                 let fd = l
                     .chan

@@ -23,6 +23,8 @@ pub enum Tag {
     SeccompFd = b'f',
     /// Parent → child: the agent has the fd.
     SeccompDone = b'F',
+    /// Child → parent: a log line ("<level>\0<message>") for the parent to log.
+    Log = b'l',
     /// Either way: something failed; the payload says what.
     Error = b'e',
 }
@@ -37,6 +39,7 @@ impl Tag {
             Tag::Start,
             Tag::SeccompFd,
             Tag::SeccompDone,
+            Tag::Log,
             Tag::Error,
         ]
         .into_iter()
@@ -143,6 +146,20 @@ impl Channel {
         Ok(Some((tag, buf)))
     }
 
+    /// From now on this process's log lines go to the peer (see [`log_forwarded`]).
+    pub fn forward_logs(&self) {
+        let fd = self.fd.as_raw_fd();
+        crate::logging::forward(Box::new(move |level, msg| {
+            let mut buf = Vec::with_capacity(2 + level.len() + msg.len());
+            buf.push(Tag::Log as u8);
+            buf.extend_from_slice(level.as_bytes());
+            buf.push(0);
+            buf.extend_from_slice(msg.as_bytes());
+            let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+            n == buf.len() as isize
+        }));
+    }
+
     /// The fd that came with the last message, if any.
     pub fn take_fd(&self) -> Option<OwnedFd> {
         self.received.take()
@@ -168,4 +185,11 @@ impl Channel {
     pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
+}
+
+/// Logs a line a child sent with Tag::Log.
+pub fn log_forwarded(payload: &[u8]) {
+    let text = String::from_utf8_lossy(payload);
+    let (level, msg) = text.split_once('\0').unwrap_or(("warning", &text));
+    crate::logging::log_forwarded(level, msg);
 }
