@@ -150,7 +150,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         bail!("\"exec\" requires at least 1 argument: the container id")
     };
     crate::state::id::validate(id)?;
-    for unsupported in ["process-label", "apparmor", "cgroup"] {
+    for unsupported in ["process-label", "apparmor"] {
         if p.get(unsupported).is_some_and(|v| !v.is_empty()) {
             bail!("--{unsupported} is not supported by hull yet");
         }
@@ -194,11 +194,12 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         .get("pidfd-socket")
         .map(|path| crate::util::connect_unix(path, "pidfd socket"))
         .transpose()?;
-    let cgroup_procs = st
-        .cgroup
-        .as_ref()
-        .map(|c| c.paths.values().map(|d| d.join("cgroup.procs")).collect())
-        .unwrap_or_default();
+    let sub_cgroups = p.all("cgroup");
+    let cgroup_procs = match st.cgroup.as_ref() {
+        Some(c) => super::exec_cgroup::procs_files(&c.paths, &sub_cgroups)?,
+        None if !sub_cgroups.is_empty() => bail!("--cgroup: the container has no cgroup"),
+        None => Vec::new(),
+    };
     let signals = if detach {
         None
     } else {
@@ -211,6 +212,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         cgroup_procs,
         console: console.as_ref(),
         preserve_fds: p.u32("preserve-fds")?.unwrap_or(0),
+        // an explicit --cgroup is joined as given (runc: "--cgroup / disables the init
+        // cgroup fallback")
+        cgroup_fallback: sub_cgroups.is_empty(),
         seccomp_agent: &|pid, fd| {
             super::container::send_to_agent(id, "running", pid, &st.bundle, &spec, &fd)
         },

@@ -29,6 +29,8 @@ pub struct ExecConfig<'a> {
     pub cgroup_procs: Vec<PathBuf>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
+    /// On EBUSY (cgroup v2 with domain controllers below), join the init's cgroup instead.
+    pub cgroup_fallback: bool,
     /// Hands a seccomp notify fd (of the process with this host pid) to the agent.
     pub seccomp_agent: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
 }
@@ -118,9 +120,10 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
 /// that cgroup holds no process once the container made sub-cgroups and enabled domain
 /// controllers for them (systemd or another runtime inside): the no-internal-process rule makes
 /// the write fail with EBUSY. Then, like runc, join the init's cgroup, which is below it.
-fn join_cgroup(procs: &Path, init_pid: i32) -> Result<()> {
+fn join_cgroup(procs: &Path, init_pid: i32, fallback: bool) -> Result<()> {
     let err = match crate::util::fs::write_value(procs, "0") {
         Ok(()) => return Ok(()),
+        Err(e) if !fallback => return Err(e.context("error adding pid to cgroups")),
         Err(e) => e,
     };
     let busy = err
@@ -170,7 +173,7 @@ fn child(
     // outside the container's pid namespace (getpgrp() would be 0 there).
     unsafe { libc::setsid() };
     for f in &cfg.cgroup_procs {
-        join_cgroup(f, cfg.init_pid)?;
+        join_cgroup(f, cfg.init_pid, cfg.cgroup_fallback)?;
     }
     for (fd, flag) in joins {
         if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
