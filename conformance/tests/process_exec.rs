@@ -233,7 +233,11 @@ fn exec_home_for_user_and_process_json_with_and_without_env() {
     )
     .unwrap();
     let out = exec_ok(&rt, &id, &["-p", p.to_str().unwrap(), "--"]);
-    assert_eq!(env_values(&out, "HOME"), ["/home/user"], "{out}");
+    if !is_runc() {
+        // runc 1.3.6 sets no HOME at all when process.env is absent (runc issue 4688,
+        // fixed in later runc); hull takes it from passwd as for any other process
+        assert_eq!(env_values(&out, "HOME"), ["/home/user"], "{out}");
+    }
     // -p with env
     let p = b.dir.join("p-env.json");
     fs::write(
@@ -302,6 +306,10 @@ fn new_network_namespace_has_loopback_up() {
 fn sysctl_conflicting_with_hostname_or_domainname_is_refused() {
     let rt = Runtime::new();
     for (field, key) in [("hostname", "kernel.hostname"), ("domainname", "kernel.domainname")] {
+        if is_runc() && field == "domainname" {
+            // runc 1.3.6 does not check kernel.domainname against domainname (crun does)
+            continue;
+        }
         let id = unique_id("utsc");
         let mut b = Bundle::busybox();
         b.set_cgroups_path(&test_cgroups_path(&id));
@@ -680,7 +688,7 @@ fn exec_failures_use_runc_words_and_exit_255() {
         ("no-such-binary", "exec: \"no-such-binary\": executable file not found in $PATH"),
         ("/no/such/file", "exec: \"/no/such/file\": stat /no/such/file: no such file or directory"),
         ("/not-exec", "exec: \"/not-exec\": permission denied"),
-        ("/bin", "exec: \"/bin\": permission denied"),
+        ("/bin", "exec: \"/bin\": is a directory"),
         ("/bad-interp.sh", "exec /bad-interp.sh: no such file or directory"),
     ];
     for (cmd, words) in cases {

@@ -14,9 +14,10 @@ fn is_executable(p: &Path) -> bool {
 pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
-        // Go's exec.LookPath words, which runc prints and callers match: a directory or a
-        // file without any x bit is "permission denied", a missing one the stat error.
+        // runc's words, which callers match: a file without any x bit is "permission
+        // denied", a missing one Go's stat error.
         return match std::fs::metadata(&p) {
+            Ok(m) if m.is_dir() => bail!("exec: {arg0:?}: is a directory"),
             Ok(_) if is_executable(&p) => Ok(p),
             Ok(_) => bail!("exec: {arg0:?}: permission denied"),
             Err(e) => Err(anyhow!(
