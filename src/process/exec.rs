@@ -199,6 +199,11 @@ fn child(
     };
     let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
     let f = finalize::finalize(cfg.process, &load, notify, userns, 0)?;
+    // Said once when the container was created; runc repeats it on every exec, into the
+    // stderr of the exec'd program that callers capture. Here it is a debug line.
+    for w in &f.ambient_warnings {
+        crate::logging::debug(w);
+    }
     if f.seccomp_pending {
         load()?;
     }

@@ -266,6 +266,9 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         userns,
         cfg.listen_fds,
     )?;
+    for w in &f.ambient_warnings {
+        crate::logging::warn(w);
+    }
     chan.send(Tag::Ready, b"")?;
     Ok(Ready {
         program: f.program,

@@ -115,8 +115,11 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Sets effective, permitted and inheritable in one capset(2), then the ambient set.
-pub fn apply(m: &CapMasks) -> Result<()> {
+/// Sets effective, permitted and inheritable in one capset(2), then the ambient set. Returns
+/// runc's warnings for the ambient caps the kernel refused (not inheritable or permitted):
+/// those are skipped, the rest applied.
+pub fn apply(m: &CapMasks) -> Result<Vec<String>> {
+    let mut not_raised = Vec::new();
     let hdr = CapHeader {
         version: 0x2008_0522,
         pid: 0,
@@ -166,7 +169,7 @@ pub fn apply(m: &CapMasks) -> Result<()> {
                 if e.raw_os_error() != Some(libc::EPERM) {
                     bail!("raising ambient capability {}: {e}", cap_name(n));
                 }
-                crate::logging::warn(&format!(
+                not_raised.push(format!(
                     "can't raise ambient capability {}: {}",
                     cap_name(n),
                     crate::util::errno_text(&e)
@@ -174,7 +177,7 @@ pub fn apply(m: &CapMasks) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(not_raised)
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ pub struct Finalized {
     pub program: exec::Prepared,
     /// With no_new_privileges the seccomp filter is loaded last, right before execve.
     pub seccomp_pending: bool,
+    /// runc's "can't raise ambient capability X: ..." lines, for the caller to log.
+    pub ambient_warnings: Vec<String>,
 }
 
 /// `seccomp_early`: load the filter before the user switch even with no_new_privileges (a
@@ -51,7 +53,7 @@ pub fn finalize(
         std::env::set_current_dir(p.cwd())
             .with_context(|| format!("chdir to cwd {:?}", p.cwd()))?;
     }
-    caps::apply(&masks)?;
+    let ambient_warnings = caps::apply(&masks)?;
     let env = super::attrs::environment(p, listen_fds);
     let args = p.args().clone().unwrap_or_default();
     let first = args.first().context("process.args must not be empty")?;
@@ -59,5 +61,6 @@ pub fn finalize(
     Ok(Finalized {
         program: exec::prepare(&path, &args, &env)?,
         seccomp_pending: late,
+        ambient_warnings,
     })
 }
