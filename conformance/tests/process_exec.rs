@@ -421,26 +421,7 @@ fn seccomp_listener_receives_state_and_notify_fd() {
         "syscalls": [{"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_NOTIFY"}],
     });
     b.save();
-    let agent = std::thread::spawn(move || {
-        // never block the test forever: a runtime that does not connect fails it
-        listener.set_nonblocking(true).unwrap();
-        let deadline = Instant::now() + budget(Duration::from_secs(20));
-        let s = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => panic!("the runtime never connected to listenerPath: {e}"),
-            }
-        };
-        s.set_nonblocking(false).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let (mut data, fd) = recv_with_fd(&s);
-        // the rest of the payload, if the stream split it
-        let mut rest = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut &s, &mut rest);
-        data.extend(rest);
-        (data, fd)
-    });
+    let agent = spawn_agent(listener.try_clone().unwrap());
     let c = Container::with_id(&rt, &b, &id);
     let o = c.try_create();
     assert_ok(&o, "create with a seccomp listener");
@@ -460,8 +441,45 @@ fn seccomp_listener_receives_state_and_notify_fd() {
         "the fd is not a seccomp notify fd: {}",
         link.display()
     );
+    assert_eq!(v["pid"].as_i64(), Some(c.pid() as i64), "the init's host pid: {v}");
     drop(fd);
+    // an exec'd process's filter goes to the agent too, with status "running"
+    c.start();
+    let agent = spawn_agent(listener);
+    let pidfile = b.dir.join("x.pid");
+    let o = exec(&rt, &id, &["-d", "--pid-file", pidfile.to_str().unwrap(), "--", "sleep", "1000"]);
+    assert_ok(&o, "exec with a seccomp listener");
+    let (data, fd) = agent.join().unwrap();
+    let v: Value = serde_json::from_slice(&data).unwrap();
+    let pid: i64 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert_eq!(v["pid"].as_i64(), Some(pid), "{v}");
+    assert_eq!(v["state"]["status"], "running", "{v}");
+    assert!(fd.is_some(), "no fd for the exec'd process");
     c.delete_force();
+}
+
+/// A seccomp agent for one connection: the payload and the fd that came with it.
+fn spawn_agent(listener: UnixListener) -> std::thread::JoinHandle<(Vec<u8>, Option<OwnedFd>)> {
+    std::thread::spawn(move || {
+        // never block the test forever: a runtime that does not connect fails it
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + budget(Duration::from_secs(20));
+        let s = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => panic!("the runtime never connected to listenerPath: {e}"),
+            }
+        };
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let (mut data, fd) = recv_with_fd(&s);
+        // the rest of the payload, if the stream split it
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut &s, &mut rest);
+        data.extend(rest);
+        (data, fd)
+    })
 }
 
 // ---------------------------------------------------------------------------
