@@ -23,11 +23,14 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 /// In a container process hull forked (init, exec child), where the log path may name a file
 /// inside the container after pivot_root: lines go to the parent instead, which logs them.
-static FORWARDER: OnceLock<Box<dyn Fn(&str, &str) -> bool + Send + Sync>> = OnceLock::new();
+static FORWARDER: OnceLock<Forwarder> = OnceLock::new();
+
+/// Sends one line (level, message); false when it could not be delivered.
+pub type Forwarder = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// Sends every later log line through `f(level, msg)`; when it returns false (the parent is
 /// gone), the line goes to stderr.
-pub fn forward(f: Box<dyn Fn(&str, &str) -> bool + Send + Sync>) {
+pub fn forward(f: Forwarder) {
     let _ = FORWARDER.set(f);
 }
 
