@@ -280,6 +280,12 @@ fn hooks_run_in_the_host_mount_namespace_when_the_container_has_none() {
         .as_array_mut()
         .unwrap()
         .retain(|n| n["type"] != "mount");
+    // without a mount namespace nothing can be mounted, masked or made read-only
+    b.config["mounts"] = json!([]);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    // and the rootfs needs a /proc already: the host's root
+    b.config["root"] = json!({"path": "/", "readonly": false});
     let d = hd.display();
     b.config["hooks"] = json!({
         "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", format!("readlink /proc/self/ns/mnt > {d}/cc")]}],
