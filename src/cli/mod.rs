@@ -1,6 +1,7 @@
 //! Command-line entry: global flags, then one of runc's commands.
 
 pub mod args;
+mod flag_docs;
 pub mod help;
 
 use crate::commands::{self, Globals};
