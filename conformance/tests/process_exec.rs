@@ -141,6 +141,36 @@ fn unknown_capability_is_a_warning() {
 }
 
 #[test]
+fn exec_unknown_capability_is_a_warning() {
+    let rt = Runtime::new();
+    let id = unique_id("xcapu");
+    let mut b = sleeper(&id);
+    b.config["process"]["capabilities"] = json!({});
+    b.save();
+    let c = Container::with_id(&rt, &b, &id);
+    c.create();
+    c.start();
+    let o = exec(&rt, &id, &["--cap", "CAP_UNKNOWN", "--cap", "CAP_KILL", "--", "cat", "/proc/self/status"]);
+    assert_ok(&o, "exec --cap CAP_UNKNOWN");
+    assert!(stderr_str(&o).contains("CAP_UNKNOWN"), "{}", describe(&o));
+    assert_eq!(status_field(&stdout_str(&o), "CapBnd"), "0000000000000020");
+    // the same in a process.json
+    let p = b.dir.join("p.json");
+    fs::write(
+        &p,
+        json!({"args": ["cat", "/proc/self/status"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+               "env": ["PATH=/bin:/usr/bin"],
+               "capabilities": {"bounding": ["CAP_UNKNOWN", "CAP_KILL"], "permitted": ["CAP_KILL"],
+                                "effective": ["CAP_KILL"]}})
+        .to_string(),
+    )
+    .unwrap();
+    let o = exec(&rt, &id, &["-p", p.to_str().unwrap(), "--"]);
+    assert_ok(&o, "exec -p with CAP_UNKNOWN");
+    assert_eq!(status_field(&stdout_str(&o), "CapBnd"), "0000000000000020");
+}
+
+#[test]
 fn ambient_capability_not_inheritable_is_a_warning() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();

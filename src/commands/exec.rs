@@ -53,18 +53,20 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
         return Ok(());
     }
     let mut caps = p.capabilities().clone().unwrap_or_default();
+    // Names hull does not know are a warning, as in the config (runtime-spec 1.1+, runc).
+    let mut unknown = Vec::new();
     let extra: Capabilities = names
         .iter()
-        .map(|n| {
-            let full = if n.to_ascii_uppercase().starts_with("CAP_") {
-                n.to_ascii_uppercase()
-            } else {
-                format!("CAP_{}", n.to_ascii_uppercase())
-            };
-            Capability::from_str(full.trim_start_matches("CAP_"))
-                .map_err(|_| anyhow::anyhow!("unknown capability {n:?}"))
+        .filter_map(|n| {
+            let upper = n.to_ascii_uppercase();
+            let c = Capability::from_str(upper.strip_prefix("CAP_").unwrap_or(&upper));
+            if c.is_err() {
+                unknown.push(n.clone());
+            }
+            c.ok()
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    crate::setup::caps::warn_unknown(unknown);
     let merge = |s: &Option<Capabilities>| -> Option<Capabilities> {
         Some(
             s.clone()
@@ -100,8 +102,8 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
 fn build_process(p: &Parsed, template: Option<&Process>, cmd: &[String]) -> Result<Process> {
     if let Some(path) = p.get("process") {
         let raw = std::fs::read(path).with_context(|| format!("reading process file {path}"))?;
-        let proc: Process =
-            serde_json::from_slice(&raw).with_context(|| format!("parsing process file {path}"))?;
+        let proc = crate::spec::parse_process(&raw)
+            .with_context(|| format!("parsing process file {path}"))?;
         crate::spec::validate::check_process(&proc)?;
         return Ok(proc);
     }

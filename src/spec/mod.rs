@@ -77,7 +77,7 @@ fn parse_object(raw: &[u8], warn: bool) -> Result<Spec> {
     // error. The typed parse refuses them, so drop them and parse again (only on this
     // uncommon path: a valid config is parsed once).
     let mut v: serde_json::Value = serde_json::from_slice(raw).context("invalid config")?;
-    let unknown = drop_unknown_capabilities(&mut v);
+    let unknown = drop_unknown_capabilities(&mut v, "/process/capabilities");
     if unknown.is_empty() {
         return Err(first).context("invalid config");
     }
@@ -87,12 +87,27 @@ fn parse_object(raw: &[u8], warn: bool) -> Result<Spec> {
     serde_json::from_value(v).context("invalid config")
 }
 
-/// Removes the capability names oci-spec does not know from every set of
-/// `process.capabilities`; returns them.
-fn drop_unknown_capabilities(v: &mut serde_json::Value) -> Vec<String> {
+/// A process JSON (`exec --process`), with unknown capability names a warning as in a config.
+pub fn parse_process(raw: &[u8]) -> Result<oci_spec::runtime::Process> {
+    let first = match serde_json::from_slice(raw) {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    let mut v: serde_json::Value = serde_json::from_slice(raw)?;
+    let unknown = drop_unknown_capabilities(&mut v, "/capabilities");
+    if unknown.is_empty() {
+        return Err(first.into());
+    }
+    crate::setup::caps::warn_unknown(unknown);
+    Ok(serde_json::from_value(v)?)
+}
+
+/// Removes the capability names oci-spec does not know from every set of the capabilities
+/// object at `pointer`; returns them.
+fn drop_unknown_capabilities(v: &mut serde_json::Value, pointer: &str) -> Vec<String> {
     let mut unknown = Vec::new();
     let Some(caps) = v
-        .pointer_mut("/process/capabilities")
+        .pointer_mut(pointer)
         .and_then(|c| c.as_object_mut())
     else {
         return unknown;
