@@ -783,6 +783,22 @@ fn kill_of_a_stopped_container_says_not_running() {
     let o = c.try_kill("TERM");
     assert_fail1(&o, "kill TERM of a stopped container");
     assert!(stderr_str(&o).contains("container not running"), "{}", describe(&o));
+    drop(c);
+    // without a pid namespace KILL goes to the whole cgroup (containerd's shim sends it
+    // after the init exits to reap leftovers): nothing left is success, as with runc 1.3.6
+    let id = unique_id("kstoph");
+    let mut b = host_pidns_bundle(&id);
+    b.set_args(&["true"]);
+    b.save();
+    let c = Container::with_id(&rt, &b, &id);
+    c.create();
+    c.start();
+    c.wait_status("stopped", T);
+    let o = c.try_kill("KILL");
+    assert_ok(&o, "kill KILL of a stopped container without a pid namespace");
+    let o = c.try_kill("TERM");
+    assert_fail1(&o, "kill TERM of a stopped container without a pid namespace");
+    assert!(stderr_str(&o).contains("container not running"), "{}", describe(&o));
 }
 
 fn host_pidns_bundle(id: &str) -> Bundle {
