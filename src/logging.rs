@@ -21,6 +21,35 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
+/// In a container process hull forked (init, exec child), where the log path may name a file
+/// inside the container after pivot_root: lines go to the parent instead, which logs them.
+static FORWARDER: OnceLock<Forwarder> = OnceLock::new();
+
+/// Sends one line (level, message); false when it could not be delivered.
+pub type Forwarder = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// Sends every later log line through `f(level, msg)`; when it returns false (the parent is
+/// gone), the line goes to stderr.
+pub fn forward(f: Forwarder) {
+    let _ = FORWARDER.set(f);
+}
+
+/// Checks that the `--log` file can be opened (runc fails on an unopenable one with
+/// `open <path>: <error>`); later lines open it again each time.
+pub fn check_log_file(path: &str) -> anyhow::Result<()> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("open {path}: {}", crate::util::errno_text(&e)))
+}
+
+/// Logs a line a child forwarded, as if it were ours.
+pub fn log_forwarded(level: &str, msg: &str) {
+    write_line(level, msg);
+}
+
 pub fn init(path: Option<String>, format: Format, debug: bool) {
     let _ = LOGGER.set(Logger {
         path,
@@ -49,6 +78,13 @@ fn write_line(level: &str, msg: &str) {
         format: Format::Text,
         debug: false,
     });
+    if let Some(f) = FORWARDER.get() {
+        if f(level, msg) {
+            return;
+        }
+        let _ = std::io::stderr().write_all(render(l.format, level, msg).as_bytes());
+        return;
+    }
     let line = render(l.format, level, msg);
     match &l.path {
         // Append with a single write so concurrent writers (shim, several hull calls) don't interleave.

@@ -53,25 +53,39 @@ pub fn command_help(cmd: &str) -> Option<String> {
     let c = COMMANDS
         .iter()
         .find(|c| c.name == cmd || (cmd == "ls" && c.name == "list"))?;
+    let opts = if c.flags.is_empty() { "" } else { " [command options]" };
+    let usage = format!("hull {}{opts} {}", c.name, c.args);
     let mut s = format!(
-        "NAME:\n   hull {} - {}\n\nUSAGE:\n   hull {} [command options] {}\n",
-        c.name, c.about, c.name, c.args
+        "NAME:\n   hull {} - {}\n\nUSAGE:\n   {}\n",
+        c.name,
+        c.about,
+        usage.trim_end()
     );
     if !c.flags.is_empty() {
         s.push_str("\nOPTIONS:\n");
-        for f in c.flags {
-            let names: Vec<String> = f
-                .names
-                .iter()
-                .map(|n| {
-                    let dash = if n.len() == 1 { "-" } else { "--" };
-                    match f.kind {
-                        Kind::Bool => format!("{dash}{n}"),
-                        Kind::Value | Kind::Multi => format!("{dash}{n} value"),
-                    }
-                })
-                .collect();
-            s.push_str(&format!("   {}\n", names.join(", ")));
+        let rows: Vec<(String, &str)> = c
+            .flags
+            .iter()
+            .map(|f| {
+                let names: Vec<String> = f
+                    .names
+                    .iter()
+                    .map(|n| {
+                        let dash = if n.len() == 1 { "-" } else { "--" };
+                        match f.kind {
+                            Kind::Bool => format!("{dash}{n}"),
+                            Kind::Value | Kind::Multi => format!("{dash}{n} value"),
+                        }
+                    })
+                    .collect();
+                let doc = super::flag_docs::describe(c.name, f.names[0]).unwrap_or("");
+                (names.join(", "), doc)
+            })
+            .collect();
+        let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+        for (names, doc) in rows {
+            s.push_str(format!("   {names:<width$}  {doc}").trim_end());
+            s.push('\n');
         }
     }
     Some(s)
@@ -79,10 +93,12 @@ pub fn command_help(cmd: &str) -> Option<String> {
 
 /// The COMMANDS section of `hull --help`.
 pub fn command_list() -> String {
-    COMMANDS
+    let mut s: String = COMMANDS
         .iter()
         .map(|c| format!("   {:<9} {}\n", c.name, c.about))
-        .collect()
+        .collect();
+    s.push_str("   help, h   Shows a list of commands or help for one command\n");
+    s
 }
 
 #[cfg(test)]
@@ -96,6 +112,20 @@ mod tests {
         assert!(wants_help("exec", &v(&["-h"])));
         assert!(!wants_help("exec", &v(&["c1", "ls", "-h"])));
         assert!(!wants_help("kill", &v(&["c1", "KILL"])));
+    }
+
+    #[test]
+    fn every_flag_is_described() {
+        for c in COMMANDS {
+            for f in c.flags {
+                assert!(
+                    super::super::flag_docs::describe(c.name, f.names[0]).is_some(),
+                    "{} --{} has no description",
+                    c.name,
+                    f.names[0]
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Command-line entry: global flags, then one of runc's commands.
 
 pub mod args;
+mod flag_docs;
 pub mod help;
 
 use crate::commands::{self, Globals};
@@ -21,11 +22,11 @@ const GLOBAL_FLAGS: &[FlagSpec] = &[
     flag(&["version", "v"], Kind::Bool),
 ];
 
-const USAGE_HEAD: &str = "hull - a fast, runc-compatible OCI container runtime
+const USAGE_HEAD: &str = "NAME:
+   hull - a fast, runc-compatible OCI container runtime
 
 USAGE:
    hull [global options] command [command options] [arguments...]
-
 ";
 
 const USAGE_GLOBALS: &str = "
@@ -36,6 +37,7 @@ GLOBAL OPTIONS:
    --debug             enable debug logging
    --systemd-cgroup    use the systemd cgroup driver
    --rootless value    ignore cgroup permission errors (true, false, auto)
+   --help, -h          show help
    --version, -v       print the version
 ";
 
@@ -83,6 +85,9 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         "json" => logging::Format::Json,
         other => bail!("invalid log-format {other:?}: use text or json"),
     };
+    if let Some(path) = g.get("log") {
+        logging::check_log_file(path)?;
+    }
     logging::init(g.get("log").map(String::from), format, g.bool("debug"));
     if g.bool("version") {
         print_version();
@@ -105,11 +110,22 @@ fn dispatch(argv: &[String]) -> Result<i32> {
     if g.get("criu").is_some() {
         bail!("--criu: checkpoint/restore is not supported by hull");
     }
+    if matches!(cmd.as_str(), "help" | "h") {
+        return Ok(match rest.first() {
+            None => {
+                print_usage();
+                0
+            }
+            Some(topic) => show_command_help(topic),
+        });
+    }
+    let known = help::command_help(&cmd).is_some() || matches!(cmd.as_str(), "checkpoint" | "restore");
+    if !known {
+        // runc (urfave/cli) answers an unknown command, with or without -h, like `help foo`
+        return Ok(show_command_help(&cmd));
+    }
     if help::wants_help(&cmd, &rest) {
-        if let Some(h) = help::command_help(&cmd) {
-            print!("{h}");
-            return Ok(0);
-        }
+        return Ok(show_command_help(&cmd));
     }
     logging::debug(&format!("hull {cmd} {}", rest.join(" ")));
     let globals = Globals {
@@ -138,10 +154,6 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         "update" => commands::update::run(&globals, &rest),
         "spec" => commands::spec::run(&rest),
         "features" => commands::features::run(&rest),
-        "help" => {
-            print_usage();
-            Ok(0)
-        }
         "checkpoint" | "restore" => bail!("{cmd} is not supported by hull"),
         other => bail!("unknown command {other:?}; see hull --help"),
     }
@@ -149,9 +161,25 @@ fn dispatch(argv: &[String]) -> Result<i32> {
 
 fn print_usage() {
     print!(
-        "{USAGE_HEAD}COMMANDS:\n{}{USAGE_GLOBALS}",
+        "{USAGE_HEAD}\nVERSION:\n   {}\n\nCOMMANDS:\n{}{USAGE_GLOBALS}",
+        env!("CARGO_PKG_VERSION"),
         help::command_list()
     );
+}
+
+/// `hull help <topic>` / `hull <topic> -h`: the command's help, or runc's error and exit
+/// status 3 for a command that does not exist.
+fn show_command_help(topic: &str) -> i32 {
+    match help::command_help(topic) {
+        Some(h) => {
+            print!("{h}");
+            0
+        }
+        None => {
+            logging::error(&format!("No help topic for '{topic}'"));
+            3
+        }
+    }
 }
 
 fn print_version() {

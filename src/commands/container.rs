@@ -324,16 +324,43 @@ fn spawn(
     };
     let run_hooks = |pid: i32| -> Result<()> {
         let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
-        crate::hooks::run_all("prestart", &prestart, &st)?;
-        crate::hooks::run_all("createRuntime", &create_runtime, &st)
+        let env = crate::hooks::DefaultEnv::Inherit;
+        crate::hooks::run_all("prestart", &prestart, &st, env)?;
+        crate::hooks::run_all("createRuntime", &create_runtime, &st, env)
     };
+    let seccomp_agent =
+        |pid: i32, fd: OwnedFd| send_to_agent(o.id, "creating", pid, &bundle.dir, &bundle.spec, &fd);
     launch::launch(
         &mut cfg,
         &ParentDuties {
             cgroup,
             runtime_hooks: &run_hooks,
+            seccomp_agent: &seccomp_agent,
         },
     )
+}
+
+/// Sends a seccomp notify fd and the container process state to the agent at
+/// `linux.seccomp.listenerPath`, as runc does: status "creating" (the init) or "running" (an
+/// exec'd process), with the host pid of the process the filter belongs to.
+pub fn send_to_agent(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &Path,
+    spec: &Spec,
+    fd: &OwnedFd,
+) -> Result<()> {
+    let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let path = s
+        .and_then(|s| s.listener_path().as_ref())
+        .context("seccomp notify action without listenerPath")?;
+    let state = super::hook_state(id, status, pid, bundle, spec);
+    let payload = crate::seccomp::listener_payload(
+        &state,
+        s.and_then(|s| s.listener_metadata().as_deref()),
+    )?;
+    crate::seccomp::send_listener_fd(path, fd, &payload)
 }
 
 fn make_fifo(path: &Path) -> Result<OwnedFd> {

@@ -53,18 +53,20 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
         return Ok(());
     }
     let mut caps = p.capabilities().clone().unwrap_or_default();
+    // Names hull does not know are a warning, as in the config (runtime-spec 1.1+, runc).
+    let mut unknown = Vec::new();
     let extra: Capabilities = names
         .iter()
-        .map(|n| {
-            let full = if n.to_ascii_uppercase().starts_with("CAP_") {
-                n.to_ascii_uppercase()
-            } else {
-                format!("CAP_{}", n.to_ascii_uppercase())
-            };
-            Capability::from_str(full.trim_start_matches("CAP_"))
-                .map_err(|_| anyhow::anyhow!("unknown capability {n:?}"))
+        .filter_map(|n| {
+            let upper = n.to_ascii_uppercase();
+            let c = Capability::from_str(upper.strip_prefix("CAP_").unwrap_or(&upper));
+            if c.is_err() {
+                unknown.push(n.clone());
+            }
+            c.ok()
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    crate::setup::caps::warn_unknown(unknown);
     let merge = |s: &Option<Capabilities>| -> Option<Capabilities> {
         Some(
             s.clone()
@@ -74,18 +76,23 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
                 .collect(),
         )
     };
-    let (b, e, pm, i, a) = (
+    // As runc 1.3: bounding, effective and permitted. Ambient too when the spec has an
+    // inheritable set (the kernel raises only ambient caps that are also inheritable; the
+    // others are skipped with a warning), never inheritable itself.
+    let ambient = if caps.inheritable().is_some() {
+        merge(caps.ambient())
+    } else {
+        caps.ambient().clone()
+    };
+    let (b, e, pm) = (
         merge(caps.bounding()),
         merge(caps.effective()),
         merge(caps.permitted()),
-        merge(caps.inheritable()),
-        merge(caps.ambient()),
     );
     caps.set_bounding(b)
         .set_effective(e)
         .set_permitted(pm)
-        .set_inheritable(i)
-        .set_ambient(a);
+        .set_ambient(ambient);
     p.set_capabilities(Some(caps));
     Ok(())
 }
@@ -119,7 +126,7 @@ fn set_lsm_labels(proc: &mut Process, p: &Parsed, container: Option<&Process>) {
 fn build_process(p: &Parsed, template: Option<&Process>, cmd: &[String]) -> Result<Process> {
     if let Some(path) = p.get("process") {
         let raw = std::fs::read(path).with_context(|| format!("reading process file {path}"))?;
-        let proc: Process = crate::spec::sched_flags::from_slice(&raw, None)
+        let proc = crate::spec::parse_process(&raw)
             .with_context(|| format!("parsing process file {path}"))?;
         crate::spec::validate::check_process(&proc)?;
         return Ok(proc);
@@ -169,11 +176,6 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         bail!("\"exec\" requires at least 1 argument: the container id")
     };
     crate::state::id::validate(id)?;
-    for unsupported in ["cgroup"] {
-        if p.get(unsupported).is_some_and(|v| !v.is_empty()) {
-            bail!("--{unsupported} is not supported by hull yet");
-        }
-    }
     let st = g.store.load(id)?;
     match st.status(&g.store) {
         Status::Created | Status::Running => {}
@@ -185,7 +187,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     }
     let raw = std::fs::read(g.store.dir(id).join(CONFIG_FILE))
         .context("reading the container's saved config")?;
-    let spec = crate::spec::parse(&raw)?;
+    let spec = crate::spec::parse_saved(&raw)?;
     let mut process = build_process(&p, spec.process().as_ref(), cmd)?;
     set_lsm_labels(&mut process, &p, spec.process().as_ref());
     crate::setup::lsm::check_process(&process)?;
@@ -215,11 +217,12 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         .get("pidfd-socket")
         .map(|path| crate::util::connect_unix(path, "pidfd socket"))
         .transpose()?;
-    let cgroup_procs = st
-        .cgroup
-        .as_ref()
-        .map(|c| c.paths.values().map(|d| d.join("cgroup.procs")).collect())
-        .unwrap_or_default();
+    let sub_cgroups = p.all("cgroup");
+    let cgroup_procs = match st.cgroup.as_ref() {
+        Some(c) => super::exec_cgroup::procs_files(&c.paths, &sub_cgroups)?,
+        None if !sub_cgroups.is_empty() => bail!("--cgroup: the container has no cgroup"),
+        None => Vec::new(),
+    };
     let signals = if detach {
         None
     } else {
@@ -238,6 +241,12 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
             .unwrap_or_default(),
         console: console.as_ref(),
         preserve_fds: p.u32("preserve-fds")?.unwrap_or(0),
+        // an explicit --cgroup is joined as given (runc: "--cgroup / disables the init
+        // cgroup fallback")
+        cgroup_fallback: sub_cgroups.is_empty(),
+        seccomp_agent: &|pid, fd| {
+            super::container::send_to_agent(id, "running", pid, &st.bundle, &spec, &fd)
+        },
     })?;
     drop(console);
     if let Some(pf) = p.get("pid-file") {

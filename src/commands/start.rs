@@ -50,14 +50,21 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         }
         break;
     }
-    let mut buf = [0u8; 1];
+    // One byte "0" is the go-ahead; "E<message>" is a failure of the init after it saw us
+    // (a startContainer hook), written in one go before it exits.
+    let mut buf = [0u8; 4096];
     let n = if fds[0].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
         fifo.read(&mut buf).unwrap_or(0)
     } else {
         0
     };
-    if n != 1 {
-        bail!("container init exited before it could be started");
+    match &buf[..n] {
+        [] => bail!("container init exited before it could be started"),
+        [b'E', msg @ ..] => {
+            let _ = std::fs::remove_file(&fifo_path);
+            bail!("{}", String::from_utf8_lossy(msg))
+        }
+        _ => {}
     }
     let _ = std::fs::remove_file(&fifo_path);
     // The init's end of the fifo is close-on-exec: EOF means the program has been exec'd

@@ -33,6 +33,10 @@ pub struct ExecConfig<'a> {
     pub rdt_tasks: Vec<PathBuf>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
+    /// On EBUSY (cgroup v2 with domain controllers below), join the init's cgroup instead.
+    pub cgroup_fallback: bool,
+    /// Hands a seccomp notify fd (of the process with this host pid) to the agent.
+    pub seccomp_agent: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
 }
 
 /// The init's namespaces that differ from ours, opened now (in the caller's view).
@@ -77,6 +81,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
     match clone3(0, None)? {
         Forked::Child => {
             drop(parent_end);
+            child_end.forward_logs();
             let err = match child(cfg, &joins, userns, &child_end) {
                 Ok(never) => match never {},
                 Err(e) => e,
@@ -90,6 +95,14 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
             loop {
                 match parent_end.recv()? {
                     Some((Tag::Ready, _)) => ready = true,
+                    Some((Tag::Log, line)) => sync::log_forwarded(&line),
+                    Some((Tag::SeccompFd, _)) => {
+                        let fd = parent_end
+                            .take_fd()
+                            .context("seccomp notify fd missing from the exec child")?;
+                        (cfg.seccomp_agent)(pid, fd)?;
+                        parent_end.send(Tag::SeccompDone, b"")?;
+                    }
                     Some((Tag::Error, msg)) => {
                         super::launch::reap(pid);
                         bail!("{}", String::from_utf8_lossy(&msg));
@@ -111,9 +124,10 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
 /// that cgroup holds no process once the container made sub-cgroups and enabled domain
 /// controllers for them (systemd or another runtime inside): the no-internal-process rule makes
 /// the write fail with EBUSY. Then, like runc, join the init's cgroup, which is below it.
-fn join_cgroup(procs: &Path, init_pid: i32) -> Result<()> {
+fn join_cgroup(procs: &Path, init_pid: i32, fallback: bool) -> Result<()> {
     let err = match crate::util::fs::write_value(procs, "0") {
         Ok(()) => return Ok(()),
+        Err(e) if !fallback => return Err(e.context("error adding pid to cgroups")),
         Err(e) => e,
     };
     let busy = err
@@ -163,7 +177,7 @@ fn join_cgroup_and_groups(cfg: &ExecConfig) -> Result<()> {
         affinity::apply(initial, "initial")?;
     }
     for f in &cfg.cgroup_procs {
-        join_cgroup(f, cfg.init_pid)?;
+        join_cgroup(f, cfg.init_pid, cfg.cgroup_fallback)?;
     }
     for t in &cfg.rdt_tasks {
         crate::util::fs::write_value(t, "0").context("joining the container's RDT group")?;
@@ -194,6 +208,9 @@ fn child(
 ) -> Result<std::convert::Infallible> {
     // Same protection as the init: nothing in the container may reopen our exe (hull).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // A session and process group of our own, as runc gives exec'd processes: hull's are
+    // outside the container's pid namespace (getpgrp() would be 0 there).
+    unsafe { libc::setsid() };
     join_cgroup_and_groups(cfg)?;
     for (fd, flag) in joins {
         if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
@@ -214,13 +231,23 @@ fn child(
     }
     let load = || -> Result<()> {
         if let Some(p) = cfg.seccomp {
-            crate::seccomp::load(p)?;
+            if let Some(fd) = crate::seccomp::load(p)? {
+                chan.send_fd(Tag::SeccompFd, &fd)?;
+                drop(fd);
+                chan.expect(Tag::SeccompDone)?;
+            }
         }
         Ok(())
     };
     crate::setup::kattrs::apply(cfg.process, cfg.linux)?;
     crate::setup::lsm::set_exec_labels(cfg.process, false)?;
-    let f = finalize::finalize(cfg.process, &load, userns, 0)?;
+    let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
+    let f = finalize::finalize(cfg.process, &load, notify, userns, 0)?;
+    // Said once when the container was created; runc repeats it on every exec, into the
+    // stderr of the exec'd program that callers capture. Here it is a debug line.
+    for w in &f.ambient_warnings {
+        crate::logging::debug(w);
+    }
     if f.seccomp_pending {
         load()?;
     }

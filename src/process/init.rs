@@ -54,10 +54,7 @@ pub struct InitConfig<'a> {
 
 /// Entry point in the child. Never returns.
 pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
-    if let Some(fd) = cfg.parent_only_fd {
-        // SAFETY: the fd is the parent's copy, not used in the child; closing it is harmless.
-        unsafe { libc::close(fd) };
-    }
+    close_inherited_fds(cfg, chan);
     let err = match setup(cfg, chan) {
         Ok(prepared) => match wait_and_exec(cfg, chan, prepared) {
             Ok(never) => match never {},
@@ -72,6 +69,23 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
     };
     let _ = chan.send(Tag::Error, format!("{err:#}").as_bytes());
     unsafe { libc::_exit(1) }
+}
+
+/// Keeps only what the init uses: stdio, the preserved range, its channel, the exec fifo, the
+/// console socket and the namespaces to join. Everything else the caller or hull had open
+/// (the caller's --pidfd-socket connection included: the caller would see no EOF until the
+/// init execs) is closed now, not at exec.
+fn close_inherited_fds(cfg: &InitConfig, chan: &Channel) {
+    let mut keep = vec![chan.raw_fd()];
+    keep.extend(cfg.fifo.map(|f| f.as_raw_fd()));
+    keep.extend(cfg.console.map(|f| f.as_raw_fd()));
+    keep.extend(cfg.ns.joins.iter().map(|j| j.fd.as_raw_fd()));
+    keep.retain(|&fd| Some(fd) != cfg.parent_only_fd);
+    fds::close_all_but(3 + cfg.preserve_fds + cfg.listen_fds, &keep);
+    if let Some(fd) = cfg.parent_only_fd {
+        // It may sit in the preserved range: close it explicitly.
+        unsafe { libc::close(fd) };
+    }
 }
 
 /// What's left to do after Ready.
@@ -168,9 +182,15 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     // Nothing in the container may open /proc/<us>/exe (the hull binary) while we are hull:
     // a non-dumpable process's /proc entries are root-owned and ptrace-protected.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // Our own session and process group (as runc's init): the caller's are outside the
+    // container's pid namespace, where they would read as 0.
+    unsafe { libc::setsid() };
     join_namespaces(cfg, chan)?;
     // Now in the container's cgroup: drop the affinity inherited from the caller (runc).
     crate::setup::affinity::reset();
+    if cfg.ns.has_new(NS::Network) {
+        crate::setup::namespaces::loopback_up()?;
+    }
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("config has no process")?;
     let linux = spec.linux().as_ref();
@@ -211,7 +231,13 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
             cfg.bundle,
             spec,
         );
-        crate::hooks::run_all("createContainer", h, &state)?;
+        let env = hook_env(process);
+        crate::hooks::run_all(
+            "createContainer",
+            h,
+            &state,
+            crate::hooks::DefaultEnv::Process(&env),
+        )?;
     }
     if host_mount_ns {
         rootfs::chroot(cfg.rootfs)?;
@@ -251,13 +277,28 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     crate::setup::lsm::set_exec_labels(process, !cfg.no_new_keyring)?;
     crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
     crate::setup::kattrs::apply(process, linux)?;
-    let f =
-        crate::setup::finalize::finalize(process, &|| load_seccomp(cfg), userns, cfg.listen_fds)?;
+    let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
+    let f = crate::setup::finalize::finalize(
+        process,
+        &|| load_seccomp(cfg, chan),
+        notify,
+        userns,
+        cfg.listen_fds,
+    )?;
+    for w in &f.ambient_warnings {
+        crate::logging::warn(w);
+    }
     chan.send(Tag::Ready, b"")?;
     Ok(Ready {
         program: f.program,
         caps_after_seccomp: f.seccomp_pending,
     })
+}
+
+/// What the in-container hooks without their own env see: the container process's
+/// environment (runc's init takes it on before running them).
+fn hook_env(p: &oci_spec::runtime::Process) -> Vec<String> {
+    crate::setup::attrs::dedup_env(p.env().as_deref().unwrap_or(&[]))
 }
 
 fn setup_terminal(cfg: &InitConfig, process: &oci_spec::runtime::Process) -> Result<()> {
@@ -267,26 +308,14 @@ fn setup_terminal(cfg: &InitConfig, process: &oci_spec::runtime::Process) -> Res
     terminal::attach(sock, terminal::console_size(process), true)
 }
 
-fn load_seccomp(cfg: &InitConfig) -> Result<()> {
+/// Loads the filter; a notify filter's fd goes to the parent, which hands it to the agent at
+/// listenerPath (a host path, and the parent knows the init's host pid for the state).
+fn load_seccomp(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     let Some(p) = cfg.seccomp else { return Ok(()) };
     if let Some(fd) = crate::seccomp::load(p)? {
-        let linux = cfg.spec.linux().as_ref();
-        let s = linux.and_then(|l| l.seccomp().as_ref());
-        let path = s
-            .and_then(|s| s.listener_path().as_ref())
-            .context("seccomp notify action without listenerPath")?;
-        let state = crate::commands::hook_state(
-            cfg.id,
-            "creating",
-            std::process::id() as i32,
-            cfg.bundle,
-            cfg.spec,
-        );
-        let payload = crate::seccomp::listener_payload(
-            &state,
-            s.and_then(|s| s.listener_metadata().as_deref()),
-        )?;
-        crate::seccomp::send_listener_fd(path, &fd, &payload)?;
+        chan.send_fd(Tag::SeccompFd, &fd)?;
+        drop(fd);
+        chan.expect(Tag::SeccompDone)?;
     }
     Ok(())
 }
@@ -327,10 +356,21 @@ fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::conv
             cfg.bundle,
             cfg.spec,
         );
-        crate::hooks::run_all("startContainer", h, &state)?;
+        let env = cfg.spec.process().as_ref().map(hook_env).unwrap_or_default();
+        let r = crate::hooks::run_all(
+            "startContainer",
+            h,
+            &state,
+            crate::hooks::DefaultEnv::Process(&env),
+        );
+        if let (Err(e), Some(mut f)) = (&r, fifo.as_ref()) {
+            // `hull start` waits on the fifo: tell it why instead of the go-ahead byte.
+            let _ = std::io::Write::write_all(&mut f, format!("E{e:#}").as_bytes());
+        }
+        r?;
     }
     if r.caps_after_seccomp {
-        load_seccomp(cfg)?;
+        load_seccomp(cfg, chan)?;
     }
     let mut own = vec![chan.raw_fd()];
     if let Some(mut f) = fifo.as_ref() {

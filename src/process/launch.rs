@@ -24,6 +24,8 @@ pub struct ParentDuties<'a> {
     pub cgroup: &'a dyn Manager,
     /// Runs prestart + createRuntime hooks with the init's pid.
     pub runtime_hooks: &'a dyn Fn(i32) -> Result<()>,
+    /// Hands the init's seccomp notify fd to the agent at listenerPath.
+    pub seccomp_agent: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
 }
 
 fn write_id_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
@@ -114,6 +116,7 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
     match forked {
         Forked::Child => {
             drop(parent_end);
+            child_end.forward_logs();
             // The clone already placed us in the cgroup. Close its fd now: it is a host
             // directory, and an open one would be reachable through /proc/self/fd/N by the
             // chdir to process.cwd before exec (CVE-2024-21626 class).
@@ -226,6 +229,15 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
             Some((Tag::RunRuntimeHooks, _)) => {
                 (duties.runtime_hooks)(l.pid)?;
                 l.chan.send(Tag::HooksDone, b"")?;
+            }
+            Some((Tag::Log, line)) => sync::log_forwarded(&line),
+            Some((Tag::SeccompFd, _)) => {
+                let fd = l
+                    .chan
+                    .take_fd()
+                    .context("seccomp notify fd missing from the container init")?;
+                (duties.seccomp_agent)(l.pid, fd)?;
+                l.chan.send(Tag::SeccompDone, b"")?;
             }
             Some((Tag::Error, msg)) => {
                 reap(l.pid);

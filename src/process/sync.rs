@@ -22,6 +22,13 @@ pub enum Tag {
     MoveNetDevices = b'n',
     /// Parent → child: the devices are in.
     NetDevicesMoved = b'N',
+    /// Child → parent: the seccomp notify fd comes with this message (SCM_RIGHTS); the
+    /// parent hands it to the agent at listenerPath.
+    SeccompFd = b'f',
+    /// Parent → child: the agent has the fd.
+    SeccompDone = b'F',
+    /// Child → parent: a log line ("<level>\0<message>") for the parent to log.
+    Log = b'l',
     /// Either way: something failed; the payload says what.
     Error = b'e',
     /// Child → parent (user namespace): open this bind source for me (see mount_source).
@@ -40,6 +47,9 @@ impl Tag {
             Tag::Start,
             Tag::MoveNetDevices,
             Tag::NetDevicesMoved,
+            Tag::SeccompFd,
+            Tag::SeccompDone,
+            Tag::Log,
             Tag::Error,
             Tag::MountSource,
             Tag::MountSourceFd,
@@ -51,6 +61,8 @@ impl Tag {
 
 pub struct Channel {
     fd: OwnedFd,
+    /// An fd that came with the last message (SCM_RIGHTS), until taken.
+    received: std::cell::Cell<Option<OwnedFd>>,
 }
 
 /// A connected pair; both ends are close-on-exec so neither leaks into the container program.
@@ -71,9 +83,11 @@ pub fn pair() -> Result<(Channel, Channel)> {
         (
             Channel {
                 fd: OwnedFd::from_raw_fd(fds[0]),
+                received: Default::default(),
             },
             Channel {
                 fd: OwnedFd::from_raw_fd(fds[1]),
+                received: Default::default(),
             },
         )
     })
@@ -103,12 +117,23 @@ impl Channel {
         }
     }
 
-    /// Receives one message; Ok(None) means the peer is gone.
+    /// Receives one message; Ok(None) means the peer is gone. An fd sent with it is kept for
+    /// [`Channel::take_fd`].
     pub fn recv(&self) -> Result<Option<(Tag, Vec<u8>)>> {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
+        let mut cbuf = vec![0u64; space.div_ceil(8)];
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
         let n = loop {
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            msg.msg_control = cbuf.as_mut_ptr().cast();
+            msg.msg_controllen = space;
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
             if n >= 0 {
                 break n as usize;
             }
@@ -117,6 +142,11 @@ impl Channel {
                 return Err(e).context("sync recv");
             }
         };
+        let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+        if !c.is_null() && unsafe { (*c).cmsg_type } == libc::SCM_RIGHTS {
+            let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32) };
+            self.received.set(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
         if n == 0 {
             return Ok(None);
         }
@@ -126,6 +156,32 @@ impl Channel {
         buf.truncate(n);
         buf.remove(0);
         Ok(Some((tag, buf)))
+    }
+
+    /// From now on this process's log lines go to the peer (see [`log_forwarded`]).
+    pub fn forward_logs(&self) {
+        let fd = self.fd.as_raw_fd();
+        crate::logging::forward(Box::new(move |level, msg| {
+            let mut buf = Vec::with_capacity(2 + level.len() + msg.len());
+            buf.push(Tag::Log as u8);
+            buf.extend_from_slice(level.as_bytes());
+            buf.push(0);
+            buf.extend_from_slice(msg.as_bytes());
+            let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+            n == buf.len() as isize
+        }));
+    }
+
+    /// The fd that came with the last message, if any.
+    pub fn take_fd(&self) -> Option<OwnedFd> {
+        self.received.take()
+    }
+
+    /// Sends `tag` with `fd` attached.
+    pub fn send_fd(&self, tag: Tag, fd: &OwnedFd) -> Result<()> {
+        let t = char::from(tag as u8).to_string();
+        crate::setup::terminal::send_fd(self.fd.as_raw_fd(), fd.as_raw_fd(), &t)
+            .with_context(|| format!("sync send {tag:?} with an fd"))
     }
 
     /// Waits for `want`; an Error message or EOF becomes an error.
@@ -141,4 +197,11 @@ impl Channel {
     pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
+}
+
+/// Logs a line a child sent with Tag::Log.
+pub fn log_forwarded(payload: &[u8]) {
+    let text = String::from_utf8_lossy(payload);
+    let (level, msg) = text.split_once('\0').unwrap_or(("warning", &text));
+    crate::logging::log_forwarded(level, msg);
 }

@@ -74,7 +74,6 @@ impl std::fmt::Debug for Prepared {
 
 impl Prepared {
     /// Whether the filter uses `SCMP_ACT_NOTIFY` (so [`load`] returns a listener fd).
-    #[cfg(test)]
     pub fn uses_notify(&self) -> bool {
         self.notify
     }

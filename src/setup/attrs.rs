@@ -49,10 +49,16 @@ fn home_for(uid: u32) -> String {
     "/".into()
 }
 
-/// The program's environment: the spec's, plus HOME if missing, plus socket-activation vars.
+/// The program's environment: the spec's with duplicates removed (the last occurrence wins,
+/// as runc's prepareEnv), HOME from the user's passwd entry when
+/// missing or empty, plus socket-activation vars.
 pub fn environment(p: &Process, listen_fds: u32) -> Vec<String> {
-    let mut env = p.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
+    let mut env = dedup_env(p.env().as_deref().unwrap_or(&[]));
+    let home_set = env
+        .iter()
+        .any(|e| e.strip_prefix("HOME=").is_some_and(|v| !v.is_empty()));
+    if !home_set {
+        env.retain(|e| !e.starts_with("HOME="));
         env.push(format!("HOME={}", home_for(p.user().uid())));
     }
     if listen_fds > 0 {
@@ -61,6 +67,21 @@ pub fn environment(p: &Process, listen_fds: u32) -> Vec<String> {
         env.push("LISTEN_PID=1".into());
     }
     env
+}
+
+/// Each variable once, with its last value: `exec --env K=V` appends to the spec's env and
+/// must override K there.
+pub fn dedup_env(env: &[String]) -> Vec<String> {
+    let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_string();
+    let mut seen = std::collections::HashSet::with_capacity(env.len());
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    for e in env.iter().rev() {
+        if seen.insert(key(e)) {
+            out.push(e.clone());
+        }
+    }
+    out.reverse();
+    out
 }
 
 /// execve keeps ignored signals ignored and the signal mask as is; the program must start
@@ -75,5 +96,17 @@ pub fn reset_signals() {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn env_is_deduplicated_last_wins() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            super::dedup_env(&v(&["A=1", "B=2", "A=3", "C="])),
+            v(&["B=2", "A=3", "C="])
+        );
     }
 }

@@ -36,14 +36,14 @@ pub fn cap_number(name: &str) -> Result<u32> {
     Ok(cap.index() as u32)
 }
 
-fn mask(set: &Option<Capabilities>, last: u32) -> u64 {
+fn mask(set: &Option<Capabilities>, last: u32, unknown: &mut Vec<String>) -> u64 {
     let mut m = 0u64;
     for c in set.iter().flatten() {
-        // Capabilities newer than the running kernel are ignored, as runc does.
-        if let Ok(n) = cap_number(&c.to_string()) {
-            if n <= last {
-                m |= 1 << n;
-            }
+        let name = format!("CAP_{c}");
+        match cap_number(&name) {
+            Ok(n) if n <= last => m |= 1 << n,
+            // Newer than the running kernel: ignored with a warning, as runc does.
+            _ => unknown.push(name),
         }
     }
     m
@@ -51,13 +51,38 @@ fn mask(set: &Option<Capabilities>, last: u32) -> u64 {
 
 pub fn masks(c: &LinuxCapabilities) -> CapMasks {
     let last = last_cap();
-    CapMasks {
-        bounding: mask(c.bounding(), last),
-        effective: mask(c.effective(), last),
-        permitted: mask(c.permitted(), last),
-        inheritable: mask(c.inheritable(), last),
-        ambient: mask(c.ambient(), last),
+    let mut unknown = Vec::new();
+    let m = CapMasks {
+        bounding: mask(c.bounding(), last, &mut unknown),
+        effective: mask(c.effective(), last, &mut unknown),
+        permitted: mask(c.permitted(), last, &mut unknown),
+        inheritable: mask(c.inheritable(), last, &mut unknown),
+        ambient: mask(c.ambient(), last, &mut unknown),
+    };
+    warn_unknown(unknown);
+    m
+}
+
+/// runc's warning for capability names it cannot apply (unknown to it or to the kernel).
+pub fn warn_unknown(mut names: Vec<String>) {
+    if names.is_empty() {
+        return;
     }
+    names.sort();
+    names.dedup();
+    crate::logging::warn(&format!(
+        "ignoring unknown or unavailable capabilities: [{}]",
+        names.join(" ")
+    ));
+}
+
+/// The name of capability number `n` (CAP_CHOWN for 0).
+fn cap_name(n: u32) -> String {
+    caps::all()
+        .into_iter()
+        .find(|c| c.index() as u32 == n)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| format!("capability {n}"))
 }
 
 /// Drops everything outside the bounding set. Needs CAP_SETPCAP, so it runs before the user
@@ -90,8 +115,11 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Sets effective, permitted and inheritable in one capset(2), then the ambient set.
-pub fn apply(m: &CapMasks) -> Result<()> {
+/// Sets effective, permitted and inheritable in one capset(2), then the ambient set. Returns
+/// runc's warnings for the ambient caps the kernel refused (not inheritable or permitted):
+/// those are skipped, the rest applied.
+pub fn apply(m: &CapMasks) -> Result<Vec<String>> {
+    let mut not_raised = Vec::new();
     let hdr = CapHeader {
         version: 0x2008_0522,
         pid: 0,
@@ -126,7 +154,7 @@ pub fn apply(m: &CapMasks) -> Result<()> {
     for n in 0..64u32 {
         if m.ambient & (1 << n) != 0 {
             // The kernel only allows ambient caps that are also permitted and inheritable;
-            // runc skips the others with a warning rather than failing.
+            // runc skips the others with a warning (its words) rather than failing.
             let r = unsafe {
                 libc::prctl(
                     libc::PR_CAP_AMBIENT,
@@ -136,15 +164,20 @@ pub fn apply(m: &CapMasks) -> Result<()> {
                     0,
                 )
             };
-            if r != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM) {
-                bail!(
-                    "raising ambient capability {n}: {}",
-                    std::io::Error::last_os_error()
-                );
+            if r != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EPERM) {
+                    bail!("raising ambient capability {}: {e}", cap_name(n));
+                }
+                not_raised.push(format!(
+                    "can't raise ambient capability {}: {}",
+                    cap_name(n),
+                    crate::util::errno_text(&e)
+                ));
             }
         }
     }
-    Ok(())
+    Ok(not_raised)
 }
 
 #[cfg(test)]

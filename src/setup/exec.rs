@@ -14,11 +14,16 @@ fn is_executable(p: &Path) -> bool {
 pub fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
+        // runc's words, which callers match: a file without any x bit is "permission
+        // denied", a missing one Go's stat error.
         return match std::fs::metadata(&p) {
             Ok(m) if m.is_dir() => bail!("exec: {arg0:?}: is a directory"),
             Ok(_) if is_executable(&p) => Ok(p),
             Ok(_) => bail!("exec: {arg0:?}: permission denied"),
-            Err(e) => Err(anyhow!("exec: {arg0:?}: {}", crate::util::errno_text(&e))),
+            Err(e) => Err(anyhow!(
+                "exec: {arg0:?}: stat {arg0}: {}",
+                crate::util::errno_text(&e)
+            )),
         };
     }
     let path = env
@@ -62,5 +67,10 @@ pub fn exec(p: &Prepared) -> anyhow::Error {
     envp.push(std::ptr::null());
     unsafe { libc::execve(p.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     let e = std::io::Error::last_os_error();
-    anyhow!("exec {:?}: {}", p.path, crate::util::errno_text(&e))
+    // runc's words (an os.PathError with op "exec"): `exec /run.sh: no such file or directory`
+    anyhow!(
+        "exec {}: {}",
+        p.path.to_string_lossy(),
+        crate::util::errno_text(&e)
+    )
 }

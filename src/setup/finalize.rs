@@ -10,11 +10,16 @@ pub struct Finalized {
     pub program: exec::Prepared,
     /// With no_new_privileges the seccomp filter is loaded last, right before execve.
     pub seccomp_pending: bool,
+    /// runc's "can't raise ambient capability X: ..." lines, for the caller to log.
+    pub ambient_warnings: Vec<String>,
 }
 
+/// `seccomp_early`: load the filter before the user switch even with no_new_privileges (a
+/// notify filter: its fd must reach the agent while the parent is still there).
 pub fn finalize(
     p: &Process,
     load_seccomp: &dyn Fn() -> Result<()>,
+    seccomp_early: bool,
     userns: bool,
     listen_fds: u32,
 ) -> Result<Finalized> {
@@ -26,7 +31,8 @@ pub fn finalize(
     // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN, which the user switch
     // below may drop: load it now. With NNP, load it as late as possible so fewer of our own
     // syscalls need allowing by the profile.
-    if !nnp {
+    let late = nnp && !seccomp_early;
+    if !late {
         load_seccomp()?;
     }
     let masks = p
@@ -40,19 +46,21 @@ pub fn finalize(
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() != "deny")
             .unwrap_or(true);
+    user::give_stdio_to(p.user().uid())?;
     user::switch(p.user(), &[], setgroups)?;
     if !cwd_ok {
         // The cwd may only be reachable as the target user (e.g. a 0700 home on NFS).
         std::env::set_current_dir(p.cwd())
             .with_context(|| format!("chdir to cwd {:?}", p.cwd()))?;
     }
-    caps::apply(&masks)?;
+    let ambient_warnings = caps::apply(&masks)?;
     let env = super::attrs::environment(p, listen_fds);
     let args = p.args().clone().unwrap_or_default();
     let first = args.first().context("process.args must not be empty")?;
     let path = exec::lookup(first, &env)?;
     Ok(Finalized {
         program: exec::prepare(&path, &args, &env)?,
-        seccomp_pending: nnp,
+        seccomp_pending: late,
+        ambient_warnings,
     })
 }

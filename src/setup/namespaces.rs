@@ -72,3 +72,25 @@ pub fn setns(j: &Join) -> Result<()> {
     }
     Ok(())
 }
+
+/// Brings up `lo` in a new network namespace (runc's "loopback" network): a fresh namespace
+/// has it down, and programs expect 127.0.0.1 to work.
+pub fn loopback_up() -> Result<()> {
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(std::io::Error::last_os_error()).context("socket for lo");
+    }
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sock) };
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("reading the flags of lo");
+    }
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("bringing lo up");
+    }
+    Ok(())
+}

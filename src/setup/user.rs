@@ -31,3 +31,30 @@ pub fn switch(user: &User, extra_gids: &[u32], setgroups_allowed: bool) -> Resul
     }
     Ok(())
 }
+
+/// Gives the container user its stdio (runc's fixStdioPermissions): a non-root program must be
+/// able to reopen /proc/self/fd/1 or use its console. Only the owner changes (the gid may be
+/// the mount's choice); /dev/null and what the user already owns are left alone, and fds that
+/// cannot be chowned (unmapped ids, read-only /dev) are skipped, as runc does.
+pub fn give_stdio_to(uid: u32) -> Result<()> {
+    let null = nix::sys::stat::stat("/dev/null").ok().map(|s| s.st_rdev);
+    for fd in 0..=2 {
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue; // closed stdio
+        }
+        if st.st_uid == uid || (st.st_rdev != 0 && Some(st.st_rdev) == null) {
+            continue;
+        }
+        if unsafe { libc::fchown(fd, uid, st.st_gid) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if !matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL) | Some(libc::EPERM) | Some(libc::EROFS)
+            ) {
+                return Err(e).with_context(|| format!("chown of stdio fd {fd}"));
+            }
+        }
+    }
+    Ok(())
+}

@@ -60,7 +60,81 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
             bail!("config must be a JSON object, got {}", kind_of(&v));
         }
     }
-    sched_flags::from_slice(raw, Some("process")).context("invalid config")
+    parse_object(raw, true)
+}
+
+/// Like [`parse`] for a config already accepted by `create` (the saved one): the warning
+/// about unknown capabilities was given then.
+pub fn parse_saved(raw: &[u8]) -> Result<Spec> {
+    parse_object(raw, false)
+}
+
+fn parse_object(raw: &[u8], warn: bool) -> Result<Spec> {
+    parse_lenient(raw, "/process", warn).context("invalid config")
+}
+
+/// A process JSON (`exec --process`), read with the same leniency as a config.
+pub fn parse_process(raw: &[u8]) -> Result<oci_spec::runtime::Process> {
+    parse_lenient(raw, "", true)
+}
+
+/// The typed parse, and only when it fails, a second one that accepts what runtime-spec allows
+/// but oci-spec refuses in the process object at `process`: the spec's own scheduler flag
+/// names (sched_flags) and capability names the runtime does not know (runtime-spec 1.1+: a
+/// warning, not an error). A valid config is parsed once.
+fn parse_lenient<T: serde::de::DeserializeOwned>(
+    raw: &[u8],
+    process: &str,
+    warn: bool,
+) -> Result<T> {
+    let first = match serde_json::from_slice(raw) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return Err(first.into());
+    };
+    let Some(p) = v.pointer_mut(process) else {
+        return Err(first.into());
+    };
+    let mut changed = false;
+    if sched_flags::mentioned(raw) {
+        sched_flags::rewrite_process(p).map_err(anyhow::Error::msg)?;
+        changed = true;
+    }
+    let unknown = drop_unknown_capabilities(p);
+    if !unknown.is_empty() {
+        changed = true;
+        if warn {
+            crate::setup::caps::warn_unknown(unknown);
+        }
+    }
+    if !changed {
+        return Err(first.into());
+    }
+    Ok(serde_json::from_value(v)?)
+}
+
+/// Removes the capability names oci-spec does not know from every set of the process's
+/// capabilities; returns them.
+fn drop_unknown_capabilities(process: &mut serde_json::Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let Some(caps) = process
+        .get_mut("capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return unknown;
+    };
+    for set in caps.values_mut().filter_map(|s| s.as_array_mut()) {
+        set.retain(|name| {
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            if !known {
+                unknown.push(name.as_str().map_or_else(|| name.to_string(), String::from));
+            }
+            known
+        });
+    }
+    unknown
 }
 
 fn kind_of(v: &serde_json::Value) -> &'static str {
@@ -85,5 +159,16 @@ mod tests {
         assert!(parse(b"  ").is_err());
         assert!(parse(b"{").is_err());
         assert!(parse(br#"{"ociVersion":"1.0.2"}"#).is_ok());
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped() {
+        let raw = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
+            "capabilities":{"bounding":["CAP_UNKNOWN","CAP_KILL","UNKNOWN_CAP"]}}}"#;
+        let spec = parse(raw).unwrap();
+        let b = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        assert_eq!(b.bounding().as_ref().unwrap().len(), 1);
+        // a wrong type elsewhere is still an error
+        assert!(parse(br#"{"ociVersion":"1.0.2","process":{"cwd":5}}"#).is_err());
     }
 }

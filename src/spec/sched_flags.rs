@@ -62,32 +62,6 @@ pub fn rewrite_process(process: &mut Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Deserializes a document (a whole config when `process_key` is Some("process"), or a bare
-/// process object for `exec --process`). The direct parse runs first, so a config without the
-/// spec's flag names costs nothing extra; only when it fails on a document that may hold a
-/// scheduler is it rewritten and parsed again.
-pub fn from_slice<T: serde::de::DeserializeOwned>(
-    raw: &[u8],
-    process_key: Option<&str>,
-) -> serde_json::Result<T> {
-    let err = match serde_json::from_slice(raw) {
-        Ok(v) => return Ok(v),
-        Err(e) if mentioned(raw) => e,
-        Err(e) => return Err(e),
-    };
-    let Ok(mut v) = serde_json::from_slice::<Value>(raw) else {
-        return Err(err);
-    };
-    let process = match process_key {
-        Some(k) => v.get_mut(k),
-        None => Some(&mut v),
-    };
-    if let Some(p) = process {
-        rewrite_process(p).map_err(<serde_json::Error as serde::de::Error>::custom)?;
-    }
-    serde_json::from_value(v)
-}
-
 /// The kernel bit of a flag.
 pub fn bit(flag: Flag) -> u64 {
     FLAGS
@@ -100,19 +74,18 @@ pub fn bit(flag: Flag) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::Process;
 
     #[test]
     fn spec_flag_names_parse() {
         let raw = br#"{"cwd":"/","args":["x"],"user":{"uid":0,"gid":0},
             "scheduler":{"policy":"SCHED_FIFO","priority":1,
               "flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN","SCHED_FLAG_RECLAIM"]}}"#;
-        let p: Process = from_slice(raw, None).unwrap();
+        let p = crate::spec::parse_process(raw).unwrap();
         let flags = p.scheduler().as_ref().unwrap().flags().clone().unwrap();
         let bits: u64 = flags.iter().map(|f| bit(*f)).sum();
         assert_eq!(bits, 0x07);
         let bad = br#"{"cwd":"/","user":{"uid":0,"gid":0},"scheduler":{"policy":"SCHED_FIFO","flags":["SCHED_FLAG_NOPE"]}}"#;
-        let e = from_slice::<Process>(bad, None).unwrap_err().to_string();
+        let e = crate::spec::parse_process(bad).unwrap_err().to_string();
         assert!(e.contains("SCHED_FLAG_DL_OVERRUN"), "the spec's names: {e}");
     }
 }

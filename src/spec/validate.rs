@@ -140,6 +140,7 @@ fn check_linux(spec: &Spec) -> Result<()> {
     for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
         check_sysctl(key, &new_ns)?;
     }
+    check_uts_sysctls(spec)?;
     if linux.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
         bail!("timeOffsets are set but there is no time namespace");
     }
@@ -152,6 +153,28 @@ fn check_linux(spec: &Spec) -> Result<()> {
     crate::setup::netdev::check(linux)?;
     if let Some(r) = linux.intel_rdt() {
         crate::setup::rdt::check(r)?;
+    }
+    Ok(())
+}
+
+/// kernel.hostname / kernel.domainname with a value other than the spec's hostname /
+/// domainname: which one would win depends on the order of the setup steps, so refuse it
+/// (crun does; runc refuses kernel.hostname whenever there is a UTS namespace, in these words).
+fn check_uts_sysctls(spec: &Spec) -> Result<()> {
+    let sysctl = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref());
+    for (key, field, value) in [
+        ("kernel.hostname", "hostname", spec.hostname()),
+        ("kernel.domainname", "domainname", spec.domainname()),
+    ] {
+        let (Some(want), Some(set)) = (
+            value.as_deref().filter(|v| !v.is_empty()),
+            sysctl.and_then(|s| s.get(key)),
+        ) else {
+            continue;
+        };
+        if set != want {
+            bail!("sysctl {key:?} is not allowed as it conflicts with the OCI {field:?} field");
+        }
     }
     Ok(())
 }
