@@ -2,7 +2,7 @@
 //! `linux.devices`, and the standard /dev symlinks. In a user namespace mknod is not permitted,
 //! so the host's node is bind-mounted onto an empty file instead (as runc does).
 
-use super::mounts::sys_mount;
+use super::mount_syscalls::sys_mount;
 use crate::util::path::{create_in_root, fd_path, open_in_root, Leaf};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod fds;
 pub mod finalize;
 pub mod mount_options;
+pub mod mount_syscalls;
 pub mod mounts;
 pub mod namespaces;
 pub mod paths;

@@ -1,7 +1,8 @@
 //! Building the container's root filesystem in its mount namespace and switching to it.
 
 use super::devices;
-use super::mounts::{self, sys_mount, MountContext};
+use super::mount_syscalls::{self, sys_mount, MountContext};
+use super::mounts;
 use crate::util::path::{open_root, Leaf};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
@@ -129,9 +130,9 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
 
 /// Remounts / read-only (root.readonly).
 pub fn make_root_readonly() -> Result<()> {
-    mounts::remount_bind(
+    mount_syscalls::remount_bind(
         "/",
-        libc::MS_BIND | libc::MS_RDONLY | mounts::mount_flags("/"),
+        libc::MS_BIND | libc::MS_RDONLY | mount_syscalls::mount_flags("/"),
         true,
     )
     .context("remounting / read-only")
