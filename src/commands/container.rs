@@ -165,7 +165,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
             None,
         ),
         None if terminal && o.proxy_terminal => {
-            let (ours, theirs) = super::run::socketpair()?;
+            let (ours, theirs) = crate::util::socketpair()?;
             (Some(theirs), Some(ours))
         }
         None => (None, None),
