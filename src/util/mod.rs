@@ -1,5 +1,7 @@
 //! Small helpers shared by several modules.
 pub mod fs;
+#[cfg(test)]
+pub mod fuzz;
 pub mod path;
 pub mod proc;
 pub mod time;

@@ -43,12 +43,33 @@ fn describe(m: &Message) -> String {
     )
 }
 
+/// At most this many signals wait in the queue...
+const MAX_QUEUED: usize = 1024;
+/// ...holding at most this many bytes (systemd's signals are a few hundred bytes each).
+const MAX_QUEUED_BYTES: usize = 1 << 20;
+
+/// Roughly the memory a queued message holds.
+fn footprint(m: &Message) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    std::mem::size_of::<Message>()
+        + m.body.len()
+        + m.signature.len()
+        + text(&m.path)
+        + text(&m.interface)
+        + text(&m.member)
+        + text(&m.error_name)
+        + text(&m.destination)
+        + text(&m.sender)
+}
+
 /// A connection to a bus or a peer.
 pub struct Conn {
     sock: UnixStream,
     serial: u32,
     /// Signals received while waiting for a reply.
     queued: VecDeque<Message>,
+    /// Bytes held by `queued` (see [`footprint`]).
+    queued_bytes: usize,
     /// Bytes received but not yet parsed into a message.
     rbuf: Vec<u8>,
 }
@@ -87,6 +108,7 @@ impl Conn {
             sock,
             serial: 0,
             queued: VecDeque::new(),
+            queued_bytes: 0,
             rbuf: Vec::new(),
         };
         c.auth().context("D-Bus authentication")?;
@@ -217,11 +239,21 @@ impl Conn {
         }
     }
 
+    /// Keeps a signal for [`Conn::wait_signal`]. On the system bus any client may send us
+    /// signals, so the queue is bounded in count and in bytes, oldest dropped first.
     fn queue_signal(&mut self, m: Message) {
-        if self.queued.len() >= 1024 {
-            self.queued.pop_front();
+        let size = footprint(&m);
+        while !self.queued.is_empty()
+            && (self.queued.len() >= MAX_QUEUED || self.queued_bytes + size > MAX_QUEUED_BYTES)
+        {
+            if let Some(old) = self.queued.pop_front() {
+                self.queued_bytes -= footprint(&old);
+            }
         }
-        self.queued.push_back(m);
+        if size <= MAX_QUEUED_BYTES {
+            self.queued_bytes += size;
+            self.queued.push_back(m);
+        }
     }
 
     /// Calls a method and returns the reply's values; an error reply becomes a [`DbusError`].
@@ -262,7 +294,9 @@ impl Conn {
         mut want: impl FnMut(&Message) -> bool,
     ) -> Result<Message> {
         if let Some(i) = self.queued.iter().position(&mut want) {
-            return Ok(self.queued.remove(i).unwrap());
+            let m = self.queued.remove(i).unwrap();
+            self.queued_bytes -= footprint(&m);
+            return Ok(m);
         }
         loop {
             let m = self.recv(deadline)?;

@@ -117,11 +117,18 @@ pub struct Decoder<'a> {
     buf: &'a [u8],
     pub pos: usize,
     depth: usize,
+    /// How many more values may be read (see [`Decoder::read`]).
+    values_left: usize,
 }
 
 impl<'a> Decoder<'a> {
     pub fn new(buf: &'a [u8], pos: usize) -> Decoder<'a> {
-        Decoder { buf, pos, depth: 0 }
+        Decoder {
+            buf,
+            pos,
+            depth: 0,
+            values_left: buf.len().saturating_sub(pos) + 64,
+        }
     }
 
     fn align(&mut self, a: usize) -> Result<()> {
@@ -177,6 +184,13 @@ impl<'a> Decoder<'a> {
 
     /// Reads one value of the single complete type `sig`.
     pub fn read(&mut self, sig: &[u8]) -> Result<Value> {
+        // A value takes dozens of bytes in memory however few it takes on the wire (a struct
+        // of structs takes none of its own): a crafted array of deeply nested structs would
+        // become hundreds of times its size. No real message has more values than bytes.
+        self.values_left = self
+            .values_left
+            .checked_sub(1)
+            .context("D-Bus message holds more values than bytes")?;
         self.depth += 1;
         if self.depth > 64 {
             bail!("D-Bus value nested too deeply");

@@ -321,7 +321,7 @@ fn call_and_signal_with_fake_peer() {
     assert!(format!("{e:#}").contains("closed") || format!("{e:#}").contains("timed out"));
 }
 
-fn fake_auth(b: &mut UnixStream) {
+pub(super) fn fake_auth(b: &mut UnixStream) {
     let mut auth = Vec::new();
     let mut byte = [0u8; 1];
     while !auth.ends_with(b"\r\n") {
@@ -392,4 +392,42 @@ fn malformed_signatures_are_refused() {
     assert!(single_type_len(b"a{sss}").is_err());
     assert_eq!(single_type_len(b"a{sv}").unwrap(), 5);
     assert_eq!(single_type_len(b"(sa(sv))").unwrap(), 8);
+}
+
+/// Any client on the system bus may send us signals: while a call waits for its reply, the
+/// ones it queues stay within a fixed number of bytes, newest kept.
+#[test]
+fn queued_signals_are_bounded() {
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let peer = std::thread::spawn(move || {
+        fake_auth(&mut b);
+        let call = fake_read(&mut b);
+        for i in 0..40 {
+            let sig = Message {
+                typ: SIGNAL,
+                path: Some("/x".into()),
+                interface: Some("a.b".into()),
+                member: Some(format!("S{i}")),
+                signature: "ay".into(),
+                body: [&100_000u32.to_le_bytes()[..], &[7u8; 100_000]].concat(),
+                ..Default::default()
+            };
+            b.write_all(&sig.encode(10 + i).unwrap()).unwrap();
+        }
+        let ret = Message {
+            typ: METHOD_RETURN,
+            reply_serial: Some(call.serial),
+            ..Default::default()
+        };
+        b.write_all(&ret.encode(99).unwrap()).unwrap();
+    });
+    let t = Duration::from_secs(5);
+    let mut c = Conn::from_stream(a, t).unwrap();
+    let call = Message::method_call(None, "/", "a.b", "C", &[]).unwrap();
+    let (r, peak) = crate::util::fuzz::peak_alloc(|| c.call(call, t));
+    r.unwrap();
+    peer.join().unwrap();
+    assert!(peak < 2 << 20, "{peak} bytes held for 4 MB of signals");
+    let newest = |m: &Message| m.member.as_deref() == Some("S39");
+    assert!(c.wait_signal(Instant::now() + t, newest).is_ok());
 }
