@@ -341,3 +341,27 @@ fn seccomp_errno_ret() {
     let out = sh_ok(&rt, &mut b, "grep Seccomp: /proc/self/status");
     assert_eq!(status_field(&out, "Seccomp").as_deref(), Some("0"), "{out}");
 }
+
+/// A process may name itself anything (prctl PR_SET_NAME, /proc/self/comm), bytes that are not
+/// UTF-8 included: the runtime still sees the container's init as running and can signal it.
+#[test]
+fn init_with_a_non_utf8_name_is_still_running() {
+    let rt = Runtime::new();
+    let id = unique_id("comm");
+    let mut b = idle_bundle(&id);
+    b.set_args(&[
+        "sh",
+        "-c",
+        "printf '\\377\\376)(' > /proc/self/comm; touch /named; sleep 1000; true",
+    ]);
+    b.save();
+    let c = Container::with_id(&rt, &b, &id);
+    c.create();
+    c.start();
+    c.wait_file("/named", T);
+    let comm = fs::read(format!("/proc/{}/comm", c.pid())).unwrap();
+    assert_eq!(comm, b"\xff\xfe)(\n", "the init did not rename itself");
+    assert_eq!(c.status().as_deref(), Some("running"));
+    c.kill("KILL");
+    c.wait_status("stopped", T);
+}
