@@ -12,6 +12,8 @@ pub mod dbus;
 pub mod devices;
 pub mod devices_bpf;
 #[cfg(test)]
+mod parse_fuzz_tests;
+#[cfg(test)]
 mod root_tests;
 pub mod stats;
 pub mod systemd;
@@ -325,11 +327,14 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+        // The kernel escapes bytes as \ooo, so only values up to \377 are escapes.
+        let escaped = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| d.iter().fold(0u16, |v, c| v * 8 + u16::from(c - b'0')))
+            .filter(|&v| v <= 0o377);
+        if let Some(v) = escaped {
+            out.push(v as u8);
             i += 4;
         } else {
             out.push(b[i]);
