@@ -8,7 +8,7 @@
 use super::conn::Conn;
 use super::marshal::{Decoder, Encoder};
 use super::message::{Message, ERROR, METHOD_RETURN, SIGNAL};
-use super::tests::fake_auth;
+use super::tests::{fake_auth, start_properties};
 use super::value::{single_type_len, Value};
 use crate::util::fuzz::{mutate, peak_alloc, run, Recorder, Rng};
 use std::io::Write;
@@ -47,22 +47,21 @@ fn body(vals: &[Value]) -> (String, Vec<u8>) {
     (vals.iter().map(Value::signature).collect(), e.buf)
 }
 
+fn signal(path: &str, interface: &str, member: &str, vals: &[Value]) -> Message {
+    let (signature, body) = body(vals);
+    Message {
+        typ: SIGNAL,
+        path: Some(path.into()),
+        interface: Some(interface.into()),
+        member: Some(member.into()),
+        signature,
+        body,
+        ..Default::default()
+    }
+}
+
 /// Messages as hull and systemd exchange them, encoded by hull.
 fn own_messages() -> Vec<Vec<u8>> {
-    let props = Value::Array(
-        "(sv)".into(),
-        vec![
-            Value::Struct(vec![Value::str("Delegate"), Value::var(Value::Bool(true))]),
-            Value::Struct(vec![
-                Value::str("PIDs"),
-                Value::var(Value::Array("u".into(), vec![Value::U32(42)])),
-            ]),
-            Value::Struct(vec![
-                Value::str("AllowedCPUs"),
-                Value::var(Value::Array("y".into(), vec![Value::Byte(3)])),
-            ]),
-        ],
-    );
     let call = Message::method_call(
         Some("org.freedesktop.systemd1"),
         "/org/freedesktop/systemd1",
@@ -71,7 +70,7 @@ fn own_messages() -> Vec<Vec<u8>> {
         &[
             Value::str("hull-x.scope"),
             Value::str("replace"),
-            props,
+            start_properties(),
             Value::Array("(sa(sv))".into(), vec![]),
         ],
     )
@@ -87,23 +86,17 @@ fn own_messages() -> Vec<Vec<u8>> {
             ..Default::default()
         }
     };
-    let job_removed = {
-        let (signature, body) = body(&[
+    let job_removed = signal(
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        "JobRemoved",
+        &[
             Value::U32(7),
             Value::ObjPath("/org/freedesktop/systemd1/job/7".into()),
             Value::str("hull-x.scope"),
             Value::str("done"),
-        ]);
-        Message {
-            typ: SIGNAL,
-            path: Some("/org/freedesktop/systemd1".into()),
-            interface: Some("org.freedesktop.systemd1.Manager".into()),
-            member: Some("JobRemoved".into()),
-            signature,
-            body,
-            ..Default::default()
-        }
-    };
+        ],
+    );
     let invocation = Value::var(Value::Array("y".into(), (0..16).map(Value::Byte).collect()));
     [
         call,
@@ -313,16 +306,7 @@ fn nested_struct_bomb_is_refused_cheaply() {
     }
     let elem = leaf.signature();
     let bomb = Value::Array(elem, vec![leaf; 4000]);
-    let (signature, body) = body(&[bomb]);
-    let m = Message {
-        typ: SIGNAL,
-        path: Some("/".into()),
-        interface: Some("a.b".into()),
-        member: Some("C".into()),
-        signature,
-        body,
-        ..Default::default()
-    };
+    let m = signal("/", "a.b", "C", &[bomb]);
     let bytes = m.encode(1).unwrap();
     let (r, peak) = peak_alloc(|| Message::decode(&bytes).and_then(|m| m.args()));
     let e = r.unwrap_err();

@@ -62,29 +62,34 @@ fn alignment_inside_containers() {
         .is_err());
 }
 
+/// Unit properties as the systemd driver sends them with StartTransientUnit.
+pub(super) fn start_properties() -> Value {
+    Value::Array(
+        "(sv)".into(),
+        vec![
+            Value::Struct(vec![Value::str("Delegate"), Value::var(Value::Bool(true))]),
+            Value::Struct(vec![
+                Value::str("PIDs"),
+                Value::var(Value::Array("u".into(), vec![Value::U32(42)])),
+            ]),
+            Value::Struct(vec![
+                Value::str("MemoryMax"),
+                Value::var(Value::U64(1 << 30)),
+            ]),
+            Value::Struct(vec![
+                Value::str("AllowedCPUs"),
+                Value::var(Value::Array("y".into(), vec![Value::Byte(3)])),
+            ]),
+        ],
+    )
+}
+
 #[test]
 fn roundtrip() {
     let vals = vec![
         Value::str("hull-x.scope"),
         Value::str("replace"),
-        Value::Array(
-            "(sv)".into(),
-            vec![
-                Value::Struct(vec![Value::str("Delegate"), Value::var(Value::Bool(true))]),
-                Value::Struct(vec![
-                    Value::str("PIDs"),
-                    Value::var(Value::Array("u".into(), vec![Value::U32(42)])),
-                ]),
-                Value::Struct(vec![
-                    Value::str("MemoryMax"),
-                    Value::var(Value::U64(1 << 30)),
-                ]),
-                Value::Struct(vec![
-                    Value::str("AllowedCPUs"),
-                    Value::var(Value::Array("y".into(), vec![Value::Byte(3)])),
-                ]),
-            ],
-        ),
+        start_properties(),
         Value::Array("(sa(sv))".into(), vec![]),
         Value::Array(
             "{sv}".into(),
