@@ -149,6 +149,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
+    check_cgroup_is_free(cgroup.as_ref())?;
     if let Some(a) = bundle.spec.annotations() {
         cgroup.set_annotations(a)?;
     }
@@ -242,6 +243,24 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         launched,
         console_receiver,
     })
+}
+
+/// runc's checks before a container takes its cgroup (refused since runc 1.2 for a non-empty
+/// one): processes already there would share its limits and die with it, and in a frozen
+/// cgroup the init would hang in its setup. Nothing is created or removed on refusal: the
+/// cgroup is someone else's.
+fn check_cgroup_is_free(cgroup: &dyn Manager) -> Result<()> {
+    if !cgroup.exists() {
+        return Ok(());
+    }
+    let n = cgroup.pids()?.len();
+    if n > 0 {
+        bail!("container's cgroup is not empty: {n} process(es) found");
+    }
+    if cgroup.is_frozen()? {
+        bail!("container's cgroup unexpectedly frozen");
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -122,10 +122,9 @@ pub fn resource_properties(
         }
     }
     if let Some(pids) = res.pids() {
-        let l = pids.limit();
-        if l != 0 {
-            p.push(prop("TasksMax", Value::U64(limit(l))));
-        }
+        // 0 is 1, as in cgroupfs (see v2::pids_max).
+        let l = if pids.limit() == 0 { 1 } else { pids.limit() };
+        p.push(prop("TasksMax", Value::U64(limit(l))));
     }
     if !v2 {
         if let Some(list) = res.devices() {

@@ -62,6 +62,12 @@ impl Manager for V1Manager {
     }
 
     fn apply(&self, res: &LinuxResources) -> Result<()> {
+        // Like runc and crun, `unified` needs a pure cgroup v2 host: on a hybrid one only a
+        // few controllers live in the cgroup2 mount, so the same keys would mean different
+        // things depending on the host. Refused before anything is written.
+        if res.unified().as_ref().is_some_and(|m| !m.is_empty()) {
+            bail!("invalid configuration: cannot use unified on cgroup v1");
+        }
         if cpuset_wanted(res) {
             v2::set_cpuset(self.need("cpuset", "cpus/mems")?, res)?;
         }
@@ -82,7 +88,7 @@ impl Manager for V1Manager {
         if cpu_wanted(res) {
             set_cpu(self.need("cpu", "cpu limits")?, res)?;
         }
-        if res.pids().is_some_and(|p| p.limit() != 0) {
+        if res.pids().is_some() {
             v2::set_pids(self.need("pids", "the pids limit")?, res)?;
         }
         if blkio_wanted(res) {
@@ -126,12 +132,6 @@ impl Manager for V1Manager {
                 )?,
             };
             v2::set_rdma(d, res)?;
-        }
-        if res.unified().as_ref().is_some_and(|m| !m.is_empty()) {
-            match &self.unified {
-                Some(u) => v2::set_unified(u, res)?,
-                None => bail!("invalid configuration: cannot use unified resources on cgroup v1"),
-            }
         }
         Ok(())
     }
