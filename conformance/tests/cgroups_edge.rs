@@ -185,3 +185,55 @@ fn create_into_a_frozen_cgroup_is_refused() {
         "the cgroup was removed"
     );
 }
+
+/// `update --resources` with a device rule that denies: from then on the device cannot be
+/// opened inside, and a later update of something else does not reset the device cgroup.
+/// runc ignores `devices` in an update (it sets SkipDevices); hull applies the rules that deny
+/// (an update never grants device access: update_events::update_keeps_device_rules).
+#[test]
+fn update_device_deny_takes_effect() {
+    let rt = Runtime::new();
+    let id = unique_id("cgedgedev");
+    let b = cg_bundle(&id, json!({}));
+    let c = start(&rt, &b, &id);
+    let read = |dev: &str| {
+        let o = c.exec(&["sh", "-c", &format!("head -c 1 {dev} | wc -c")]);
+        stdout_str(&o).trim().to_string()
+    };
+    assert_eq!(
+        read("/dev/zero"),
+        "1",
+        "/dev/zero not readable before the update"
+    );
+
+    let tmp = TempDir::new("cgedgedev");
+    let file = tmp.path().join("deny-zero.json");
+    let deny = json!({ "devices": [
+        { "allow": false, "type": "c", "major": 1, "minor": 5, "access": "rwm" }
+    ] });
+    fs::write(&file, deny.to_string()).unwrap();
+    assert_ok(
+        &rt.run(&["update", "-r", file.to_str().unwrap(), &id]),
+        "update with a device deny rule",
+    );
+    if is_runc() {
+        // runc documents that `update` cannot change device rules.
+        assert_eq!(read("/dev/zero"), "1", "runc applied a device rule");
+        return;
+    }
+    assert_eq!(
+        read("/dev/zero"),
+        "0",
+        "/dev/zero still readable after the update"
+    );
+    assert_eq!(read("/dev/urandom"), "1", "/dev/urandom denied too");
+    assert_ok(
+        &rt.run(&["update", "--pids-limit", "100", &id]),
+        "update pids",
+    );
+    assert_eq!(
+        read("/dev/zero"),
+        "0",
+        "a later update of the pids limit lifted the deny"
+    );
+}

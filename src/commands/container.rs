@@ -61,7 +61,7 @@ impl Drop for Rollback<'_> {
 }
 
 /// runc's default device cgroup allow list (plus the spec's own rules and devices).
-fn device_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
+pub(crate) fn device_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
     let linux = spec.linux().as_ref();
     let mut rules: Vec<LinuxDeviceCgroup> = linux
         .and_then(|l| l.resources().as_ref())

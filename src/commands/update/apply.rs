@@ -4,14 +4,17 @@
 use super::changes::Changes;
 use crate::state::CONFIG_FILE;
 use anyhow::{Context, Result};
-use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
+use oci_spec::runtime::{
+    LinuxCpu, LinuxDeviceCgroup, LinuxMemory, LinuxPids, LinuxResources, Spec,
+};
 use std::path::Path;
 
 /// Merges `c` over the stored resources. Returns (what to store, what to apply). Like runc,
 /// only what this update names is written to the cgroup: re-writing stored values could
 /// undo or conflict with the new ones (e.g. a stored swap limit checked against a new memory
 /// limit, or checkBeforeUpdate failing a cpu-only update). The applied set never has device
-/// rules (an update does not reset the device cgroup).
+/// rules: those an update adds are kept in the container's state (see `run`), and other
+/// updates never reset the device cgroup.
 pub fn merge(stored: &LinuxResources, c: &Changes) -> Result<(LinuxResources, LinuxResources)> {
     let mut store = stored.clone();
     overlay(&mut store, c);
@@ -106,6 +109,38 @@ fn overlay(r: &mut LinuxResources, c: &Changes) {
         p.set_limit(c.pids_limit);
         r.set_pids(Some(p));
     }
+}
+
+/// The whole device rule list: what create wrote for the saved config (whose last rules are
+/// the runtime's default allow list, as in runc) followed by the rules updates added, so that
+/// an update's deny is not overridden by a default allow. The device cgroup is always
+/// rewritten from all of it.
+pub(super) fn device_rules(
+    config: &serde_json::Value,
+    added: &[LinuxDeviceCgroup],
+) -> Result<Vec<LinuxDeviceCgroup>> {
+    let spec: Spec =
+        serde_json::from_value(config.clone()).context("parsing the container's saved config")?;
+    let mut rules = crate::commands::container::device_rules(&spec);
+    rules.extend(added.iter().cloned());
+    Ok(rules)
+}
+
+/// The device rules earlier updates added, kept beside the saved config (they are not part of
+/// the config: they must come after the runtime's defaults).
+const ADDED_DEVICES_FILE: &str = "update-devices.json";
+
+pub(super) fn added_device_rules(dir: &Path) -> Result<Vec<LinuxDeviceCgroup>> {
+    match std::fs::read(dir.join(ADDED_DEVICES_FILE)) {
+        Ok(raw) => serde_json::from_slice(&raw).context("corrupt saved device rules"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).context("reading the saved device rules"),
+    }
+}
+
+pub(super) fn save_added_device_rules(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+    let data = serde_json::to_vec(rules)?;
+    crate::util::fs::write_atomic(&dir.join(ADDED_DEVICES_FILE), &data, 0o600)
 }
 
 pub(super) fn stored_config(dir: &Path) -> Result<serde_json::Value> {

@@ -4,7 +4,7 @@
 use super::go_numbers::{go_parse_int, go_parse_int_base0, go_parse_uint, go_quote, ram_in_bytes};
 use crate::cli::args::{flag, FlagSpec, Kind, Parsed};
 use anyhow::{anyhow, bail, Context, Result};
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -56,6 +56,8 @@ pub struct Changes {
     pub kernel_memory: bool,
     pub pids_limit: i64,
     pub unified: Option<HashMap<String, String>>,
+    /// Device rules from `--resources` (only those that deny are applied; runc ignores all).
+    pub devices: Option<Vec<LinuxDeviceCgroup>>,
 }
 
 /// Validates the int flags the way Go's flag package does while parsing the command line.
@@ -158,6 +160,7 @@ pub fn changes_from_json(data: &[u8]) -> Result<Changes> {
         blkio_weight: r.block_io().as_ref().and_then(|b| b.weight()),
         pids_limit: r.pids().as_ref().map(|p| p.limit()).unwrap_or(0),
         unified: r.unified().clone(),
+        devices: r.devices().clone(),
         ..Default::default()
     };
     if let Some(cpu) = r.cpu() {

@@ -5,9 +5,10 @@
 //! the resources stored for the container (the `linux.resources` of the config copy in the
 //! state directory), applied through the cgroup manager and then stored, so the next update
 //! sees them. As in runc, only these fields can change: blockIO.weight, the cpu and cpuset
-//! values, memory limit/reservation/swap/checkBeforeUpdate, the pids limit and `unified`.
-//! Device rules are never touched by an update (runc sets SkipDevices), so a container keeps
-//! its device allow list.
+//! values, memory limit/reservation/swap/checkBeforeUpdate, the pids limit and `unified`; and,
+//! beyond runc (which ignores all `devices` rules in an update), the `devices` rules of
+//! `--resources` that deny, applied after the container's own: an update can take device
+//! access away, never grant it. Other updates never touch the device cgroup.
 //!
 //! Files: `changes` turns the flags or the JSON of `--resources` into [`Changes`] (with
 //! `go_numbers` parsing numbers the way runc's Go code does, error texts included); `apply`
@@ -21,7 +22,10 @@ use super::Globals;
 use crate::cli::args::{parse, Parsed, Trailing};
 use crate::state::Status;
 use anyhow::{bail, Context, Result};
-use apply::{merge, save_resources, stored_config, stored_resources};
+use apply::{
+    added_device_rules, device_rules, merge, save_added_device_rules, save_resources,
+    stored_config, stored_resources,
+};
 pub use changes::FLAGS;
 use changes::{changes_from_flags, changes_from_json, check_int_flags, read_resources_input};
 use std::path::Path;
@@ -70,12 +74,38 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let dir = g.store.dir(id);
     let config = stored_config(&dir)?;
     let old = stored_resources(&config)?;
-    let (new, apply) = merge(&old, &changes)?;
+    let (new, mut apply) = merge(&old, &changes)?;
+    // Device rules in an update only ever take access away: runc ignores them all (callers
+    // such as containerd send the container's whole rule list with every update, and an allow
+    // there must not widen what the container was created with); a deny takes effect. The
+    // device cgroup is only rewritten when there is one.
+    let denials: Vec<_> = changes
+        .devices
+        .iter()
+        .flatten()
+        .filter(|r| !r.allow())
+        .cloned()
+        .collect();
+    if changes.devices.iter().flatten().any(|r| r.allow()) {
+        crate::logging::debug("update: device rules that allow are ignored, as runc does");
+    }
+    let devices = if denials.is_empty() {
+        None
+    } else {
+        let before = added_device_rules(&dir)?;
+        let mut added = before.clone();
+        added.extend(denials);
+        apply.set_devices(Some(device_rules(&config, &added)?));
+        Some((before, added))
+    };
     if let Err(e) = mgr.apply(&apply) {
         // Put back what was there (runc does the same), so a half-applied update does not
         // leave the cgroup out of step with the stored resources.
         let mut back = old.clone();
-        back.set_devices(None);
+        let old_devices = devices
+            .as_ref()
+            .map(|(before, _)| device_rules(&config, before));
+        back.set_devices(old_devices.transpose()?);
         back.set_unified(None);
         if let Err(e2) = mgr.apply(&back) {
             crate::logging::warn(&format!("restoring the previous resources: {e2:#}"));
@@ -83,6 +113,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         return Err(e);
     }
     save_resources(&dir, config, &new)?;
+    if let Some((_, added)) = &devices {
+        save_added_device_rules(&dir, added)?;
+    }
     Ok(0)
 }
 

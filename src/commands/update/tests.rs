@@ -219,3 +219,24 @@ fn merging_keeps_what_is_not_changed() {
     assert_eq!(store.cpu().as_ref().unwrap().shares(), Some(2));
     assert_eq!(store.block_io().as_ref().unwrap().weight(), Some(500));
 }
+
+#[test]
+fn device_rules_are_parsed_but_not_merged_into_the_config() {
+    let stored: LinuxResources =
+        serde_json::from_str(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#).unwrap();
+    let c = changes_from_json(
+        br#"{"devices":[{"allow":false,"type":"c","major":1,"minor":5,"access":"rwm"}]}"#,
+    )
+    .unwrap();
+    let d = c.devices.as_ref().unwrap();
+    assert_eq!(
+        (d[0].major(), d[0].minor(), d[0].allow()),
+        (Some(1), Some(5), false)
+    );
+    // They are kept beside the config (after the runtime's defaults), not in it.
+    let (store, apply) = merge(&stored, &c).unwrap();
+    assert_eq!(store.devices().as_ref().unwrap().len(), 1);
+    assert!(apply.devices().is_none());
+    let c = changes_from_json(br#"{"memory":{"limit":1048576}}"#).unwrap();
+    assert!(c.devices.is_none());
+}
