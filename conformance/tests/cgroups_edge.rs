@@ -237,3 +237,71 @@ fn update_device_deny_takes_effect() {
         "a later update of the pids limit lifted the deny"
     );
 }
+
+/// `delete --force` of a running container that made sub-cgroups in every hierarchy it sees
+/// (a process left in one of them): every directory goes, deepest first, and the process dies.
+/// cgroups_lifecycle::delete_removes_sub_cgroups_made_inside does it in one hierarchy.
+#[test]
+fn delete_force_removes_sub_cgroups_in_every_hierarchy() {
+    let rt = Runtime::new();
+    let id = unique_id("cgedgesub");
+    let mut b = cg_bundle(&id, json!({}));
+    // a writable cgroupfs (with the cgroup namespace the container only sees its own cgroup)
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys/fs/cgroup" {
+            m["options"] = json!(["nosuid", "noexec", "nodev", "relatime"]);
+        }
+    }
+    b.save();
+    let c = start(&rt, &b, &id);
+    let o = c.exec(&[
+        "sh",
+        "-c",
+        "n=0; for d in /sys/fs/cgroup /sys/fs/cgroup/*; do \
+           [ -e $d/cgroup.procs ] && mkdir -p $d/sub/deeper && n=$((n+1)); done; echo made=$n",
+    ]);
+    assert_ok(&o, "exec mkdir sub-cgroups");
+    let made: usize = stdout_str(&o)
+        .trim()
+        .strip_prefix("made=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(made > 0, "no sub-cgroup made: {}", describe(&o));
+    let cg = test_cgroups_path(&id);
+    let mount = ["pids", "memory", "cgroup"]
+        .iter()
+        .find_map(|c| ctrl_mount(c))
+        .unwrap();
+    let dir = inside_path(&mount, "sub/deeper");
+    let o = rt.run(&[
+        "exec",
+        "-d",
+        &id,
+        "sh",
+        "-c",
+        &format!("echo $$ > {dir}/cgroup.procs && exec sleep 1000"),
+    ]);
+    assert_ok(&o, "exec -d into a sub-cgroup");
+    let sub = host_dir(&mount, &format!("{cg}/sub/deeper"));
+    assert!(
+        poll_until(T, || fs::read_to_string(sub.join("cgroup.procs"))
+            .is_ok_and(|s| !s.trim().is_empty())),
+        "no process in {}",
+        sub.display()
+    );
+    let pids: Vec<i32> = fs::read_to_string(sub.join("cgroup.procs"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_ok(&c.delete_force(), "delete --force");
+    assert!(
+        poll_until(T, || pids.iter().all(|p| !pid_alive(*p))),
+        "process in the sub-cgroup survived"
+    );
+    assert!(
+        poll_until(T, || cgroup_leftovers(&cg).is_empty()),
+        "left after delete --force: {:?}",
+        cgroup_leftovers(&cg)
+    );
+}
