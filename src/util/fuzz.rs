@@ -10,7 +10,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// splitmix64: small, fast, and good enough to drive mutations.
@@ -145,6 +145,18 @@ pub fn budget() -> Duration {
     Duration::from_secs(secs)
 }
 
+/// Held shared while a fuzz test runs and exclusively by a unit test while it forks. A child
+/// forked while another thread holds a lock deadlocks when it needs that lock, and the fuzz
+/// tests hold one all the time: with RUST_BACKTRACE set, every anyhow error (millions of
+/// rejected inputs) captures a backtrace under std's global backtrace lock.
+static FORK_GUARD: RwLock<()> = RwLock::new(());
+
+/// Waits until no fuzz test runs, and keeps new ones from starting while held: take it
+/// around `fork()` in a test.
+pub fn fork_guard() -> RwLockWriteGuard<'static, ()> {
+    FORK_GUARD.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Calls `one(rng, case)` over and over for [`budget`] (at least `min_cases` times) on a worker
 /// thread. If a single case takes longer than `stall` (a parser looping on its input), the test
 /// fails naming the input being parsed, which `one` records with [`Recorder::set`]. Returns the
@@ -156,6 +168,7 @@ pub fn run(
     stall: Duration,
     one: impl Fn(&mut Rng, &Recorder) + Send + 'static,
 ) -> u64 {
+    let _no_forks = FORK_GUARD.read().unwrap_or_else(|e| e.into_inner());
     let seed = seed(default_seed);
     let rec = Recorder::default();
     let progress = Arc::new(Mutex::new((0u64, Instant::now(), false)));
