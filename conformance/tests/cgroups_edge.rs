@@ -246,13 +246,7 @@ fn delete_force_removes_sub_cgroups_in_every_hierarchy() {
     let rt = Runtime::new();
     let id = unique_id("cgedgesub");
     let mut b = cg_bundle(&id, json!({}));
-    // a writable cgroupfs (with the cgroup namespace the container only sees its own cgroup)
-    for m in b.config["mounts"].as_array_mut().unwrap() {
-        if m["destination"] == "/sys/fs/cgroup" {
-            m["options"] = json!(["nosuid", "noexec", "nodev", "relatime"]);
-        }
-    }
-    b.save();
+    writable_cgroupfs(&mut b);
     let c = start(&rt, &b, &id);
     let o = c.exec(&[
         "sh",
@@ -272,36 +266,9 @@ fn delete_force_removes_sub_cgroups_in_every_hierarchy() {
         .iter()
         .find_map(|c| ctrl_mount(c))
         .unwrap();
-    let dir = inside_path(&mount, "sub/deeper");
-    let o = rt.run(&[
-        "exec",
-        "-d",
-        &id,
-        "sh",
-        "-c",
-        &format!("echo $$ > {dir}/cgroup.procs && exec sleep 1000"),
-    ]);
-    assert_ok(&o, "exec -d into a sub-cgroup");
-    let sub = host_dir(&mount, &format!("{cg}/sub/deeper"));
-    assert!(
-        poll_until(T, || fs::read_to_string(sub.join("cgroup.procs"))
-            .is_ok_and(|s| !s.trim().is_empty())),
-        "no process in {}",
-        sub.display()
-    );
-    let pids: Vec<i32> = fs::read_to_string(sub.join("cgroup.procs"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
+    sleep_in_sub_cgroup(&rt, &id, &mount, "sub/deeper");
+    let pids = cgroup_procs(&cg);
     assert_ok(&c.delete_force(), "delete --force");
-    assert!(
-        poll_until(T, || pids.iter().all(|p| !pid_alive(*p))),
-        "process in the sub-cgroup survived"
-    );
-    assert!(
-        poll_until(T, || cgroup_leftovers(&cg).is_empty()),
-        "left after delete --force: {:?}",
-        cgroup_leftovers(&cg)
-    );
+    assert_all_dead(&pids, "processes survived delete --force");
+    assert_cgroup_gone(&cg, "cgroup (or its sub-cgroups) left after delete --force");
 }

@@ -10,41 +10,6 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Pids in the container's cgroup (and below), read on the host from the hierarchy that
-/// every container process joins (pids/freezer/memory on v1, the v2 dir on v2).
-fn cgroup_procs(cg: &str) -> Vec<i32> {
-    let mount = ["pids", "freezer", "memory", "cgroup"]
-        .iter()
-        .find_map(|c| ctrl_mount(c))
-        .expect("a cgroup hierarchy with processes");
-    let mut out = Vec::new();
-    let mut stack = vec![host_dir(&mount, cg)];
-    while let Some(d) = stack.pop() {
-        if let Ok(s) = fs::read_to_string(d.join("cgroup.procs")) {
-            out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-        }
-        if let Ok(rd) = fs::read_dir(&d) {
-            stack.extend(
-                rd.flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
-    }
-    out.sort_unstable();
-    out
-}
-
-/// Waits until every process of `pids` is gone.
-#[track_caller]
-fn assert_all_dead(pids: &[i32], what: &str) {
-    assert!(
-        poll_until(T, || pids.iter().all(|p| !pid_alive(*p))),
-        "{what}: {:?}",
-        pids.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>()
-    );
-}
-
 // ---------------------------------------------------------------------------
 // lifecycle: kill --all, delete, pause/resume, ps
 // ---------------------------------------------------------------------------
@@ -252,36 +217,14 @@ fn delete_removes_sub_cgroups_made_inside() {
     let rt = Runtime::new();
     let id = unique_id("cgsub");
     let mut b = cg_bundle(&id, json!({}));
-    // a writable cgroupfs (with the cgroup namespace the container only sees its own cgroup)
-    for m in b.config["mounts"].as_array_mut().unwrap() {
-        if m["destination"] == "/sys/fs/cgroup" {
-            m["options"] = json!(["nosuid", "noexec", "nodev", "relatime"]);
-        }
-    }
-    b.save();
+    writable_cgroupfs(&mut b);
     let c = start(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     let mount = ["pids", "memory", "cgroup"]
         .iter()
         .find_map(|c| ctrl_mount(c))
         .unwrap();
-    let dir = inside_path(&mount, "sub");
-    let o = rt.run(&[
-        "exec",
-        "-d",
-        &id,
-        "sh",
-        "-c",
-        &format!("mkdir -p {dir}/deeper && echo $$ > {dir}/deeper/cgroup.procs && exec sleep 1000"),
-    ]);
-    assert_ok(&o, "exec -d into a sub-cgroup");
-    let sub = host_dir(&mount, &format!("{cg}/sub/deeper"));
-    assert!(
-        poll_until(T, || fs::read_to_string(sub.join("cgroup.procs"))
-            .is_ok_and(|s| !s.trim().is_empty())),
-        "no process in {}",
-        sub.display()
-    );
+    sleep_in_sub_cgroup(&rt, &id, &mount, "sub/deeper");
     let pids = cgroup_procs(&cg);
     let o = c.delete_force();
     assert_ok(&o, "delete --force");

@@ -350,3 +350,73 @@ pub fn hugepage_sizes() -> Vec<(String, u64)> {
     v.sort_by_key(|(_, b)| *b);
     v
 }
+
+/// Makes the container's /sys/fs/cgroup mount writable (with a cgroup namespace the container
+/// only sees its own cgroup there), so that it can make sub-cgroups.
+pub fn writable_cgroupfs(b: &mut Bundle) {
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys/fs/cgroup" {
+            m["options"] = json!(["nosuid", "noexec", "nodev", "relatime"]);
+        }
+    }
+    b.save();
+}
+
+/// Runs `sleep 1000` with `exec -d` in the sub-cgroup `rel` of hierarchy `mount` inside the
+/// container (made if missing); returns the sub-cgroup's host directory once the process is
+/// in it.
+pub fn sleep_in_sub_cgroup(rt: &Runtime, id: &str, mount: &str, rel: &str) -> PathBuf {
+    let dir = inside_path(mount, rel);
+    let o = rt.run(&[
+        "exec",
+        "-d",
+        id,
+        "sh",
+        "-c",
+        &format!("mkdir -p {dir} && echo $$ > {dir}/cgroup.procs && exec sleep 1000"),
+    ]);
+    assert_ok(&o, "exec -d into a sub-cgroup");
+    let sub = host_dir(mount, &format!("{}/{rel}", test_cgroups_path(id)));
+    assert!(
+        poll_until(T, || fs::read_to_string(sub.join("cgroup.procs"))
+            .is_ok_and(|s| !s.trim().is_empty())),
+        "no process in {}",
+        sub.display()
+    );
+    sub
+}
+
+/// Pids in the container's cgroup (and below), read on the host from the hierarchy that
+/// every container process joins (pids/freezer/memory on v1, the v2 dir on v2).
+pub fn cgroup_procs(cg: &str) -> Vec<i32> {
+    let mount = ["pids", "freezer", "memory", "cgroup"]
+        .iter()
+        .find_map(|c| ctrl_mount(c))
+        .expect("a cgroup hierarchy with processes");
+    let mut out = Vec::new();
+    let mut stack = vec![host_dir(&mount, cg)];
+    while let Some(d) = stack.pop() {
+        if let Ok(s) = fs::read_to_string(d.join("cgroup.procs")) {
+            out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        if let Ok(rd) = fs::read_dir(&d) {
+            stack.extend(
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Waits until every process of `pids` is gone.
+#[track_caller]
+pub fn assert_all_dead(pids: &[i32], what: &str) {
+    assert!(
+        poll_until(T, || pids.iter().all(|p| !pid_alive(*p))),
+        "{what}: {:?}",
+        pids.iter().filter(|p| pid_alive(**p)).collect::<Vec<_>>()
+    );
+}
