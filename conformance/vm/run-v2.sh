@@ -9,7 +9,7 @@
 #   --shell: boot to an interactive shell on the console (stdio) instead; exit it to power off.
 #   TEST: conformance test binaries (file names under conformance/tests/ without .rs) or
 #         shell tests conformance/vm/tests/NAME.sh (run with busybox sh inside the VM);
-#         default $HULL_VM_TESTS or "v2-smoke cgroups update_events lifecycle features security hooks_console cli crash bad_input",
+#         default $HULL_VM_TESTS or "v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update_events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input",
 #         keeping only those that exist (with --script: none).
 #   TEST-BINARY-ARGS: passed to every test binary (libtest filters, --skip NAME, --exact ...).
 # env:
@@ -63,7 +63,7 @@ done
 explicit=1
 if [ ${#tests[@]} -eq 0 ] && [ -z "$script" ]; then
     explicit=0
-    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups update_events lifecycle features security hooks_console cli crash bad_input}"
+    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update_events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input}"
 fi
 
 # ---------------------------------------------------------------------------
@@ -200,7 +200,7 @@ fi
 put "$hull" "$stage/usr/local/bin/hull" strip
 # hull ps runs `ps -ef`: use procps' ps (as on real hosts), not busybox's, which ignores -ef
 hosttools=()
-# losetup: busybox's has no --show (cgroups.rs sets up a loop device with the bfq scheduler)
+# losetup: busybox's has no --show (cgroups_io_devices.rs sets up a loop device with the bfq scheduler)
 for tool in /usr/bin/ps /usr/sbin/losetup ${HULL_VM_TOOLS:-}; do
     if [ -x "$tool" ]; then
         put "$tool" "$stage$tool"

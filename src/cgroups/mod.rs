@@ -12,6 +12,8 @@ pub mod dbus;
 pub mod devices;
 pub mod devices_bpf;
 #[cfg(test)]
+mod parse_fuzz_tests;
+#[cfg(test)]
 mod root_tests;
 pub mod stats;
 pub mod systemd;
@@ -316,28 +318,7 @@ pub(crate) struct CgroupMount {
     pub v2: bool,
 }
 
-/// Undo the octal escapes of mountinfo fields (\040 for space etc.).
-fn unescape_mountinfo(s: &str) -> String {
-    if !s.contains('\\') {
-        return s.to_string();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::util::proc::unescape_mountinfo;
 
 const V1_KNOWN_OPTS: &[&str] = &[
     "cpu",

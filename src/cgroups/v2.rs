@@ -226,19 +226,21 @@ pub(crate) fn set_cpuset(dir: &Path, res: &LinuxResources) -> Result<()> {
 }
 
 pub(crate) fn set_pids(dir: &Path, res: &LinuxResources) -> Result<()> {
-    let Some(p) = res.pids() else {
-        return Ok(());
-    };
-    let limit = p.limit();
-    if limit == 0 {
-        return Ok(());
+    match res.pids() {
+        Some(p) => util::write(dir, "pids.max", &pids_max(p.limit())),
+        None => Ok(()),
     }
-    let v = if limit > 0 {
-        limit.to_string()
-    } else {
-        "max".to_string()
-    };
-    util::write(dir, "pids.max", &v)
+}
+
+/// `pids.limit` as the value of pids.max: negative is no limit; 0 is written as 1, runc's
+/// rule (since 1.4): the two allow exactly the same (a process in the cgroup cannot fork),
+/// and systemd's TasksMax has no 0.
+pub(crate) fn pids_max(limit: i64) -> String {
+    match limit {
+        ..0 => "max".to_string(),
+        0 => "1".to_string(),
+        n => n.to_string(),
+    }
 }
 
 pub(crate) fn set_io(dir: &Path, res: &LinuxResources) -> Result<()> {

@@ -73,7 +73,7 @@ impl Drop for Rollback<'_> {
 }
 
 /// runc's default device cgroup allow list (plus the spec's own rules and devices).
-fn device_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
+pub(crate) fn device_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
     let linux = spec.linux().as_ref();
     let mut rules: Vec<LinuxDeviceCgroup> = linux
         .and_then(|l| l.resources().as_ref())
@@ -161,6 +161,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
+    check_cgroup_is_free(cgroup.as_ref())?;
     if let Some(a) = bundle.spec.annotations() {
         cgroup.set_annotations(a)?;
     }
@@ -177,7 +178,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
             None,
         ),
         None if terminal && o.proxy_terminal => {
-            let (ours, theirs) = super::run::socketpair()?;
+            let (ours, theirs) = crate::util::socketpair()?;
             (Some(theirs), Some(ours))
         }
         None => (None, None),
@@ -276,6 +277,24 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         launched,
         console_receiver,
     })
+}
+
+/// runc's checks before a container takes its cgroup (refused since runc 1.2 for a non-empty
+/// one): processes already there would share its limits and die with it, and in a frozen
+/// cgroup the init would hang in its setup. Nothing is created or removed on refusal: the
+/// cgroup is someone else's.
+fn check_cgroup_is_free(cgroup: &dyn Manager) -> Result<()> {
+    if !cgroup.exists() {
+        return Ok(());
+    }
+    let n = cgroup.pids()?.len();
+    if n > 0 {
+        bail!("container's cgroup is not empty: {n} process(es) found");
+    }
+    if cgroup.is_frozen()? {
+        bail!("container's cgroup unexpectedly frozen");
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

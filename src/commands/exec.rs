@@ -204,7 +204,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         bail!("cannot use console socket if hull will not detach or allocate tty");
     }
     let internal_console = if terminal && p.get("console-socket").is_none() {
-        Some(super::run::socketpair()?)
+        Some(crate::util::socketpair()?)
     } else {
         None
     };

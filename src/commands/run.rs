@@ -81,22 +81,6 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     Ok(code)
 }
 
-pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    if unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error()).context("socketpair");
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 /// All signals blocked and delivered through one fd, so the supervision loop can poll
 /// signals and terminal I/O together.
 pub struct SignalFd {

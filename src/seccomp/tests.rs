@@ -38,8 +38,12 @@ fn native_audit() -> u32 {
 /// Runs `f` in a forked child and returns its exit code (128+signal if killed). The child gets
 /// an alarm so a hang turns into a failure instead of a stuck test run.
 fn in_child(f: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child only runs `f` and then _exits.
-    let pid = unsafe { libc::fork() };
+    // SAFETY: the child only runs `f` and then _exits. No fuzz test runs while it forks (see
+    // util::fuzz::fork_guard).
+    let pid = {
+        let _no_fuzzing = crate::util::fuzz::fork_guard();
+        unsafe { libc::fork() }
+    };
     assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
     if pid == 0 {
         unsafe { libc::alarm(20) };
@@ -494,7 +498,10 @@ fn notify_in_child_via_listener_socket() {
     let payload = listener_payload(state, cfg.listener_metadata().as_deref()).unwrap();
 
     // SAFETY: the child only loads the filter, sends the fd, makes one syscall and _exits.
-    let pid = unsafe { libc::fork() };
+    let pid = {
+        let _no_fuzzing = crate::util::fuzz::fork_guard();
+        unsafe { libc::fork() }
+    };
     assert!(pid >= 0);
     if pid == 0 {
         unsafe { libc::alarm(20) };

@@ -4,7 +4,7 @@
 //! container's cgroup); without one, the container's own cgroup directories are bind-mounted.
 
 use super::mount_options::MountOptions;
-use super::mounts::{remount_bind, sys_mount, MountContext};
+use super::mount_syscalls::{remount_bind, sys_mount, MountContext};
 use crate::util::path::{create_in_root, fd_path, open_in_root, Leaf};
 use anyhow::{Context, Result};
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! empty file instead (as runc does), opened with the host's credentials; the host node must
 //! be the very device asked for.
 
-use super::mounts::SourceOpener;
+use super::mount_syscalls::SourceOpener;
 use crate::util::path::{create_in_root, fd_path, open_in_root, Leaf};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};

@@ -3,7 +3,7 @@
 //! how many mounts sit on the rootfs before (a caller's overlay may be one) and `delete`
 //! detaches what is above that (runc leaves them behind).
 
-use super::rootfs::unescape_mountinfo;
+use crate::util::proc::unescape_mountinfo;
 use anyhow::{Context, Result};
 use std::path::Path;
 

@@ -19,6 +19,7 @@ pub mod lsm;
 pub mod mempolicy;
 pub mod mount_fd;
 pub mod mount_options;
+pub mod mount_syscalls;
 pub mod mounts;
 pub mod namespaces;
 pub mod netdev;

@@ -1,7 +1,7 @@
 //! maskedPaths and readonlyPaths, applied inside the container after pivot_root (so every path
 //! is resolved within the container's root).
 
-use super::mounts::{remount_bind, sys_mount};
+use super::mount_syscalls::{remount_bind, sys_mount};
 use anyhow::{bail, Context, Result};
 use std::io::ErrorKind;
 use std::os::unix::fs::FileTypeExt;

@@ -2,7 +2,9 @@
 
 use super::devices;
 use super::mount_options;
-use super::mounts::{self, sys_mount, MountContext};
+use super::mount_syscalls::{self, sys_mount, MountContext};
+use super::mounts;
+use crate::util::proc::unescape_mountinfo;
 use crate::util::path::{open_root, Leaf};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
@@ -30,7 +32,7 @@ pub struct RootfsOptions<'a> {
     pub cgroupns: bool,
     pub userns: bool,
     /// How bind sources are opened with the host's credentials (user namespace, idmap).
-    pub open_source: &'a mounts::SourceOpener<'a>,
+    pub open_source: &'a mount_syscalls::SourceOpener<'a>,
     /// No mount namespace of its own: leave the propagation of the runtime's mounts alone.
     pub host_mount_ns: bool,
 }
@@ -92,8 +94,8 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     if dev.readonly {
         let fd = crate::util::path::open_in_root(&root, Path::new("/dev"))?;
         let p = crate::util::path::fd_path(&fd);
-        let flags = libc::MS_BIND | libc::MS_RDONLY | mounts::mount_flags(&p);
-        mounts::remount_bind(&p, flags, o.userns).context("remounting /dev read-only")?;
+        let flags = libc::MS_BIND | libc::MS_RDONLY | mount_syscalls::mount_flags(&p);
+        mount_syscalls::remount_bind(&p, flags, o.userns).context("remounting /dev read-only")?;
     }
     create_cwd(&root, o.spec)
 }
@@ -280,29 +282,6 @@ fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
-pub(super) fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) if b[i] == b'\\' => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            _ => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// No mount namespace: chroot into the rootfs (as runc).
 pub fn chroot(rootfs: &Path) -> Result<()> {
     std::env::set_current_dir(rootfs).context("chdir to rootfs")?;
@@ -314,9 +293,9 @@ pub fn chroot(rootfs: &Path) -> Result<()> {
 
 /// Remounts / read-only (root.readonly).
 pub fn make_root_readonly() -> Result<()> {
-    mounts::remount_bind(
+    mount_syscalls::remount_bind(
         "/",
-        libc::MS_BIND | libc::MS_RDONLY | mounts::mount_flags("/"),
+        libc::MS_BIND | libc::MS_RDONLY | mount_syscalls::mount_flags("/"),
         true,
     )
     .context("remounting / read-only")

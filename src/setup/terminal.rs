@@ -2,7 +2,7 @@
 //! caller over `--console-socket` with SCM_RIGHTS (runc's protocol, which containerd and
 //! conmon speak), and the slave made the process's controlling terminal and /dev/console.
 
-use super::mounts::sys_mount;
+use super::mount_syscalls::sys_mount;
 use anyhow::{Context, Result};
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -1,5 +1,7 @@
 //! Small helpers shared by several modules.
 pub mod fs;
+#[cfg(test)]
+pub mod fuzz;
 pub mod netlink;
 pub mod path;
 pub mod proc;
@@ -21,4 +23,24 @@ pub fn connect_unix(path: &str, what: &str) -> anyhow::Result<std::os::fd::Owned
     let s = std::os::unix::net::UnixStream::connect(path)
         .with_context(|| format!("connecting to {what} {path}"))?;
     Ok(std::os::fd::OwnedFd::from(s))
+}
+
+/// A connected pair of stream unix sockets (close-on-exec), e.g. to pass a terminal master
+/// from the container's init back to a foreground `run` or `exec`.
+pub fn socketpair() -> anyhow::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use anyhow::Context;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error()).context("socketpair");
+    }
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }

@@ -13,10 +13,18 @@ pub struct ProcStat {
 
 /// Reads /proc/<pid>/stat. None when the process does not exist.
 pub fn stat(pid: i32) -> Option<ProcStat> {
-    let data = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: fields start after the last ')'.
-    let rest = &data[data.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
+    let data = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&data)
+}
+
+/// Parses the text of /proc/<pid>/stat. The command name (field 2) is whatever the process
+/// set with prctl(PR_SET_NAME): spaces, parentheses, bytes that are not UTF-8. So it is not
+/// decoded at all (a container process must not be able to look dead to us), and the fields
+/// start after the last ')'.
+pub fn parse_stat(data: &[u8]) -> Option<ProcStat> {
+    let close = data.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&data[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
     let state = fields.next()?.chars().next()?;
     // After the state (field 3), start_time is field 22: skip fields 4..=21.
     let start_time = fields.nth(18)?.parse().ok()?;
@@ -88,4 +96,75 @@ mod tests {
         assert!(super::is_alive(me, s.start_time));
         assert!(!super::is_alive(me, s.start_time + 1));
     }
+
+    /// What a process can put in its own name (prctl PR_SET_NAME takes any 15 bytes).
+    #[test]
+    fn stat_with_any_command_name() {
+        let tail = b" S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 20 21\n";
+        for comm in [
+            &b"sh"[..],
+            b"a) R 9 (b",
+            b"\xff\xfe)(",
+            b")",
+            b"",
+            b"x y  z",
+        ] {
+            let line = [&b"77 ("[..], comm, b")", tail].concat();
+            let s = super::parse_stat(&line).unwrap_or_else(|| panic!("{line:?}"));
+            assert_eq!((s.state, s.start_time), ('S', 4242), "{line:?}");
+        }
+    }
+
+    /// Truncated or garbled files give None, never a panic.
+    #[test]
+    fn stat_parser_survives_random_input() {
+        use crate::util::fuzz::{mutate, run, Rng};
+        let good = b"77 (sh) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 20 21\n".to_vec();
+        run(
+            "proc stat",
+            0x7374_6174,
+            10_000,
+            std::time::Duration::from_secs(10),
+            {
+                move |rng: &mut Rng, rec: &crate::util::fuzz::Recorder| {
+                    let mut b = if rng.chance(4) {
+                        rng.bytes(128)
+                    } else {
+                        good.clone()
+                    };
+                    for _ in 0..rng.below(6) {
+                        mutate(rng, &mut b);
+                    }
+                    rec.set(&b);
+                    let _ = super::parse_stat(&b);
+                }
+            },
+        );
+    }
+}
+
+/// Undo the octal escapes of mountinfo fields (\040 for space etc.).
+pub fn unescape_mountinfo(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        // The kernel escapes bytes as \ooo, so only values up to \377 are escapes.
+        let escaped = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| d.iter().fold(0u16, |v, c| v * 8 + u16::from(c - b'0')))
+            .filter(|&v| v <= 0o377);
+        if let Some(v) = escaped {
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
