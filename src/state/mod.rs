@@ -68,6 +68,19 @@ impl Status {
     }
 }
 
+/// runc's words for a container with no (readable) state file. Callers that must tell it
+/// from other load errors (delete removing a leftover directory) look for this type.
+#[derive(Debug)]
+pub struct NotExist;
+
+impl std::fmt::Display for NotExist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("container does not exist")
+    }
+}
+
+impl std::error::Error for NotExist {}
+
 /// The state root, e.g. /run/hull.
 pub struct Store {
     root: PathBuf,
@@ -109,28 +122,17 @@ impl Store {
         }
     }
 
-    pub fn exists(&self, id: &str) -> bool {
-        self.dir(id).exists()
-    }
-
     /// Loads a container's state. A missing container is reported with runc's words.
     pub fn load(&self, id: &str) -> Result<ContainerState> {
         let path = self.dir(id).join(STATE_FILE);
         match std::fs::read(&path) {
             Ok(data) => serde_json::from_slice(&data)
                 .with_context(|| format!("corrupt state file {}", path.display())),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                if self.exists(id) {
-                    // The directory is claimed but create has not recorded anything yet (or died
-                    // before it could): report it as being created, with no pid.
-                    Ok(ContainerState {
-                        id: id.to_string(),
-                        ..Default::default()
-                    })
-                } else {
-                    bail!("container does not exist")
-                }
-            }
+            // Also when the directory exists without a state file: create records its state
+            // right after claiming the directory, so such a directory is what a create killed
+            // in between (or a half-finished delete) left behind. runc says the same of it, and
+            // containerd's shim takes "does not exist" from delete as "already gone".
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(NotExist.into()),
             Err(e) => Err(anyhow!(e).context(format!("reading {}", path.display()))),
         }
     }
