@@ -17,10 +17,14 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         Err(e) if e.is::<NotExist>() => return delete_leftover(g, id, force, e),
         // A state file that cannot be read must not make the container undeletable (runc
         // 1.1-1.3 refuse even `delete --force` with a bare "EOF"): a forced delete removes
-        // what it can (the directory) and says what it could not.
+        // what it can (the directory) and says what it could not. The cgroup and processes
+        // are left alone: without the state, hull cannot be sure which are this container's
+        // (a relative cgroups path depends on the caller's cgroup, a systemd unit name may
+        // belong to a newer container by now).
         Err(e) if force => {
             crate::logging::warn(&format!(
-                "{e:#}; removing the state directory of {id} anyway"
+                "{e:#}; removing the state directory of {id} anyway (its cgroup and any \
+                 process still in it are left as they are)"
             ));
             g.store.remove(id)?;
             return Ok(0);
