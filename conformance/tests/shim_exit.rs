@@ -321,6 +321,51 @@ fn state_dir_without_state_file() {
     }
 }
 
+/// A create killed midway (here by its own createRuntime hook, as a caller's timeout would kill
+/// it): nothing will ever start the container. hull recorded the state (pid 0, and which process
+/// was creating it) before launching the init: with that process gone, the container is
+/// stopped, the shim's `kill --all 9` and `delete` succeed and leave nothing behind. runc 1.3.6
+/// (and 1.1.5) has written no state file yet: every command says "container does not exist",
+/// `delete` removes the directory but leaks the waiting `runc init` and the cgroup (a runc bug:
+/// the test removes them there).
+#[test]
+fn create_killed_midway() {
+    let rt = Runtime::new();
+    let id = unique_id("shimkilled");
+    let mut b = bundle(&id, &["sleep", "1000"], true);
+    b.config["hooks"] = serde_json::json!({
+        "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]
+    });
+    b.save();
+    let cg = test_cgroups_path(&id);
+    let c = Container::with_id(&rt, &b, &id);
+    let o = c.try_create();
+    assert_eq!(exit_code(&o.status), 128 + 9, "create: {}", describe(&o));
+    assert!(
+        rt.state_dir(&id).exists(),
+        "the killed create left no state dir"
+    );
+
+    if is_runc() {
+        for args in [vec!["state", &id], vec!["kill", "--all", &id, "9"]] {
+            let r = shim_run(&rt, &args);
+            assert_error(&r, &format!("{args:?}"), "container does not exist");
+        }
+        let r = shim_run(&rt, &["delete", &id]);
+        assert_error(&r, "delete", "container does not exist");
+        assert_no_state(&rt, &id);
+        remove_cgroup(&cg);
+        return;
+    }
+    assert_stopped_state(&shim_run(&rt, &["state", &id]), &id);
+    assert_quiet_ok(&shim_run(&rt, &["kill", "--all", &id, "9"]), "kill --all 9");
+    let r = shim_run(&rt, &["kill", &id, "9"]);
+    assert_error(&r, "kill 9", "container not running");
+    assert_quiet_ok(&shim_run(&rt, &["delete", &id]), "delete");
+    assert_no_state(&rt, &id);
+    assert_no_cgroup(&cg);
+}
+
 /// A corrupt state file (empty, or cut off mid-write): every command fails with one error
 /// line, exit 1. `delete --force` must still get rid of the container: hull removes the state
 /// directory (with a warning naming the file). runc 1.1/1.3 refuse it with a bare "EOF" /

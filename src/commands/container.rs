@@ -197,6 +197,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         hooks: bundle.spec.hooks().clone(),
         paused: false,
         shares_pid_ns: !has_private_pid_ns(&bundle.spec),
+        creator: std::process::id() as i32,
     };
     // Recorded before anything else exists, so `delete --force` can clean up after a create
     // that was killed at any later point.

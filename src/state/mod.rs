@@ -45,6 +45,15 @@ pub struct ContainerState {
     /// path): killing its init does not kill the rest, so `kill KILL` signals the whole cgroup.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shares_pid_ns: bool,
+    /// The `hull create` (or `run`) process, recorded while `pid` is still 0: when it is gone
+    /// before recording the init, the create was killed midway and the container will never
+    /// start (see [`ContainerState::status`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub creator: i32,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -178,6 +187,13 @@ impl ContainerState {
     /// never stale: a dead or recycled pid means stopped; a pending exec fifo means created.
     pub fn status(&self, store: &Store) -> Status {
         if self.pid == 0 {
+            // A create killed before it recorded the init (by its caller's timeout, say) left
+            // this state: it is over, and `delete` must be able to clean up without --force,
+            // as it can after runc's create dies (runc then has no state file at all). A
+            // creator pid recycled by then looks alive: the state stays "creating", as before.
+            if self.creator > 0 && !proc::exists(self.creator) {
+                return Status::Stopped;
+            }
             return Status::Creating;
         }
         if !proc::is_alive(self.pid, self.pid_start) {
