@@ -213,6 +213,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         paused: false,
         shares_pid_ns: !has_private_pid_ns(&bundle.spec),
         intel_rdt: None,
+        creator: std::process::id() as i32,
     };
     // Recorded before anything else exists, so `delete --force` can clean up after a create
     // that was killed at any later point.

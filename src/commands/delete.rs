@@ -2,7 +2,7 @@
 
 use super::Globals;
 use crate::cli::args::{flag, parse, FlagSpec, Kind, Trailing};
-use crate::state::Status;
+use crate::state::{NotExist, Status};
 use anyhow::{bail, Result};
 
 pub const FLAGS: &[FlagSpec] = &[flag(&["force", "f"], Kind::Bool)];
@@ -12,18 +12,19 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let id = super::create::single_id("delete", &p)?;
     crate::state::id::validate(id)?;
     let force = p.bool("force");
-    // Like runc, a forced delete of a container that is already gone succeeds: callers use
-    // it to make sure nothing is left.
-    if force && !g.store.exists(id) {
-        return Ok(0);
-    }
     let st = match g.store.load(id) {
         Ok(st) => st,
-        // A state file that cannot be read must not make the container undeletable: a forced
-        // delete removes what it can (the directory) and says what it could not.
+        Err(e) if e.is::<NotExist>() => return delete_leftover(g, id, force, e),
+        // A state file that cannot be read must not make the container undeletable (runc
+        // 1.1-1.3 refuse even `delete --force` with a bare "EOF"): a forced delete removes
+        // what it can (the directory) and says what it could not. The cgroup and processes
+        // are left alone: without the state, hull cannot be sure which are this container's
+        // (a relative cgroups path depends on the caller's cgroup, a systemd unit name may
+        // belong to a newer container by now).
         Err(e) if force => {
             crate::logging::warn(&format!(
-                "{e:#}; removing the state directory of {id} anyway"
+                "{e:#}; removing the state directory of {id} anyway (its cgroup and any \
+                 process still in it are left as they are)"
             ));
             g.store.remove(id)?;
             return Ok(0);
@@ -40,4 +41,17 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     }
     super::container::destroy(g, &st)?;
     Ok(0)
+}
+
+/// No state file: the container is gone, or a create killed right after claiming the
+/// directory left it behind. As runc does, the leftover directory is removed either way;
+/// without --force the answer is still "container does not exist" (exit 1), which
+/// containerd's shim takes as "already deleted"; with --force it is success, since callers use
+/// it to make sure nothing is left.
+fn delete_leftover(g: &Globals, id: &str, force: bool, e: anyhow::Error) -> Result<i32> {
+    g.store.remove(id)?;
+    if force {
+        return Ok(0);
+    }
+    Err(e)
 }

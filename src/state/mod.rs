@@ -48,6 +48,15 @@ pub struct ContainerState {
     /// The resctrl groups of linux.intelRdt: joined by `exec`, removed by delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intel_rdt: Option<crate::setup::rdt::Groups>,
+    /// The `hull create` (or `run`) process, recorded while `pid` is still 0: when it is gone
+    /// before recording the init, the create was killed midway and the container will never
+    /// start (see [`ContainerState::status`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub creator: i32,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -70,6 +79,19 @@ impl Status {
         }
     }
 }
+
+/// runc's words for a container with no (readable) state file. Callers that must tell it
+/// from other load errors (delete removing a leftover directory) look for this type.
+#[derive(Debug)]
+pub struct NotExist;
+
+impl std::fmt::Display for NotExist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("container does not exist")
+    }
+}
+
+impl std::error::Error for NotExist {}
 
 /// The state root, e.g. /run/hull.
 pub struct Store {
@@ -112,28 +134,17 @@ impl Store {
         }
     }
 
-    pub fn exists(&self, id: &str) -> bool {
-        self.dir(id).exists()
-    }
-
     /// Loads a container's state. A missing container is reported with runc's words.
     pub fn load(&self, id: &str) -> Result<ContainerState> {
         let path = self.dir(id).join(STATE_FILE);
         match std::fs::read(&path) {
             Ok(data) => serde_json::from_slice(&data)
                 .with_context(|| format!("corrupt state file {}", path.display())),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                if self.exists(id) {
-                    // The directory is claimed but create has not recorded anything yet (or died
-                    // before it could): report it as being created, with no pid.
-                    Ok(ContainerState {
-                        id: id.to_string(),
-                        ..Default::default()
-                    })
-                } else {
-                    bail!("container does not exist")
-                }
-            }
+            // Also when the directory exists without a state file: create records its state
+            // right after claiming the directory, so such a directory is what a create killed
+            // in between (or a half-finished delete) left behind. runc says the same of it, and
+            // containerd's shim takes "does not exist" from delete as "already gone".
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(NotExist.into()),
             Err(e) => Err(anyhow!(e).context(format!("reading {}", path.display()))),
         }
     }
@@ -179,6 +190,13 @@ impl ContainerState {
     /// never stale: a dead or recycled pid means stopped; a pending exec fifo means created.
     pub fn status(&self, store: &Store) -> Status {
         if self.pid == 0 {
+            // A create killed before it recorded the init (by its caller's timeout, say) left
+            // this state: it is over, and `delete` must be able to clean up without --force,
+            // as it can after runc's create dies (runc then has no state file at all). A
+            // creator pid recycled by then looks alive: the state stays "creating", as before.
+            if self.creator > 0 && !proc::exists(self.creator) {
+                return Status::Stopped;
+            }
             return Status::Creating;
         }
         if !proc::is_alive(self.pid, self.pid_start) {

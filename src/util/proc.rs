@@ -42,6 +42,11 @@ pub fn is_alive(pid: i32, start_time: u64) -> bool {
     }
 }
 
+/// True when some live (non-zombie) process has `pid`, whatever it is.
+pub fn exists(pid: i32) -> bool {
+    pid > 0 && stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
+}
+
 /// Opens a pidfd for `pid` (so signals cannot hit a recycled pid).
 pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
