@@ -173,6 +173,49 @@ fn proc_symlink_in_rootfs_is_refused() {
     );
 }
 
+/// runc's rule (CVE-2019-16884 class): a config mount inside /proc could swallow writes the
+/// runtime or kernel rely on (attr/exec); only the files lxcfs emulates may be covered, and
+/// /proc itself only by a procfs. Also through a symlink in the image leading into /proc.
+#[test]
+fn mounts_inside_proc_are_refused_but_lxcfs_files() {
+    let rt = Runtime::new();
+    for dest in ["/proc/1/attr/exec", "/proc/self/attr/exec", "/x/../proc/sys/kernel/core_pattern"] {
+        let mut b = Bundle::busybox();
+        add_mount(
+            &mut b,
+            json!({"destination": dest, "type": "bind", "source": "/dev/null", "options": ["bind"]}),
+        );
+        let err = assert_create_refused(&rt, &mut b, dest);
+        assert!(err.contains("cannot be mounted because it is inside /proc"), "{dest}: {err}");
+    }
+    let mut b = Bundle::busybox();
+    add_mount(
+        &mut b,
+        json!({"destination": "/proc", "type": "bind", "source": "/tmp", "options": ["rbind"]}),
+    );
+    let err = assert_create_refused(&rt, &mut b, "bind over /proc");
+    assert!(err.contains("cannot be mounted because it is not of type proc"), "{err}");
+    // Through a symlink: /pself -> /proc/self, after /proc is mounted.
+    let mut b = Bundle::busybox();
+    std::os::unix::fs::symlink("/proc/self", b.rootfs().join("pself")).unwrap();
+    add_mount(
+        &mut b,
+        json!({"destination": "/pself/attr/exec", "type": "bind", "source": "/dev/null", "options": ["bind"]}),
+    );
+    let err = assert_create_refused(&rt, &mut b, "bind through a symlink into /proc");
+    assert!(err.contains("inside /proc"), "{err}");
+    // What lxcfs mounts stays allowed.
+    let mut b = Bundle::busybox();
+    let fake = b.rootfs().parent().unwrap().join("meminfo");
+    fs::write(&fake, "MemTotal: 1 kB\n").unwrap();
+    add_mount(
+        &mut b,
+        json!({"destination": "/proc/meminfo", "type": "bind", "source": fake, "options": ["bind", "ro"]}),
+    );
+    let (code, out, err) = sh(&rt, &mut b, "cat /proc/meminfo");
+    assert_eq!((code, out.trim()), (0, "MemTotal: 1 kB"), "{err}");
+}
+
 #[test]
 fn sys_symlink_in_rootfs_is_refused() {
     let rt = Runtime::new();

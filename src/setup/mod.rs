@@ -25,6 +25,7 @@ pub mod namespaces;
 pub mod netdev;
 pub mod paths;
 pub mod personality;
+pub mod proc_guard;
 pub mod rdt;
 pub mod rlimits;
 pub mod rootfs;

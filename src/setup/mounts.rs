@@ -29,6 +29,11 @@ impl BindSource {
         Ok(BindSource::Path(fd))
     }
 
+    pub fn is_procfs(&self) -> Result<bool> {
+        let (BindSource::Path(fd) | BindSource::Tree(fd)) = self;
+        Ok(crate::util::path::fs_magic(fd)? == crate::util::path::PROC_SUPER_MAGIC)
+    }
+
     pub fn is_dir(&self) -> Result<bool> {
         let fd = match self {
             BindSource::Path(fd) | BindSource::Tree(fd) => fd,
@@ -134,12 +139,16 @@ fn mount_bind(ctx: &MountContext, m: &Mount, dest: &Path, opts: &MountOptions) -
             idmap: idmap_request(ctx, m, opts)?,
         },
     )?;
+    // A bind of a procfs counts as a proc mount (runc: allowed over /proc itself).
+    let kind = if source.is_procfs()? { "proc" } else { "bind" };
+    super::proc_guard::check_dest(dest, kind)?;
     let leaf = if source.is_dir()? {
         Leaf::Dir
     } else {
         Leaf::File
     };
     let target = create_in_root(ctx.root, dest, leaf)?;
+    super::proc_guard::check_target(dest, &target)?;
     source.mount_on(&target, opts.flags)?;
     drop(target);
     let mounted = open_in_root(ctx.root, dest)?;
@@ -222,6 +231,9 @@ fn mount_fs(
     dest: &Path,
     opts: &MountOptions,
 ) -> Result<()> {
+    if !super::proc_guard::exempt(typ) {
+        super::proc_guard::check_dest(dest, typ)?;
+    }
     // A tmpfs without mode= takes the mode of the directory it covers (runc's rule).
     let covered_mode = if typ == "tmpfs" {
         open_in_root(ctx.root, dest)
@@ -245,6 +257,9 @@ fn mount_fs(
     } else {
         create_in_root(ctx.root, dest, Leaf::Dir)?
     };
+    if !super::proc_guard::exempt(typ) {
+        super::proc_guard::check_target(dest, &target)?;
+    }
     let data = tmpfs_data(typ, opts, covered_mode);
     if (typ == "proc" || typ == "sysfs")
         && crate::util::path::fd_mode(&target)? & libc::S_IFMT != libc::S_IFDIR

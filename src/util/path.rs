@@ -217,6 +217,19 @@ fn secure_join(root: &OwnedFd, path: &Path) -> Result<PathBuf> {
 }
 
 /// The magic-link path that names an open fd, usable as a mount(2) source or target.
+/// statfs f_type of a procfs.
+pub const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+
+/// The statfs(2) f_type of the filesystem `fd` is on.
+pub fn fs_magic(fd: &OwnedFd) -> std::io::Result<libc::c_long> {
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs fills the struct we pass.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut s) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(s.f_type as libc::c_long)
+}
+
 pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }

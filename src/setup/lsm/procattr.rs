@@ -10,7 +10,7 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+use crate::util::path::{fs_magic, PROC_SUPER_MAGIC};
 /// Inode number of every procfs root directory.
 const PROC_ROOT_INO: u64 = 1;
 const RESOLVE_NO_XDEV: u64 = 0x01;
@@ -59,15 +59,6 @@ fn private_procfs() -> std::io::Result<OwnedFd> {
         ))?;
         Ok(OwnedFd::from_raw_fd(mnt as i32))
     }
-}
-
-fn fs_magic(fd: &OwnedFd) -> std::io::Result<libc::c_long> {
-    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: fstatfs fills the struct we pass.
-    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut s) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(s.f_type as libc::c_long)
 }
 
 /// `fd` is the root directory of a procfs (not another filesystem, nor a procfs subdirectory
