@@ -14,6 +14,7 @@ pub mod devices_bpf;
 #[cfg(test)]
 mod root_tests;
 pub mod stats;
+pub mod rootless;
 pub mod systemd;
 mod util;
 pub mod v1;

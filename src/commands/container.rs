@@ -148,7 +148,26 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
+    let new_user = ns.has_new(oci_spec::runtime::LinuxNamespaceType::User);
+    crate::process::idmap::validate(&bundle.spec, new_user)?;
     let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
+    let cgroup: Box<dyn Manager> = if g.rootless_cgroups {
+        let limits = cgroups::rootless::wants_limits(
+            bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref()),
+        );
+        let explicit_path = cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
+        Box::new(cgroups::rootless::RootlessCgroup::new(
+            cgroup,
+            explicit_path,
+            limits,
+        ))
+    } else {
+        cgroup
+    };
     if let Some(a) = bundle.spec.annotations() {
         cgroup.set_annotations(a)?;
     }
@@ -226,8 +245,9 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     state.pid_start = crate::util::proc::stat(launched.pid)
         .map(|s| s.start_time)
         .context("reading the init's start time")?;
-    // Now with what only exists after the launch (the systemd unit's invocation).
-    state.cgroup = Some(cgroup.state());
+    // Now with what only exists after the launch (the systemd unit's invocation); a
+    // rootless container without a cgroup records none.
+    state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
     g.store.save(&state)?;
     if let Some(p) = o.pid_file {
         write_pid_file(Path::new(p), launched.pid)?;

@@ -166,9 +166,18 @@ fn enter_time_namespace(spec: &Spec) -> Result<()> {
 
 fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     // Nothing in the container may open /proc/<us>/exe (the hull binary) while we are hull:
-    // a non-dumpable process's /proc entries are root-owned and ptrace-protected.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // a non-dumpable process's /proc entries are root-owned and ptrace-protected. With a new
+    // user namespace only once the parent wrote our id maps: an unprivileged parent can open
+    // /proc/<us>/uid_map only while those entries are still its own (nothing of the
+    // container runs before that).
+    let new_user = cfg.ns.has_new(NS::User);
+    if !new_user {
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    }
     join_namespaces(cfg, chan)?;
+    if new_user {
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    }
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("config has no process")?;
     let linux = spec.linux().as_ref();

@@ -7,7 +7,7 @@ use super::init::{self, InitConfig};
 use super::sync::{self, Tag};
 use crate::cgroups::Manager;
 use anyhow::{anyhow, bail, Context, Result};
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType as NS, Spec};
+use oci_spec::runtime::LinuxNamespaceType as NS;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -24,42 +24,6 @@ pub struct ParentDuties<'a> {
     pub cgroup: &'a dyn Manager,
     /// Runs prestart + createRuntime hooks with the init's pid.
     pub runtime_hooks: &'a dyn Fn(i32) -> Result<()>,
-}
-
-fn write_id_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
-    if maps.is_empty() {
-        return Ok(());
-    }
-    let mut s = String::new();
-    for m in maps {
-        s.push_str(&format!(
-            "{} {} {}\n",
-            m.container_id(),
-            m.host_id(),
-            m.size()
-        ));
-    }
-    crate::util::fs::write_value(std::path::Path::new(&format!("/proc/{pid}/{file}")), &s)
-}
-
-fn write_maps(pid: i32, spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    write_id_map(
-        pid,
-        "uid_map",
-        linux
-            .and_then(|l| l.uid_mappings().as_deref())
-            .unwrap_or(&[]),
-    )
-    .context("writing uid_map")?;
-    write_id_map(
-        pid,
-        "gid_map",
-        linux
-            .and_then(|l| l.gid_mappings().as_deref())
-            .unwrap_or(&[]),
-    )
-    .context("writing gid_map")
 }
 
 /// Clones the init and drives the handshake until Ready.
@@ -198,7 +162,7 @@ fn clone_in_joined_user_ns(cfg: &mut InitConfig) -> Result<Forked> {
 fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bool) -> Result<()> {
     if cfg.parent_places {
         if new_user {
-            write_maps(l.pid, cfg.spec)?;
+            super::idmap::write(l.pid, cfg.spec)?;
         }
         duties.cgroup.add_pid(l.pid)?;
         l.chan.send(Tag::MapsWritten, b"")?;
