@@ -23,16 +23,26 @@ fn is_permission_error(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Whether the spec asks for any limit (runc's needAnyControllers); device rules do not count.
+/// The kinds of limit the spec asks for ("pids", "memory", ...); device rules do not count.
+fn limit_names(res: Option<&LinuxResources>) -> Vec<String> {
+    let Some(res) = res else { return Vec::new() };
+    let v = serde_json::to_value(res).unwrap_or_default();
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, x)| {
+            *k != "devices"
+                && !x.is_null()
+                && !x.as_object().is_some_and(|m| m.is_empty())
+                && !x.as_array().is_some_and(|a| a.is_empty())
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Whether the spec asks for any limit (runc's needAnyControllers).
 pub fn wants_limits(res: Option<&LinuxResources>) -> bool {
-    let Some(res) = res else { return false };
-    let mut v = serde_json::to_value(res).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("devices");
-        o.retain(|_, x| !(x.is_null() || x.as_object().is_some_and(|m| m.is_empty())));
-        return !o.is_empty();
-    }
-    false
+    !limit_names(res).is_empty()
 }
 
 /// Which cgroup a rootless container ended up with.
@@ -160,8 +170,14 @@ impl Manager for RootlessCgroup {
         self.active().map_or(Ok(()), |m| m.add_pid(pid))
     }
     fn apply(&self, res: &LinuxResources) -> Result<()> {
-        self.active()
-            .map_or(Ok(()), |m| apply_tolerating_devices(m, res))
+        match self.active() {
+            Some(m) => apply_tolerating_devices(m, res),
+            None => match limit_names(Some(res)).first() {
+                // runc's words for a v1 limit without a cgroup.
+                Some(what) => bail!("cannot set {what} limit: container could not join or create cgroup"),
+                None => Ok(()),
+            },
+        }
     }
     fn freeze(&self) -> Result<()> {
         self.active().map_or_else(|| bail!(NO_CGROUP), |m| m.freeze())

@@ -227,6 +227,17 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,
     };
+    // Without a cgroup (rootless) only the recorded pid lets `delete --force` find the init
+    // of a create that was killed before it finished.
+    let record_pid = |pid: i32| -> Result<()> {
+        let mut early = state.clone();
+        early.pid = pid;
+        early.pid_start = crate::util::proc::stat(pid)
+            .map(|s| s.start_time)
+            .context("reading the init's start time")?;
+        g.store.save(&early)
+    };
+    let no_cgroup = cgroup.state().paths.is_empty();
     let launched = spawn(
         o,
         &bundle,
@@ -236,6 +247,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         pidfd_receiver.as_ref(),
         cgroup.as_ref(),
         seccomp.as_ref(),
+        no_cgroup.then_some(&record_pid as &dyn Fn(i32) -> Result<()>),
     )?;
     crate::logging::debug(&format!(
         "container {} init pid {} is ready",
@@ -274,6 +286,7 @@ fn spawn(
     pidfd_receiver: Option<&OwnedFd>,
     cgroup: &dyn Manager,
     seccomp: Option<&crate::seccomp::Prepared>,
+    record_pid: Option<&dyn Fn(i32) -> Result<()>>,
 ) -> Result<Launched> {
     let hooks = bundle.spec.hooks().as_ref();
     let prestart = hooks.and_then(|h| h.prestart().clone()).unwrap_or_default();
@@ -318,6 +331,7 @@ fn spawn(
         &ParentDuties {
             cgroup,
             runtime_hooks: &run_hooks,
+            record_pid,
         },
     )
 }

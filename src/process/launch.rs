@@ -24,6 +24,9 @@ pub struct ParentDuties<'a> {
     pub cgroup: &'a dyn Manager,
     /// Runs prestart + createRuntime hooks with the init's pid.
     pub runtime_hooks: &'a dyn Fn(i32) -> Result<()>,
+    /// Records the init's pid as soon as it exists, where no cgroup would let a later
+    /// `delete --force` find it after hull was killed mid-create (rootless without a cgroup).
+    pub record_pid: Option<&'a dyn Fn(i32) -> Result<()>>,
 }
 
 /// Clones the init and drives the handshake until Ready.
@@ -92,7 +95,8 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
                 pidfd,
                 chan: parent_end,
             };
-            match handshake(cfg, duties, &launched, new_user) {
+            let recorded = duties.record_pid.map_or(Ok(()), |record| record(pid));
+            match recorded.and_then(|()| handshake(cfg, duties, &launched, new_user)) {
                 Ok(()) => Ok(launched),
                 Err(e) => {
                     let _ = crate::util::proc::pidfd_send_signal(&launched.pidfd, libc::SIGKILL);
