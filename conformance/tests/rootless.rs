@@ -93,7 +93,12 @@ fn auto_mode_keeps_state_under_xdg_runtime_dir() {
     let meta = fs::metadata(&root).unwrap();
     // runc: the XDG state root is 0700 and sticky (the XDG spec's rule for files that must
     // survive the runtime dir's periodic cleanup).
-    assert_eq!(meta.permissions().mode() & 0o7777, 0o1700, "mode of {}", root.display());
+    assert_eq!(
+        meta.permissions().mode() & 0o7777,
+        0o1700,
+        "mode of {}",
+        root.display()
+    );
     assert_eq!(meta.uid(), u.uid, "owner of the state root");
     assert_eq!(state_field(&u, &id, "status"), "created");
     assert_ok(&u.run(&["delete", "--force", &id]), "delete --force");
@@ -102,20 +107,45 @@ fn auto_mode_keeps_state_under_xdg_runtime_dir() {
     // Forced modes: true is what auto chose; false asks for cgroups the user cannot create.
     let id2 = unique_id("rl-true");
     assert_ok(
-        &u.run(&["--rootless", "true", "create", "--bundle", b.dir_str(), &id2]),
+        &u.run(&[
+            "--rootless",
+            "true",
+            "create",
+            "--bundle",
+            b.dir_str(),
+            &id2,
+        ]),
         "--rootless true",
     );
     assert_ok(&u.run(&["delete", "--force", &id2]), "delete --force");
     let id3 = unique_id("rl-false");
-    let o = u.run(&["--rootless", "false", "create", "--bundle", b.dir_str(), &id3]);
+    let o = u.run(&[
+        "--rootless",
+        "false",
+        "create",
+        "--bundle",
+        b.dir_str(),
+        &id3,
+    ]);
     assert_fail1(&o, "--rootless false without cgroup permission");
-    assert!(err(&o).to_lowercase().contains("permission denied"), "{}", err(&o));
+    assert!(
+        err(&o).to_lowercase().contains("permission denied"),
+        "{}",
+        err(&o)
+    );
     assert_no_state(&u, &id3);
     for d in default_cgroup_dirs_of(&id3) {
         assert!(!d.exists(), "cgroup {} left behind", d.display());
     }
     // runc: "strconv.ParseBool: parsing \"maybe\": invalid syntax".
-    let o = u.run(&["--rootless", "maybe", "create", "--bundle", b.dir_str(), &id3]);
+    let o = u.run(&[
+        "--rootless",
+        "maybe",
+        "create",
+        "--bundle",
+        b.dir_str(),
+        &id3,
+    ]);
     assert_fail1(&o, "--rootless maybe");
     assert_no_state(&u, &id3);
 }
@@ -130,7 +160,11 @@ fn without_xdg_runtime_dir_the_system_root_is_used_and_refused() {
     let o = output_with_timeout(&mut c, t(30));
     // runc 1.1.5: "lstat /run/runc/<id>: permission denied" (or mkdir /run/runc).
     assert_one_clear_error(&o, "create without XDG_RUNTIME_DIR");
-    assert!(err(&o).to_lowercase().contains("permission denied"), "{}", err(&o));
+    assert!(
+        err(&o).to_lowercase().contains("permission denied"),
+        "{}",
+        err(&o)
+    );
     let system_root = Path::new("/run").join(runtime_name()).join(&id);
     assert!(!system_root.exists());
     assert!(!u.default_root().join(&id).exists());
@@ -148,7 +182,11 @@ fn a_root_owned_state_root_is_a_clear_error() {
     let id = unique_id("rl-ro");
     let o = u.run(&["--root", r, "create", "--bundle", b.dir_str(), &id]);
     assert_one_clear_error(&o, "create with a root-owned --root");
-    assert!(err(&o).to_lowercase().contains("permission denied"), "{}", err(&o));
+    assert!(
+        err(&o).to_lowercase().contains("permission denied"),
+        "{}",
+        err(&o)
+    );
     for args in [
         vec!["--root", r, "state", &id],
         vec!["--root", r, "delete", &id],
@@ -157,7 +195,11 @@ fn a_root_owned_state_root_is_a_clear_error() {
         let o = u.run(&args);
         assert_one_clear_error(&o, &format!("{args:?}"));
     }
-    assert_eq!(fs::read_dir(&root).unwrap().count(), 0, "nothing may be created");
+    assert_eq!(
+        fs::read_dir(&root).unwrap().count(),
+        0,
+        "nothing may be created"
+    );
 }
 
 #[test]
@@ -180,8 +222,18 @@ fn lifecycle_with_the_users_own_ids_mapped_to_root() {
     );
     let o = u.run(&["exec", &id, "id"]);
     assert_ok(&o, "exec id");
-    assert!(stdout_str(&o).starts_with("uid=0(root) gid=0(root)"), "{}", stdout_str(&o));
-    let o = u.run(&["exec", &id, "cat", "/proc/self/uid_map", "/proc/self/gid_map"]);
+    assert!(
+        stdout_str(&o).starts_with("uid=0(root) gid=0(root)"),
+        "{}",
+        stdout_str(&o)
+    );
+    let o = u.run(&[
+        "exec",
+        &id,
+        "cat",
+        "/proc/self/uid_map",
+        "/proc/self/gid_map",
+    ]);
     assert_ok(&o, "exec cat maps");
     let maps: Vec<Vec<String>> = stdout_str(&o)
         .lines()
@@ -205,7 +257,11 @@ fn lifecycle_with_the_users_own_ids_mapped_to_root() {
     assert!(poll_until(t(10), || state_field(&u, &id, "status") == "stopped"));
     assert_ok(&u.run(&["delete", &id]), "delete");
     assert_no_state(&u, &id);
-    assert!(poll_until(t(10), || u.processes().is_empty()), "{:?}", u.processes());
+    assert!(
+        poll_until(t(10), || u.processes().is_empty()),
+        "{:?}",
+        u.processes()
+    );
 }
 
 #[test]
@@ -317,10 +373,17 @@ fn mappings_the_user_may_not_use_are_one_clear_error() {
             // "write /proc/<pid>/uid_map: invalid argument") and no mapping named.
             assert_one_clear_error(&o, what);
             let e = err(&o);
-            assert!(e.contains("uidMappings") && e.contains(&words), "{what}: {e}");
+            assert!(
+                e.contains("uidMappings") && e.contains(&words),
+                "{what}: {e}"
+            );
         }
         assert_no_state(&u, &id);
-        assert!(poll_until(t(10), || u.processes().is_empty()), "{what}: {:?}", u.processes());
+        assert!(
+            poll_until(t(10), || u.processes().is_empty()),
+            "{what}: {:?}",
+            u.processes()
+        );
     }
 }
 
@@ -357,16 +420,27 @@ fn cgroups_are_skipped_when_not_writable() {
     }
 
     // An explicit cgroupsPath is not skipped either.
-    b.config["linux"].as_object_mut().unwrap().remove("resources");
+    b.config["linux"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resources");
     let cg = format!("/{}", unique_id("rl-nocg-path"));
     b.config["linux"]["cgroupsPath"] = json!(cg);
     u.save(&b);
     let id = unique_id("rl-nocg-explicit");
     let o = create(&u, &b, &id);
     assert_fail1(&o, "an explicit cgroupsPath without permission");
-    assert!(err(&o).to_lowercase().contains("permission denied"), "{}", err(&o));
+    assert!(
+        err(&o).to_lowercase().contains("permission denied"),
+        "{}",
+        err(&o)
+    );
     assert_no_state(&u, &id);
-    assert!(cgroup_leftovers(&cg).is_empty(), "{:?}", cgroup_leftovers(&cg));
+    assert!(
+        cgroup_leftovers(&cg).is_empty(),
+        "{:?}",
+        cgroup_leftovers(&cg)
+    );
 }
 
 /// Delegates the pids cgroup `name` to the user (v1: in the pids hierarchy; v2: a cgroup
@@ -384,7 +458,12 @@ fn delegate_pids_cgroup(u: &TestUser) -> PathBuf {
     fs::create_dir(&dir).unwrap();
     u.add_cgroup(&dir);
     let files: &[&str] = match cgroup_kind() {
-        CgroupKind::V2 => &["", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"],
+        CgroupKind::V2 => &[
+            "",
+            "cgroup.procs",
+            "cgroup.subtree_control",
+            "cgroup.threads",
+        ],
         _ => &["", "cgroup.procs", "tasks"],
     };
     for f in files {
@@ -405,7 +484,10 @@ fn a_delegated_cgroup_is_used() {
     assert_ok(&create(&u, &b, &id), "create in a delegated cgroup");
     let pid = state_field(&u, &id, "pid").as_i64().unwrap();
     let cg = delegated.join(&id);
-    assert_eq!(fs::read_to_string(cg.join("pids.max")).unwrap().trim(), "42");
+    assert_eq!(
+        fs::read_to_string(cg.join("pids.max")).unwrap().trim(),
+        "42"
+    );
     let procs = fs::read_to_string(cg.join("cgroup.procs")).unwrap();
     assert!(
         procs.lines().any(|l| l.trim() == pid.to_string()),
@@ -424,7 +506,10 @@ fn a_delegated_cgroup_is_used() {
     let o = create(&u, &b, &id);
     assert_fail1(&o, "a memory limit without a delegated memory cgroup");
     assert!(err(&o).contains("memory"), "{}", err(&o));
-    assert!(!delegated.join(&id).exists(), "delegated cgroup left behind");
+    assert!(
+        !delegated.join(&id).exists(),
+        "delegated cgroup left behind"
+    );
     assert_no_state(&u, &id);
 }
 
@@ -436,7 +521,10 @@ fn killed_create_leaves_nothing_after_force_delete() {
     let u = TestUser::new(false);
     let mut b = u.bundle("b", &["sleep", "1000"]);
     let marker = u.home.join("hook-state");
-    let hook = format!("cat > {m}.tmp; mv {m}.tmp {m}; exec sleep 1000", m = marker.display());
+    let hook = format!(
+        "cat > {m}.tmp; mv {m}.tmp {m}; exec sleep 1000",
+        m = marker.display()
+    );
     b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
     u.save(&b);
     let id = unique_id("rl-kill");
@@ -457,19 +545,28 @@ fn killed_create_leaves_nothing_after_force_delete() {
     let o = u.run(&["delete", "--force", &id]);
     assert_ok(&o, "delete --force after a killed create");
     assert_no_state(&u, &id);
-    assert!(poll_until(t(10), || !pid_alive(init)), "init {init} still alive");
+    assert!(
+        poll_until(t(10), || !pid_alive(init)),
+        "init {init} still alive"
+    );
     // The hook's sleep is the test's own leftover (runc leaves it too): only it may remain.
     let left: Vec<i32> = u.processes();
     for pid in &left {
         let cmd = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        assert!(cmd.starts_with("sleep\0"), "process {pid} ({cmd:?}) left behind");
+        assert!(
+            cmd.starts_with("sleep\0"),
+            "process {pid} ({cmd:?}) left behind"
+        );
         unsafe { libc::kill(*pid, libc::SIGKILL) };
     }
     for d in default_cgroup_dirs_of(&id) {
         assert!(!d.exists(), "cgroup {} left behind", d.display());
     }
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mountinfo.contains(b.dir_str()), "a mount of the bundle is left on the host");
+    assert!(
+        !mountinfo.contains(b.dir_str()),
+        "a mount of the bundle is left on the host"
+    );
 }
 
 /// The same at arbitrary points of create: whatever was made, `delete --force` removes it
@@ -496,11 +593,177 @@ fn killed_at_random_points_of_create_leaves_nothing() {
             "delete --force after a kill at {delay_ms}ms: {}",
             err(&o)
         );
-        assert!(!u.default_root().join(&id).exists(), "state left ({delay_ms}ms)");
+        assert!(
+            !u.default_root().join(&id).exists(),
+            "state left ({delay_ms}ms)"
+        );
         assert!(
             poll_until(t(10), || u.processes().is_empty()),
             "processes left after a kill at {delay_ms}ms: {:?}",
             u.processes()
         );
+    }
+}
+
+/// Rootless podman 5 (sid root) as an unprivileged user with `--runtime <runtime under test>`:
+/// podman runs the runtime as root of its own user namespace (the user's id and subordinate
+/// ids), so rootless mode is chosen by the "inside a user namespace" rule, cgroups are
+/// skipped (cgroupfs manager, no delegation) and device nodes are bind-mounted.
+#[test]
+#[ignore = "needs the sid root: make test-sid"]
+fn rootless_podman_run_exec_stop_rm_and_a_volume() {
+    for tool in ["podman", "conmon"] {
+        assert!(
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false),
+            "{tool} is not installed (run inside the sid root)"
+        );
+    }
+    let u = TestUser::new(true);
+    let pod = Podman::new(&u);
+    // A busybox image from a rootfs tarball (no registry).
+    let rootfs = u.home.join("img");
+    make_busybox_rootfs(&rootfs);
+    let tar = u.home.join("busybox.tar");
+    let o = output_with_timeout(
+        std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+        t(60),
+    );
+    assert_ok(&o, "tar of the busybox rootfs");
+    user::chown_tree(&u.home, u.uid, u.gid);
+    let tar_s = tar.to_str().unwrap();
+    pod.ok(&[
+        "import",
+        "--quiet",
+        "--change",
+        "CMD=sh",
+        tar_s,
+        "hull.test/rl-busybox:latest",
+    ]);
+
+    // run: the container's root is the user; the rest of the ids are its subordinate ids.
+    let (sub, count) = u.subids.unwrap();
+    let o = pod.ok(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "hull.test/rl-busybox:latest",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    let out: Vec<String> = stdout_str(&o)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        out,
+        vec![
+            "0".to_string(),
+            format!("0 {} 1", u.uid),
+            format!("1 {sub} {count}"),
+        ],
+        "run output"
+    );
+
+    // A detached container with a volume from the user's home; exec writes through it.
+    let vol = u.home.join("vol");
+    fs::create_dir(&vol).unwrap();
+    std::os::unix::fs::chown(&vol, Some(u.uid), Some(u.gid)).unwrap();
+    let name = unique_id("rlpod");
+    let volume = format!("{}:/vol", vol.display());
+    pod.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "-v",
+        &volume,
+        "hull.test/rl-busybox:latest",
+        "sleep",
+        "1000",
+    ]);
+    let o = pod.ok(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo written-by-exec > /vol/f; id -u",
+    ]);
+    assert_eq!(
+        stdout_str(&o).trim(),
+        "0",
+        "exec runs as the container's root"
+    );
+    assert_eq!(
+        fs::read_to_string(vol.join("f")).unwrap(),
+        "written-by-exec\n"
+    );
+    // Written by the container's root: the user's own file on the host.
+    assert_eq!(fs::metadata(vol.join("f")).unwrap().uid(), u.uid);
+    let o = pod.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
+    assert_eq!(stdout_str(&o).trim(), "running");
+    pod.ok(&["stop", "-t", "1", &name]);
+    let o = pod.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
+    assert_eq!(stdout_str(&o).trim(), "exited");
+    pod.ok(&["rm", &name]);
+    let o = pod.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        !stdout_str(&o).contains(&name),
+        "container still listed: {}",
+        stdout_str(&o)
+    );
+}
+
+/// Rootless podman for one test user: storage under the user's home, cgroupfs manager, file
+/// events. Drop removes every container and the storage (as the user, who owns it through
+/// its user namespace).
+struct Podman<'a> {
+    user: &'a TestUser,
+}
+
+impl<'a> Podman<'a> {
+    fn new(user: &'a TestUser) -> Podman<'a> {
+        Podman { user }
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let runtime = hull_bin();
+        let mut c = self.user.cmd(Path::new("podman"), &[]);
+        c.arg("--runtime")
+            .arg(&runtime)
+            .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+            .args(args)
+            .env("PODMAN_IGNORE_CGROUPSV1_WARNING", "1");
+        c
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> Output {
+        let o = output_with_timeout(&mut self.cmd(args), t(120));
+        assert_ok(&o, &format!("podman {args:?}"));
+        o
+    }
+}
+
+impl Drop for Podman<'_> {
+    fn drop(&mut self) {
+        let _ = output_with_timeout(&mut self.cmd(&["rm", "-f", "-a", "-t", "0"]), t(120));
+        let _ = output_with_timeout(&mut self.cmd(&["system", "reset", "-f"]), t(120));
     }
 }

@@ -13,8 +13,8 @@ pub mod devices;
 pub mod devices_bpf;
 #[cfg(test)]
 mod root_tests;
-pub mod stats;
 pub mod rootless;
+pub mod stats;
 pub mod systemd;
 mod util;
 pub mod v1;

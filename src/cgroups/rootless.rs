@@ -174,13 +174,16 @@ impl Manager for RootlessCgroup {
             Some(m) => apply_tolerating_devices(m, res),
             None => match limit_names(Some(res)).first() {
                 // runc's words for a v1 limit without a cgroup.
-                Some(what) => bail!("cannot set {what} limit: container could not join or create cgroup"),
+                Some(what) => {
+                    bail!("cannot set {what} limit: container could not join or create cgroup")
+                }
                 None => Ok(()),
             },
         }
     }
     fn freeze(&self) -> Result<()> {
-        self.active().map_or_else(|| bail!(NO_CGROUP), |m| m.freeze())
+        self.active()
+            .map_or_else(|| bail!(NO_CGROUP), |m| m.freeze())
     }
     fn thaw(&self) -> Result<()> {
         self.active().map_or_else(|| bail!(NO_CGROUP), |m| m.thaw())
@@ -196,7 +199,8 @@ impl Manager for RootlessCgroup {
         self.active().map_or(Ok(()), |m| m.destroy())
     }
     fn stats(&self) -> Result<Stats> {
-        self.active().map_or_else(|| bail!(NO_CGROUP), |m| m.stats())
+        self.active()
+            .map_or_else(|| bail!(NO_CGROUP), |m| m.stats())
     }
     fn unified_dir(&self) -> Option<PathBuf> {
         self.active().and_then(|m| m.unified_dir())

@@ -158,7 +158,9 @@ fn via_user_namespace(userns: &OwnedFd, pidns: &OwnedFd) -> Result<Forked> {
             let msg = String::from_utf8_lossy(&buf);
             match msg.split_at_checked(1) {
                 Some(("P", pid)) => {
-                    let pid: i32 = pid.parse().context("bad pid from the intermediate process")?;
+                    let pid: i32 = pid
+                        .parse()
+                        .context("bad pid from the intermediate process")?;
                     match crate::util::proc::pidfd_open(pid) {
                         Ok(pidfd) => Ok(Forked::Parent { pid, pidfd }),
                         Err(e) => {

@@ -184,9 +184,8 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     // Also when hull itself runs in a user namespace (rootless podman runs the runtime as
     // root of its own one): the same limits apply (no mknod, locked mount flags), as runc
     // sees it.
-    let userns = cfg.ns.has_new(NS::User)
-        || cfg.ns.joins(NS::User)
-        || crate::rootless::running_in_user_ns();
+    let userns =
+        cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User) || crate::rootless::running_in_user_ns();
     if !cfg.ns.has_new(NS::Mount) {
         bail!("a new mount namespace is required to set up the rootfs");
     }
