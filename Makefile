@@ -1,6 +1,6 @@
 # hull: build, demo, test, bench. Everything installs what it needs from Debian first.
 DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine \
-	systemd dbus-daemon apparmor
+	systemd dbus-daemon apparmor uidmap
 HULL_DEBUG := target/debug/hull
 
 .PHONY: deps build demo test test-v2 test-systemd test-apparmor unit conformance bench
