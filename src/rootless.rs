@@ -32,12 +32,14 @@ fn euid() -> u32 {
 
 /// Whether this process runs inside a (non-initial) user namespace: the initial one maps the
 /// whole id range onto itself ("0 0 4294967295"). Without /proc/self/uid_map the kernel has no
-/// user namespaces at all.
+/// user namespaces at all. Read once per process: the CLI asks first (auto mode as root), and
+/// the container init, a clone of it, inherits the answer instead of reading again.
 pub fn running_in_user_ns() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
+    static IN_USER_NS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_USER_NS.get_or_init(|| match std::fs::read_to_string("/proc/self/uid_map") {
         Ok(s) => !is_initial_uid_map(&s),
         Err(_) => false,
-    }
+    })
 }
 
 fn is_initial_uid_map(text: &str) -> bool {
