@@ -388,6 +388,36 @@ fn mappings_the_user_may_not_use_are_one_clear_error() {
 }
 
 #[test]
+fn unmapped_uid_or_gid_mount_options_are_refused() {
+    // spec --rootless drops devpts' gid=5 because gid 5 is not mapped; putting it back is
+    // runc's "cannot specify gid= mount options for unmapped gid in rootless containers".
+    let u = TestUser::new(false);
+    let mut b = u.bundle("b", &["true"]);
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev/pts" {
+            m["options"].as_array_mut().unwrap().push(json!("gid=5"));
+        }
+    }
+    u.save(&b);
+    let id = unique_id("rl-gid5");
+    let o = create(&u, &b, &id);
+    assert_fail1(&o, "devpts gid=5 without a mapping for gid 5");
+    // runc 1.3.6 words it "cannot specify gid=5 mount option for rootless container: user
+    // namespaces enabled, but no mapping found for gid 5".
+    let e = err(&o);
+    assert!(
+        e.contains("gid=") && e.contains("mount option") && e.contains("rootless container"),
+        "{e}"
+    );
+    if !is_runc() {
+        assert_one_clear_error(&o, "gid=5");
+        assert!(err(&o).contains("/dev/pts has gid=5"), "{}", err(&o));
+    }
+    assert_no_state(&u, &id);
+    assert!(poll_until(t(10), || u.processes().is_empty()), "{:?}", u.processes());
+}
+
+#[test]
 fn cgroups_are_skipped_when_not_writable() {
     let u = TestUser::new(false);
     let mut b = u.bundle("b", &["sleep", "1000"]);
@@ -402,6 +432,26 @@ fn cgroups_are_skipped_when_not_writable() {
     for d in default_cgroup_dirs_of(&id) {
         assert!(!d.exists(), "cgroup {} was created", d.display());
     }
+    // What needs the cgroup fails clearly (runc 1.1.5 too, with warnings first: "runc ps may
+    // fail if you don't have the full access to cgroups"); the container is not disturbed.
+    // `kill --all` too, as runc 1.1.5; runc 1.3.6 instead signals only the init of a container
+    // with its own pid namespace and succeeds, so it is not checked against runc.
+    for args in [
+        vec!["kill", "--all", &id, "TERM"],
+        vec!["ps", &id],
+        vec!["pause", &id],
+    ] {
+        if is_runc() && args[0] == "kill" {
+            continue;
+        }
+        let o = u.run(&args);
+        if is_runc() {
+            assert_fail1(&o, &format!("{args:?} without a cgroup"));
+        } else {
+            assert_one_clear_error(&o, &format!("{args:?} without a cgroup"));
+        }
+    }
+    assert_eq!(state_field(&u, &id, "status"), "created");
     assert_ok(&u.run(&["delete", "--force", &id]), "delete --force");
     assert_no_state(&u, &id);
 

@@ -217,6 +217,42 @@ pub fn validate(spec: &Spec, new_user_ns: bool) -> Result<()> {
             check_permitted(kind, list)?;
         }
     }
+    if unprivileged {
+        check_mount_options(spec)?;
+    }
+    Ok(())
+}
+
+/// Whether container id `id` is inside one of the mappings.
+fn maps_container_id(list: &[LinuxIdMapping], id: u32) -> bool {
+    list.iter()
+        .any(|m| id >= m.container_id() && (id as u64) < end(m.container_id(), m.size()))
+}
+
+/// runc's rootless rule for mount options: a `uid=`/`gid=` option (devpts, tmpfs) must name
+/// an id the container's user namespace maps, or the mount fails later with a bare EINVAL.
+fn check_mount_options(spec: &Spec) -> Result<()> {
+    for m in spec.mounts().as_deref().unwrap_or(&[]) {
+        for opt in m.options().as_deref().unwrap_or(&[]) {
+            let (kind, value) = match opt.split_once('=') {
+                Some(("uid", v)) => (Kind::Uid, v),
+                Some(("gid", v)) => (Kind::Gid, v),
+                _ => continue,
+            };
+            // Options that are not numbers are the filesystem's business.
+            let Ok(id) = value.parse::<u32>() else { continue };
+            if !maps_container_id(maps(spec, kind), id) {
+                let (name, _) = opt.split_once('=').unwrap_or_default();
+                // runc's words first, then which mount and option.
+                bail!(
+                    "cannot specify {name}= mount options for unmapped {name} in rootless \
+                     containers: mount {} has {opt}, which {} does not map",
+                    m.destination().display(),
+                    kind.field()
+                );
+            }
+        }
+    }
     Ok(())
 }
 
