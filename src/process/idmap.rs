@@ -240,7 +240,9 @@ fn check_mount_options(spec: &Spec) -> Result<()> {
                 _ => continue,
             };
             // Options that are not numbers are the filesystem's business.
-            let Ok(id) = value.parse::<u32>() else { continue };
+            let Ok(id) = value.parse::<u32>() else {
+                continue;
+            };
             if !maps_container_id(maps(spec, kind), id) {
                 let (name, _) = opt.split_once('=').unwrap_or_default();
                 // runc's words first, then which mount and option.
