@@ -390,6 +390,37 @@ fn mappings_the_user_may_not_use_are_one_clear_error() {
 }
 
 #[test]
+fn a_user_namespace_with_mappings_is_required() {
+    // runc's rootless validator: "rootless container requires user namespaces"; then a user
+    // namespace without uid mappings (runc: "user namespaces enabled, but no uid mappings
+    // found"; hull: "rootless containers requires at least one UID mapping").
+    let u = TestUser::new(false);
+    let mut b = u.bundle("b-nouserns", &["true"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "user");
+    let linux = b.config["linux"].as_object_mut().unwrap();
+    linux.remove("uidMappings");
+    linux.remove("gidMappings");
+    u.save(&b);
+    let id = unique_id("rl-nouserns");
+    let o = create(&u, &b, &id);
+    assert_fail1(&o, "no user namespace");
+    assert!(err(&o).contains("rootless container requires user namespaces"), "{}", err(&o));
+    assert_no_state(&u, &id);
+
+    let mut b = u.bundle("b-nomap", &["true"]);
+    b.config["linux"].as_object_mut().unwrap().remove("uidMappings");
+    u.save(&b);
+    let o = create(&u, &b, &id);
+    assert_fail1(&o, "no uid mapping");
+    assert!(err(&o).to_lowercase().contains("uid mapping"), "{}", err(&o));
+    assert_no_state(&u, &id);
+    assert!(poll_until(t(10), || u.processes().is_empty()), "{:?}", u.processes());
+}
+
+#[test]
 fn unmapped_uid_or_gid_mount_options_are_refused() {
     // spec --rootless drops devpts' gid=5 because gid 5 is not mapped; putting it back is
     // runc's "cannot specify gid= mount options for unmapped gid in rootless containers".
