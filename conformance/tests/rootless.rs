@@ -421,6 +421,23 @@ fn a_user_namespace_with_mappings_is_required() {
 }
 
 #[test]
+fn systemd_cgroup_driver_of_an_unprivileged_user_is_refused() {
+    // hull does not drive the user's systemd instance: one clear error. runc asks the user
+    // bus (here there is none: "dbus: couldn't determine address of session bus").
+    let u = TestUser::new(false);
+    let b = u.bundle("b", &["true"]);
+    let id = unique_id("rl-sd");
+    let o = u.run(&["--systemd-cgroup", "create", "--bundle", b.dir_str(), &id]);
+    assert_fail1(&o, "--systemd-cgroup as an unprivileged user");
+    if !is_runc() {
+        assert_one_clear_error(&o, "--systemd-cgroup");
+        assert!(err(&o).contains("--systemd-cgroup"), "{}", err(&o));
+    }
+    assert_no_state(&u, &id);
+    assert!(poll_until(t(10), || u.processes().is_empty()), "{:?}", u.processes());
+}
+
+#[test]
 fn unmapped_uid_or_gid_mount_options_are_refused() {
     // spec --rootless drops devpts' gid=5 because gid 5 is not mapped; putting it back is
     // runc's "cannot specify gid= mount options for unmapped gid in rootless containers".
