@@ -267,6 +267,36 @@ fn lifecycle_with_the_users_own_ids_mapped_to_root() {
 }
 
 #[test]
+fn a_second_container_joins_the_first_ones_user_namespace() {
+    // A pod: the second container joins the (running) first one's user namespace by path and
+    // makes its own other namespaces inside it. Difference: runc also lets the user join a
+    // container that is only created; hull's waiting init stays non-dumpable (its /proc
+    // namespace files are then root's), so joining must wait for start.
+    let u = TestUser::new(false);
+    let a = u.bundle("a", &["sleep", "1000"]);
+    let ida = unique_id("rl-poda");
+    assert_ok(&create(&u, &a, &ida), "create the first container");
+    assert_ok(&u.run(&["start", &ida]), "start the first container");
+    let pid = state_field(&u, &ida, "pid").as_i64().unwrap();
+    let mut b = u.bundle("b", &["sh", "-c", "readlink /proc/self/ns/user; id -u"]);
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "user" {
+            n["path"] = json!(format!("/proc/{pid}/ns/user"));
+        }
+    }
+    u.save(&b);
+    let idb = unique_id("rl-podb");
+    let o = u.run(&["run", "--bundle", b.dir_str(), &idb]);
+    assert_ok(&o, "run joining the first container's user namespace");
+    let want = fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    let out = stdout_str(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, vec![want.to_str().unwrap(), "0"]);
+    assert_no_state(&u, &idb);
+    assert_ok(&u.run(&["delete", "--force", &ida]), "delete --force");
+}
+
+#[test]
 fn run_prints_and_exits_with_the_program() {
     let u = TestUser::new(false);
     let b = u.bundle("b", &["sh", "-c", "echo hello from $(id -u); exit 3"]);

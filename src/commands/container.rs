@@ -148,8 +148,8 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let new_user = ns.has_new(oci_spec::runtime::LinuxNamespaceType::User);
-    crate::process::idmap::validate(&bundle.spec, new_user)?;
+    let user_ns = oci_spec::runtime::LinuxNamespaceType::User;
+    crate::process::idmap::validate(&bundle.spec, ns.has_new(user_ns), ns.joins(user_ns))?;
     let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
     let cgroup: Box<dyn Manager> = if g.rootless_cgroups {
         let limits = cgroups::rootless::wants_limits(
@@ -223,6 +223,9 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     rollback.cgroup = Some(cgroup.as_ref());
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
+    // What create decided (rootless: maybe only part of the cgroup, or none), for the state
+    // saved from here on.
+    state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
     let fifo = match o.start {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,

@@ -193,10 +193,12 @@ fn check_permitted(kind: Kind, list: &[LinuxIdMapping]) -> Result<()> {
 }
 
 /// Checks both maps before anything is created, so bad mappings leave nothing behind.
-pub fn validate(spec: &Spec, new_user_ns: bool) -> Result<()> {
+/// `new_user_ns`: the container gets a new user namespace (whose maps we write);
+/// `joins_user_ns`: it joins an existing one (already mapped).
+pub fn validate(spec: &Spec, new_user_ns: bool, joins_user_ns: bool) -> Result<()> {
     // SAFETY: geteuid cannot fail.
     let unprivileged = unsafe { libc::geteuid() } != 0;
-    if unprivileged && !new_user_ns {
+    if unprivileged && !new_user_ns && !joins_user_ns {
         // runc's words (its rootless validator).
         bail!("rootless container requires user namespaces");
     }
