@@ -211,6 +211,10 @@ fn lifecycle_with_the_users_own_ids_mapped_to_root() {
     let id = unique_id("rl-life");
     assert_ok(&create(&u, &b, &id), "create");
     assert_eq!(state_field(&u, &id, "status"), "created");
+    // exec into the created container already works (the waiting init's namespaces are the
+    // user's to join).
+    let o = u.run(&["exec", &id, "true"]);
+    assert_ok(&o, "exec into the created container");
     assert_ok(&u.run(&["start", &id]), "start");
     assert!(poll_until(t(10), || state_field(&u, &id, "status") == "running"));
     let pid = state_field(&u, &id, "pid").as_i64().unwrap() as i32;
@@ -268,15 +272,12 @@ fn lifecycle_with_the_users_own_ids_mapped_to_root() {
 
 #[test]
 fn a_second_container_joins_the_first_ones_user_namespace() {
-    // A pod: the second container joins the (running) first one's user namespace by path and
-    // makes its own other namespaces inside it. Difference: runc also lets the user join a
-    // container that is only created; hull's waiting init stays non-dumpable (its /proc
-    // namespace files are then root's), so joining must wait for start.
+    // A pod: the second container joins the first (created, not started) one's user
+    // namespace by path and makes its own other namespaces inside it.
     let u = TestUser::new(false);
     let a = u.bundle("a", &["sleep", "1000"]);
     let ida = unique_id("rl-poda");
     assert_ok(&create(&u, &a, &ida), "create the first container");
-    assert_ok(&u.run(&["start", &ida]), "start the first container");
     let pid = state_field(&u, &ida, "pid").as_i64().unwrap();
     let mut b = u.bundle("b", &["sh", "-c", "readlink /proc/self/ns/user; id -u"]);
     for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {

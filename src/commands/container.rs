@@ -323,6 +323,8 @@ fn spawn(
         runtime_hooks: !prestart.is_empty() || !create_runtime.is_empty(),
         joined_by_parent: false,
         parent_only_fd: pidfd_receiver.map(|f| f.as_raw_fd()),
+        // SAFETY: geteuid cannot fail.
+        unprivileged: unsafe { libc::geteuid() } != 0,
     };
     let run_hooks = |pid: i32| -> Result<()> {
         let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);

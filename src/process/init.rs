@@ -50,6 +50,9 @@ pub struct InitConfig<'a> {
     /// A descriptor of the parent's that the init must not hold (the caller's --pidfd-socket
     /// connection: the caller would see no EOF until the init execs).
     pub parent_only_fd: Option<std::os::fd::RawFd>,
+    /// hull runs as an unprivileged user (rootless): decided by the parent, since inside a
+    /// joined user namespace our euid already reads as the container's.
+    pub unprivileged: bool,
 }
 
 /// Entry point in the child. Never returns.
@@ -170,14 +173,21 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     // user namespace only once the parent wrote our id maps: an unprivileged parent can open
     // /proc/<us>/uid_map only while those entries are still its own (nothing of the
     // container runs before that).
+    //
+    // Run by an unprivileged user (rootless) we stay dumpable, as runc's init does: the
+    // container's root is that user, who cannot write a hull binary it does not own (and
+    // gains nothing by rewriting one it does); processes exec'd into the container have
+    // fewer capabilities than we do, so the kernel refuses them ptrace; and the user must be
+    // able to open our /proc/<pid>/ns files to exec into or join a created container.
     let new_user = cfg.ns.has_new(NS::User);
-    if !new_user {
+    let unprivileged = cfg.unprivileged;
+    if !new_user && !unprivileged {
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     }
     join_namespaces(cfg, chan)?;
-    if new_user {
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    }
+    // Becoming root in the user namespace reset dumpable to the kernel's suid_dumpable.
+    let dumpable = if unprivileged { 1 } else { 0 };
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable, 0, 0, 0) };
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("config has no process")?;
     let linux = spec.linux().as_ref();
