@@ -169,25 +169,23 @@ fn enter_time_namespace(spec: &Spec) -> Result<()> {
 
 fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     // Nothing in the container may open /proc/<us>/exe (the hull binary) while we are hull:
-    // a non-dumpable process's /proc entries are root-owned and ptrace-protected. With a new
-    // user namespace only once the parent wrote our id maps: an unprivileged parent can open
-    // /proc/<us>/uid_map only while those entries are still its own (nothing of the
-    // container runs before that).
+    // a non-dumpable process's /proc entries are root-owned and ptrace-protected.
     //
     // Run by an unprivileged user (rootless) we stay dumpable, as runc's init does: the
-    // container's root is that user, who cannot write a hull binary it does not own (and
-    // gains nothing by rewriting one it does); processes exec'd into the container have
-    // fewer capabilities than we do, so the kernel refuses them ptrace; and the user must be
-    // able to open our /proc/<pid>/ns files to exec into or join a created container.
-    let new_user = cfg.ns.has_new(NS::User);
-    let unprivileged = cfg.unprivileged;
-    if !new_user && !unprivileged {
+    // parent must open our /proc/<pid>/uid_map, and the user our /proc/<pid>/ns files to exec
+    // into or join a created container; the container's root is that user, who cannot write a
+    // hull binary it does not own (and gains nothing by rewriting one it does); processes
+    // exec'd into the container have fewer capabilities than we do, so the kernel refuses
+    // them ptrace.
+    let dumpable = if cfg.unprivileged { 1 } else { 0 };
+    if !cfg.unprivileged {
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     }
     join_namespaces(cfg, chan)?;
-    // Becoming root in the user namespace reset dumpable to the kernel's suid_dumpable.
-    let dumpable = if unprivileged { 1 } else { 0 };
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable, 0, 0, 0) };
+    if cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User) {
+        // Becoming root in the user namespace reset it to the kernel's suid_dumpable.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable, 0, 0, 0) };
+    }
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("config has no process")?;
     let linux = spec.linux().as_ref();
