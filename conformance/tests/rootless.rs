@@ -298,6 +298,48 @@ fn a_second_container_joins_the_first_ones_user_namespace() {
 }
 
 #[test]
+fn root_inside_a_user_namespace_is_rootless_too() {
+    // runc's auto rule: euid 0 inside a user namespace (here `unshare --map-root-user` by the
+    // user) is rootless: cgroups it may not create are skipped, and XDG_RUNTIME_DIR is
+    // honoured unless USER=root. Passes with runc 1.3.6; runc 1.1.5 fails by its own bug
+    // ("nsexec: failed to setns to host mntns: Operation not permitted": it goes back to the
+    // host mount namespace for the /sys bind source, which root of a user namespace may not).
+    let u = TestUser::new(false);
+    let mut b = u.bundle("b", &["sh", "-c", "id -u"]);
+    // The namespace maps only its root (the user): the container maps that root to its own.
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+    u.save(&b);
+    let id = unique_id("rl-inns");
+    let bin = hull_bin();
+    let in_userns = |extra_env: Option<(&str, &str)>, args: &[&str]| -> Output {
+        let mut all = vec!["--user", "--map-root-user", bin.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let mut c = u.cmd(Path::new("/usr/bin/unshare"), &all);
+        if let Some((k, v)) = extra_env {
+            c.env(k, v);
+        }
+        output_with_timeout(&mut c, t(30))
+    };
+    let o = in_userns(None, &["run", "--bundle", b.dir_str(), &id]);
+    assert_ok(&o, "run as root of a user namespace");
+    assert_eq!(stdout_str(&o).trim(), "0");
+    for d in default_cgroup_dirs_of(&id) {
+        assert!(!d.exists(), "cgroup {} was created", d.display());
+    }
+    assert!(u.default_root().is_dir(), "the state root is under XDG_RUNTIME_DIR");
+    assert_no_state(&u, &id);
+    // USER=root: the system state root, which the namespace's root cannot write.
+    let o = in_userns(Some(("USER", "root")), &["create", "--bundle", b.dir_str(), &id]);
+    assert_fail1(&o, "USER=root inside a user namespace");
+    assert!(err(&o).to_lowercase().contains("permission denied"), "{}", err(&o));
+    // --rootless false: the cgroup permission error is not tolerated.
+    let o = in_userns(None, &["--rootless", "false", "create", "--bundle", b.dir_str(), &id]);
+    assert_fail1(&o, "--rootless false inside a user namespace");
+    assert_no_state(&u, &id);
+}
+
+#[test]
 fn run_prints_and_exits_with_the_program() {
     let u = TestUser::new(false);
     let b = u.bundle("b", &["sh", "-c", "echo hello from $(id -u); exit 3"]);
