@@ -223,9 +223,12 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     rollback.cgroup = Some(cgroup.as_ref());
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
-    // What create decided (rootless: maybe only part of the cgroup, or none), for the state
+    // Rootless: what create decided (maybe only part of the cgroup, or none), for the state
     // saved from here on.
-    state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
+    let no_cgroup = g.rootless_cgroups && {
+        state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
+        state.cgroup.is_none()
+    };
     let fifo = match o.start {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,
@@ -240,7 +243,6 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
             .context("reading the init's start time")?;
         g.store.save(&early)
     };
-    let no_cgroup = cgroup.state().paths.is_empty();
     let launched = spawn(
         o,
         &bundle,
