@@ -55,20 +55,23 @@ pub fn is_runc() -> bool {
 }
 
 /// Runs an account tool, retrying while another test holds the account files' locks.
-fn account_tool(args: &[&str]) {
+fn try_account_tool(args: &[&str]) -> Result<(), String> {
     let mut last = String::new();
     for _ in 0..200 {
-        let o = Command::new(args[0])
-            .args(&args[1..])
-            .output()
-            .expect("run account tool");
-        if o.status.success() {
-            return;
+        match Command::new(args[0]).args(&args[1..]).output() {
+            Ok(o) if o.status.success() => return Ok(()),
+            Ok(o) => last = String::from_utf8_lossy(&o.stderr).into_owned(),
+            Err(e) => last = e.to_string(),
         }
-        last = String::from_utf8_lossy(&o.stderr).into_owned();
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("{args:?} failed: {last}");
+    Err(format!("{args:?} failed: {last}"))
+}
+
+fn account_tool(args: &[&str]) {
+    if let Err(e) = try_account_tool(args) {
+        panic!("{e}");
+    }
 }
 
 fn passwd_ids(name: &str) -> (u32, u32) {
@@ -297,7 +300,10 @@ impl Drop for TestUser {
         for dir in cgroups {
             remove_cgroup_tree(&dir);
         }
-        account_tool(&["userdel", "-r", &self.name]);
+        // No panic here: Drop may run while a failed test unwinds.
+        if let Err(e) = try_account_tool(&["userdel", "-r", &self.name]) {
+            eprintln!("cleanup of test user {}: {e}", self.name);
+        }
         let _ = fs::remove_dir_all(&self.home);
     }
 }
