@@ -746,6 +746,47 @@ fn killed_create_leaves_nothing_after_force_delete() {
     );
 }
 
+/// The same with a delegated cgroup: the init is in it when create is killed, and
+/// `delete --force` removes the cgroup too. Fails with runc 1.1.5 and 1.3.6 by design: killed
+/// before it wrote its state, runc's `delete --force` finds nothing and leaves the (empty)
+/// cgroup behind; hull records its state before it makes the cgroup.
+#[test]
+fn killed_create_in_a_delegated_cgroup_leaves_nothing() {
+    let u = TestUser::new(false);
+    let delegated = delegate_pids_cgroup(&u);
+    let mut b = u.bundle("b", &["sleep", "1000"]);
+    let marker = u.home.join("hook-state");
+    let hook = format!("cat > {m}.tmp; mv {m}.tmp {m}; exec sleep 1000", m = marker.display());
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 30}});
+    u.save(&b);
+    let id = unique_id("rl-kill-cg");
+    let mut child = u
+        .rt(&["create", "--bundle", b.dir_str(), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn create");
+    assert!(poll_until(t(20), || marker.exists()), "the hook never ran");
+    let hook_state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&marker).unwrap()).unwrap();
+    let init = hook_state["pid"].as_i64().unwrap();
+    let cg = delegated.join(&id);
+    let procs = fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+    assert!(
+        procs.lines().any(|l| l.trim() == init.to_string()),
+        "init {init} not in {}: {procs}",
+        cg.display()
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    assert_ok(&u.run(&["delete", "--force", &id]), "delete --force after a killed create");
+    assert_no_state(&u, &id);
+    assert!(poll_until(t(10), || !pid_alive(init as i32)), "init {init} still alive");
+    assert!(poll_until(t(10), || !cg.exists()), "cgroup {} left behind", cg.display());
+}
+
 /// The same at arbitrary points of create: whatever was made, `delete --force` removes it
 /// and no process of the user remains.
 #[test]
