@@ -65,15 +65,12 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
     // An unprivileged caller may join the container's pid namespace only from inside the
     // user namespace that owns it, and hull itself stays outside: see via_user_namespace.
     let two_step = pidns.is_some() && userns && unsafe { libc::geteuid() } != 0;
-    match &pidns {
-        Some(fd) if !two_step => {
-            // Only our children enter it: the clone below lands inside the container's pid ns.
-            if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .context("joining the container's pid namespace");
-            }
+    if let Some(fd) = pidns.as_ref().filter(|_| !two_step) {
+        // Only our children enter it: the clone below lands inside the container's pid ns.
+        if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("joining the container's pid namespace");
         }
-        _ => {}
     }
     let (parent_end, child_end) = sync::pair()?;
     let forked = match &pidns {
