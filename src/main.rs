@@ -11,6 +11,7 @@ mod commands;
 mod hooks;
 mod logging;
 mod process;
+mod rootless;
 mod seccomp;
 mod setup;
 mod spec;

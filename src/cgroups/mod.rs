@@ -15,6 +15,7 @@ pub mod devices_bpf;
 mod parse_fuzz_tests;
 #[cfg(test)]
 mod root_tests;
+pub mod rootless;
 pub mod stats;
 pub mod systemd;
 mod util;

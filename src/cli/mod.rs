@@ -31,12 +31,13 @@ USAGE:
 
 const USAGE_GLOBALS: &str = "
 GLOBAL OPTIONS:
-   --root value        root directory for storage of container state (default: \"/run/hull\")
+   --root value        root directory for storage of container state (default: \"/run/hull\", or
+                       \"$XDG_RUNTIME_DIR/hull\" for an unprivileged user)
    --log value         write log messages to this file (default: stderr)
    --log-format value  log format: text or json (default: \"text\")
    --debug             enable debug logging
    --systemd-cgroup    use the systemd cgroup driver
-   --rootless value    ignore cgroup permission errors (true, false, auto)
+   --rootless value    ignore cgroup permission errors (true, false, auto) (default: \"auto\")
    --help, -h          show help
    --version, -v       print the version
 ";
@@ -100,12 +101,13 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         }
         bail!("no command given; see hull --help");
     };
-    match g.get("rootless") {
-        None | Some("false") => {}
-        // auto means rootless only when not running as root; hull runs as root for now.
-        Some("auto") if unsafe { libc::geteuid() } == 0 => {}
-        Some("true" | "auto") => bail!("rootless mode is not supported by hull yet: run as root"),
-        Some(v) => bail!("invalid --rootless value {v:?}: use true, false or auto"),
+    let rootless_cgroups =
+        crate::rootless::use_rootless_cgroups(g.get("rootless"), g.bool("systemd-cgroup"))?;
+    if g.bool("systemd-cgroup") && unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "--systemd-cgroup as an unprivileged user (the user's systemd instance) is not \
+             supported by hull: leave it out to use cgroupfs"
+        );
     }
     if g.get("criu").is_some() {
         bail!("--criu: checkpoint/restore is not supported by hull");
@@ -128,9 +130,20 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         return Ok(show_command_help(&cmd));
     }
     logging::debug(&format!("hull {cmd} {}", rest.join(" ")));
+    let root = match g.get("root") {
+        Some(r) => PathBuf::from(r),
+        None => {
+            let (root, xdg) = crate::rootless::default_state_root();
+            if xdg && cmd != "spec" && cmd != "features" {
+                crate::rootless::prepare_xdg_root(&root)?;
+            }
+            root
+        }
+    };
     let globals = Globals {
-        store: crate::state::Store::new(&PathBuf::from(g.get("root").unwrap_or("/run/hull"))),
+        store: crate::state::Store::new(&root),
         systemd_cgroup: g.bool("systemd-cgroup"),
+        rootless_cgroups,
     };
     match cmd.as_str() {
         "create" => commands::create::run(&globals, &rest),

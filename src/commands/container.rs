@@ -160,7 +160,26 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
+    let user_ns = oci_spec::runtime::LinuxNamespaceType::User;
+    crate::process::idmap::validate(&bundle.spec, ns.has_new(user_ns), ns.joins(user_ns))?;
     let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
+    let cgroup: Box<dyn Manager> = if g.rootless_cgroups {
+        let limits = cgroups::rootless::wants_limits(
+            bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref()),
+        );
+        let explicit_path = cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
+        Box::new(cgroups::rootless::RootlessCgroup::new(
+            cgroup,
+            explicit_path,
+            limits,
+        ))
+    } else {
+        cgroup
+    };
     check_cgroup_is_free(cgroup.as_ref())?;
     if let Some(a) = bundle.spec.annotations() {
         cgroup.set_annotations(a)?;
@@ -236,9 +255,25 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         state.intel_rdt = Some(groups);
         g.store.save(&state)?;
     }
+    // Rootless: what create decided (maybe only part of the cgroup, or none), for the state
+    // saved from here on.
+    let no_cgroup = g.rootless_cgroups && {
+        state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
+        state.cgroup.is_none()
+    };
     let fifo = match o.start {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,
+    };
+    // Without a cgroup (rootless) only the recorded pid lets `delete --force` find the init
+    // of a create that was killed before it finished.
+    let record_pid = |pid: i32| -> Result<()> {
+        let mut early = state.clone();
+        early.pid = pid;
+        early.pid_start = crate::util::proc::stat(pid)
+            .map(|s| s.start_time)
+            .context("reading the init's start time")?;
+        g.store.save(&early)
     };
     let launched = spawn(
         o,
@@ -249,6 +284,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         pidfd_receiver.as_ref(),
         cgroup.as_ref(),
         seccomp.as_ref(),
+        no_cgroup.then_some(&record_pid as &dyn Fn(i32) -> Result<()>),
     )?;
     crate::logging::debug(&format!(
         "container {} init pid {} is ready",
@@ -262,8 +298,9 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     state.pid_start = crate::util::proc::stat(launched.pid)
         .map(|s| s.start_time)
         .context("reading the init's start time")?;
-    // Now with what only exists after the launch (the systemd unit's invocation).
-    state.cgroup = Some(cgroup.state());
+    // Now with what only exists after the launch (the systemd unit's invocation); a
+    // rootless container without a cgroup records none.
+    state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
     g.store.save(&state)?;
     if let Some(p) = o.pid_file {
         write_pid_file(Path::new(p), launched.pid)?;
@@ -308,6 +345,7 @@ fn spawn(
     pidfd_receiver: Option<&OwnedFd>,
     cgroup: &dyn Manager,
     seccomp: Option<&crate::seccomp::Prepared>,
+    record_pid: Option<&dyn Fn(i32) -> Result<()>>,
 ) -> Result<Launched> {
     let hooks = bundle.spec.hooks().as_ref();
     let prestart = hooks.and_then(|h| h.prestart().clone()).unwrap_or_default();
@@ -341,6 +379,8 @@ fn spawn(
         runtime_hooks: !prestart.is_empty() || !create_runtime.is_empty(),
         joined_by_parent: false,
         parent_only_fd: pidfd_receiver.map(|f| f.as_raw_fd()),
+        // SAFETY: geteuid cannot fail.
+        unprivileged: unsafe { libc::geteuid() } != 0,
     };
     let run_hooks = |pid: i32| -> Result<()> {
         let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
@@ -356,6 +396,7 @@ fn spawn(
             cgroup,
             runtime_hooks: &run_hooks,
             seccomp_agent: &seccomp_agent,
+            record_pid,
         },
     )
 }

@@ -28,6 +28,9 @@ use std::path::Path;
 pub struct Globals {
     pub store: Store,
     pub systemd_cgroup: bool,
+    /// runc's rootless cgroup manager: tolerate a cgroup the caller may not create when
+    /// nothing needs it (see `cgroups::rootless`).
+    pub rootless_cgroups: bool,
 }
 
 /// The state JSON hooks receive on stdin (and the seccomp agent gets with its fd).

@@ -69,8 +69,11 @@ pub struct Spawned {
 }
 
 pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
-    let (joins, pidns, userns) = open_namespaces(cfg.init_pid)?;
-    if let Some(fd) = &pidns {
+    let (mut joins, pidns, userns) = open_namespaces(cfg.init_pid)?;
+    // An unprivileged caller may join the container's pid namespace only from inside the
+    // user namespace that owns it, and hull itself stays outside: see via_user_namespace.
+    let two_step = pidns.is_some() && userns && unsafe { libc::geteuid() } != 0;
+    if let Some(fd) = pidns.as_ref().filter(|_| !two_step) {
         // Only our children enter it: the clone below lands inside the container's pid ns.
         if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
             return Err(std::io::Error::last_os_error())
@@ -78,7 +81,16 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
         }
     }
     let (parent_end, child_end) = sync::pair()?;
-    match clone3(0, None)? {
+    let forked = match &pidns {
+        Some(pidns) if two_step => {
+            let forked = via_user_namespace(&joins[0].0, pidns)?;
+            // The user namespace is joined already (joins[0]: user comes first).
+            joins.remove(0);
+            forked
+        }
+        _ => clone3(0, None)?,
+    };
+    match forked {
         Forked::Child => {
             drop(parent_end);
             child_end.forward_logs();
@@ -115,6 +127,66 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
                         return Err(anyhow!("exec process exited during setup ({status})"));
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The exec'd process for an unprivileged caller: an intermediate child joins the
+/// container's user namespace (gaining the right to join namespaces it owns) and its pid
+/// namespace, then clones the process with CLONE_PARENT (so it is hull's own child, as in the
+/// one-step path), reports its pid over a pipe and exits. Returns Child in the process, which
+/// is then inside the user namespace already.
+fn via_user_namespace(userns: &OwnedFd, pidns: &OwnedFd) -> Result<Forked> {
+    use std::io::Read;
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    match clone3(0, None)? {
+        Forked::Child => {
+            drop(rd);
+            let joined = [
+                (userns, libc::CLONE_NEWUSER, "user"),
+                (pidns, libc::CLONE_NEWPID, "pid"),
+            ]
+            .iter()
+            .try_for_each(|(fd, flag, kind)| {
+                if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
+                    return Err(std::io::Error::last_os_error())
+                        .with_context(|| format!("joining the container's {kind} namespace"));
+                }
+                Ok(())
+            });
+            let report = match joined.and_then(|()| clone3(libc::CLONE_PARENT, None)) {
+                Ok(Forked::Child) => return Ok(Forked::Child),
+                Ok(Forked::Parent { pid, .. }) => format!("P{pid}"),
+                Err(e) => format!("E{e:#}"),
+            };
+            let _ = nix::unistd::write(&wr, report.as_bytes());
+            unsafe { libc::_exit(0) }
+        }
+        Forked::Parent { pid: middle, .. } => {
+            drop(wr);
+            let mut buf = Vec::new();
+            let read = std::fs::File::from(rd).read_to_end(&mut buf);
+            let status = super::launch::reap(middle);
+            read.context("reading the exec process's pid from the intermediate process")?;
+            let msg = String::from_utf8_lossy(&buf);
+            match msg.split_at_checked(1) {
+                Some(("P", pid)) => {
+                    let pid: i32 = pid
+                        .parse()
+                        .context("bad pid from the intermediate process")?;
+                    match crate::util::proc::pidfd_open(pid) {
+                        Ok(pidfd) => Ok(Forked::Parent { pid, pidfd }),
+                        Err(e) => {
+                            // Our own unreaped child (CLONE_PARENT): its pid cannot be reused.
+                            unsafe { libc::kill(pid, libc::SIGKILL) };
+                            super::launch::reap(pid);
+                            Err(e).context("pidfd_open of the exec process")
+                        }
+                    }
+                }
+                Some(("E", e)) => bail!("{e}"),
+                _ => bail!("intermediate process failed ({status})"),
             }
         }
     }

@@ -50,6 +50,9 @@ pub struct InitConfig<'a> {
     /// A descriptor of the parent's that the init must not hold (the caller's --pidfd-socket
     /// connection: the caller would see no EOF until the init execs).
     pub parent_only_fd: Option<std::os::fd::RawFd>,
+    /// hull runs as an unprivileged user (rootless): decided by the parent, since inside a
+    /// joined user namespace our euid already reads as the container's.
+    pub unprivileged: bool,
 }
 
 /// Entry point in the child. Never returns.
@@ -181,11 +184,25 @@ fn enter_time_namespace(spec: &Spec) -> Result<()> {
 fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     // Nothing in the container may open /proc/<us>/exe (the hull binary) while we are hull:
     // a non-dumpable process's /proc entries are root-owned and ptrace-protected.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    //
+    // Run by an unprivileged user (rootless) we stay dumpable, as runc's init does: the
+    // parent must open our /proc/<pid>/uid_map, and the user our /proc/<pid>/ns files to exec
+    // into or join a created container; the container's root is that user, who cannot write a
+    // hull binary it does not own (and gains nothing by rewriting one it does); processes
+    // exec'd into the container have fewer capabilities than we do, so the kernel refuses
+    // them ptrace.
+    let dumpable = if cfg.unprivileged { 1 } else { 0 };
+    if !cfg.unprivileged {
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    }
     // Our own session and process group (as runc's init): the caller's are outside the
     // container's pid namespace, where they would read as 0.
     unsafe { libc::setsid() };
     join_namespaces(cfg, chan)?;
+    if cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User) {
+        // Becoming root in the user namespace reset it to the kernel's suid_dumpable.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable, 0, 0, 0) };
+    }
     // Now in the container's cgroup: drop the affinity inherited from the caller (runc).
     crate::setup::affinity::reset();
     if cfg.ns.has_new(NS::Network) {
@@ -199,13 +216,26 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         chan.send(Tag::MoveNetDevices, b"")?;
         chan.expect(Tag::NetDevicesMoved)?;
     }
-    let userns = cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User);
+    // Also when hull itself runs in a user namespace (rootless podman runs the runtime as
+    // root of its own one): the same limits apply (no mknod, locked mount flags), as runc
+    // sees it.
+    let userns =
+        cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User) || crate::rootless::running_in_user_ns();
     crate::setup::lsm::use_mount_label(spec);
     // No mount namespace in the config: the container's mounts are made in the runtime's
     // namespace and its root is a chroot (as runc); `delete` unmounts them.
     let host_mount_ns = !cfg.ns.has_new(NS::Mount) && !cfg.ns.joins(NS::Mount);
-    let open_source =
-        |req: &crate::setup::mount_fd::SourceRequest| super::mount_source::request(chan, req);
+    // Run by an unprivileged user, or as root of a user namespace, the parent has no more
+    // rights on the host than we have and may not enter our mount namespace and come back:
+    // the tree is cloned here, with the same (the user's) access to the path.
+    let clone_here = cfg.unprivileged || crate::rootless::running_in_user_ns();
+    let open_source = |req: &crate::setup::mount_fd::SourceRequest| {
+        if clone_here && req.idmap.is_none() {
+            return crate::setup::mount_fd::clone_tree(&req.path, req.recursive)
+                .with_context(|| format!("bind source {}", req.path.display()));
+        }
+        super::mount_source::request(chan, req)
+    };
     rootfs::prepare(&rootfs::RootfsOptions {
         spec,
         rootfs: cfg.rootfs,

@@ -7,7 +7,7 @@ use super::init::{self, InitConfig};
 use super::sync::{self, Tag};
 use crate::cgroups::Manager;
 use anyhow::{anyhow, bail, Context, Result};
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType as NS, Spec};
+use oci_spec::runtime::LinuxNamespaceType as NS;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -26,42 +26,9 @@ pub struct ParentDuties<'a> {
     pub runtime_hooks: &'a dyn Fn(i32) -> Result<()>,
     /// Hands the init's seccomp notify fd to the agent at listenerPath.
     pub seccomp_agent: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
-}
-
-fn write_id_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
-    if maps.is_empty() {
-        return Ok(());
-    }
-    let mut s = String::new();
-    for m in maps {
-        s.push_str(&format!(
-            "{} {} {}\n",
-            m.container_id(),
-            m.host_id(),
-            m.size()
-        ));
-    }
-    crate::util::fs::write_value(std::path::Path::new(&format!("/proc/{pid}/{file}")), &s)
-}
-
-fn write_maps(pid: i32, spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    write_id_map(
-        pid,
-        "uid_map",
-        linux
-            .and_then(|l| l.uid_mappings().as_deref())
-            .unwrap_or(&[]),
-    )
-    .context("writing uid_map")?;
-    write_id_map(
-        pid,
-        "gid_map",
-        linux
-            .and_then(|l| l.gid_mappings().as_deref())
-            .unwrap_or(&[]),
-    )
-    .context("writing gid_map")
+    /// Records the init's pid as soon as it exists, where no cgroup would let a later
+    /// `delete --force` find it after hull was killed mid-create (rootless without a cgroup).
+    pub record_pid: Option<&'a dyn Fn(i32) -> Result<()>>,
 }
 
 /// Clones the init and drives the handshake until Ready.
@@ -131,7 +98,8 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
                 pidfd,
                 chan: parent_end,
             };
-            match handshake(cfg, duties, &launched, new_user) {
+            let recorded = duties.record_pid.map_or(Ok(()), |record| record(pid));
+            match recorded.and_then(|()| handshake(cfg, duties, &launched, new_user)) {
                 Ok(()) => Ok(launched),
                 Err(e) => {
                     let _ = crate::util::proc::pidfd_send_signal(&launched.pidfd, libc::SIGKILL);
@@ -201,7 +169,7 @@ fn clone_in_joined_user_ns(cfg: &mut InitConfig) -> Result<Forked> {
 fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bool) -> Result<()> {
     if cfg.parent_places {
         if new_user {
-            write_maps(l.pid, cfg.spec)?;
+            super::idmap::write(l.pid, cfg.spec)?;
         }
         duties.cgroup.add_pid(l.pid)?;
         l.chan.send(Tag::MapsWritten, b"")?;

@@ -9,6 +9,7 @@
 
 pub mod clone;
 pub mod exec;
+pub mod idmap;
 pub mod init;
 pub mod launch;
 pub mod mount_source;

@@ -254,6 +254,22 @@ else
     echo "skip - no system bus in this VM: the private socket was used throughout"
 fi
 
+# --- 6. (v2) rootless: an unprivileged user's hull in its delegated cgroup ------------------
+# The user's service cgroup is delegated (Delegate=yes, chowned): hull (cgroupfs driver, no
+# cgroupsPath) makes the container's cgroup next to the user's own one, sets its pids limit
+# and places the init there; state under $XDG_RUNTIME_DIR/hull.
+if [ $MODE = v2 ]; then
+    R=/hull-test/rl
+    mkdir -p $R/xdg && chmod 700 $R/xdg && cp -a $T/rootfs $R/rootfs && chown -R 1500:1500 $R
+    run "rootless hull as uid 1500 in hull-rl.service" systemctl start hull-rl.service
+    eq "rootless: result" "$(cat $R/result 2>/dev/null)" ok
+    [ "$(cat $R/result 2>/dev/null)" = ok ] || sed 's/^/    /' $R/log
+    eq "rootless: init's cgroup" "$(cat $R/cgroup 2>/dev/null)" "0::/system.slice/hull-rl.service/rl1"
+    eq "rootless: pids.max" "$(cat $R/pids.max 2>/dev/null)" 20
+    eq "rootless: uid_map" "$(tr -s ' ' <$R/uid_map 2>/dev/null | sed 's/^ //')" "0 1500 1"
+    eq "rootless: state dir" "$(cat $R/statedir 2>/dev/null)" "$R/xdg/hull/rl1"
+fi
+
 END=$(cut -d' ' -f1 /proc/uptime)
 echo "payload took $(echo "$START $END" | awk '{printf "%.1f", $2 - $1}') s (VM uptime $END s)"
 if [ $FAILS -eq 0 ]; then

@@ -157,6 +157,9 @@ PRETTY_NAME="hull systemd-cgroup test VM"
 EOF
 echo 0123456789abcdef0123456789abcdef >"$S/etc/machine-id"
 echo hulltest >"$S/etc/hostname"
+# An unprivileged user for the rootless check (payload section 6).
+echo "hullrl:x:1500:" >>"$WORK/group.extra"
+echo "hullrl:x:1500:1500::/hull-test/rl:/bin/sh" >>"$WORK/passwd.extra"
 { echo "root:x:0:0:root:/root:/bin/sh"; echo "nobody:x:65534:65534:nobody:/nonexistent:/bin/false"; cat "$WORK/passwd.extra" 2>/dev/null || true; } >"$S/etc/passwd"
 { echo "root:x:0:"; echo "nogroup:x:65534:"; cat "$WORK/group.extra" 2>/dev/null || true; } >"$S/etc/group"
 touch "$S/etc/fstab"
@@ -169,6 +172,24 @@ After=$DBUS_WANTS
 [Service]
 Type=oneshot
 ExecStart=/bin/sh /hull-test/payload.sh
+StandardInput=null
+StandardOutput=null
+StandardError=null
+EOF
+
+# Rootless hull (payload section 6): a service of user hullrl whose cgroup systemd delegates
+# (chowns) to it, as user@.service does for a login session.
+cat >"$S/etc/systemd/system/hull-rl.service" <<EOF
+[Unit]
+Description=rootless hull in a delegated cgroup
+DefaultDependencies=no
+[Service]
+Type=oneshot
+User=1500
+Group=1500
+Delegate=yes
+Environment=XDG_RUNTIME_DIR=/hull-test/rl/xdg PATH=/usr/sbin:/usr/bin:/sbin:/bin
+ExecStart=/bin/sh /hull-test/rl-go.sh
 StandardInput=null
 StandardOutput=null
 StandardError=null
@@ -202,6 +223,33 @@ mkbundle b10 "$BASE | .process.args = [\"sleep\", \"100\"] | .linux.cgroupsPath 
 mkbundle b5 "$BASE | .process.args = [\"true\"]"
 mkbundle b11 "$BASE | .process.args = [\"sleep\", \"3600\"] | .linux.cgroupsPath = \"system.slice:hull:shared\""
 mkbundle b4 "$BASE | .linux.cgroupsPath = \"/not/a/systemd/path\""
+
+# The rootless bundle: what `hull spec --rootless` writes, for uid/gid 1500, with a pids limit;
+# its rootfs is copied and chowned to the user in the guest.
+mkdir -p "$T/rl"
+"$HULL_BIN" spec --rootless --bundle "$T/rl"
+jq '.process.terminal = false | .process.args = ["sleep", "100"]
+  | .linux.uidMappings[0].hostID = 1500 | .linux.gidMappings[0].hostID = 1500
+  | .linux.resources = {pids: {limit: 20}}' "$T/rl/config.json" >"$T/rl/c" && mv "$T/rl/c" "$T/rl/config.json"
+cat >"$T/rl-go.sh" <<'EOF'
+#!/bin/sh
+# As user hullrl in hull-rl.service: move into a sub-cgroup of the delegated service cgroup
+# (a cgroup with processes cannot delegate controllers), then run hull; results in files.
+R=/hull-test/rl
+exec >$R/log 2>&1
+S=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
+mkdir "$S/sh" && echo $$ >"$S/sh/cgroup.procs" || { echo "no delegation of $S" >$R/result; exit 0; }
+cd $R || exit 0
+hull create rl1 || { echo "create failed" >$R/result; exit 0; }
+P=$(hull state rl1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+cat /proc/$P/cgroup >$R/cgroup
+cat "$S/rl1/pids.max" >$R/pids.max
+cat /proc/$P/uid_map >$R/uid_map
+ls -d "$XDG_RUNTIME_DIR/hull/rl1" >$R/statedir
+hull delete --force rl1 || { echo "delete failed" >$R/result; exit 0; }
+test -e "$S/rl1" && { echo "cgroup $S/rl1 left" >$R/result; exit 0; }
+echo ok >$R/result
+EOF
 
 python3 "$HERE/mkcpio.py" "$S" "$WORK/initrd.cpio"
 log "initramfs: $(du -h "$WORK/initrd.cpio" | cut -f1), kernel: $(basename "$KERNEL")"
