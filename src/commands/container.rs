@@ -44,8 +44,9 @@ struct Rollback<'a> {
     id: &'a str,
     cgroup: Option<&'a dyn Manager>,
     rdt: Option<crate::setup::rdt::Groups>,
-    /// The rootfs, for a container whose mounts are made in our own mount namespace.
-    host_mounts: Option<&'a Path>,
+    /// The rootfs and its mount count before create, for a container whose mounts are made
+    /// in our own mount namespace.
+    host_mounts: Option<(&'a Path, usize)>,
     armed: bool,
 }
 
@@ -62,9 +63,8 @@ impl Drop for Rollback<'_> {
         if let Some(g) = &self.rdt {
             crate::setup::rdt::remove(g);
         }
-        if let Some(rootfs) = self.host_mounts {
-            let dir = self.store.dir(self.id);
-            if let Err(e) = crate::setup::host_mounts::release(&dir, rootfs) {
+        if let Some((rootfs, base)) = self.host_mounts {
+            if let Err(e) = crate::setup::host_mounts::release(rootfs, base) {
                 crate::logging::warn(&format!("cleanup of mounts after failed create: {e:#}"));
             }
         }
@@ -198,6 +198,13 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         armed: true,
     };
     std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
+    // No mount namespace (none new, none joined): the mounts land in ours, to undo on delete.
+    let mount_ns = oci_spec::runtime::LinuxNamespaceType::Mount;
+    let host_mounts = if ns.has_new(mount_ns) || ns.joins(mount_ns) {
+        None
+    } else {
+        Some(crate::setup::host_mounts::count(&bundle.rootfs)?)
+    };
     let mut state = ContainerState {
         id: o.id.to_string(),
         pid: 0,
@@ -212,15 +219,13 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         paused: false,
         shares_pid_ns: !has_private_pid_ns(&bundle.spec),
         intel_rdt: None,
+        host_mounts,
     };
     // Recorded before anything else exists, so `delete --force` can clean up after a create
     // that was killed at any later point.
     g.store.save(&state)?;
     rollback.cgroup = Some(cgroup.as_ref());
-    if crate::setup::host_mounts::shares_runtime_mount_ns(&bundle.raw) {
-        crate::setup::host_mounts::record(&dir, &bundle.rootfs)?;
-        rollback.host_mounts = Some(&bundle.rootfs);
-    }
+    rollback.host_mounts = host_mounts.map(|base| (bundle.rootfs.as_path(), base));
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
     if let Some(r) = bundle
@@ -382,7 +387,9 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     if let Some(groups) = &st.intel_rdt {
         crate::setup::rdt::remove(groups);
     }
-    crate::setup::host_mounts::release(&g.store.dir(&st.id), &st.rootfs)?;
+    if let Some(base) = st.host_mounts {
+        crate::setup::host_mounts::release(&st.rootfs, base)?;
+    }
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let spec_state = hook_state_from(st, "stopped");
         crate::hooks::run_all_logged("poststop", h, &spec_state);

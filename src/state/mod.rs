@@ -48,6 +48,10 @@ pub struct ContainerState {
     /// The resctrl groups of linux.intelRdt: joined by `exec`, removed by delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intel_rdt: Option<crate::setup::rdt::Groups>,
+    /// No mount namespace of its own: the number of mounts on the rootfs before create
+    /// (see setup::host_mounts); delete detaches the ones above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
