@@ -217,7 +217,8 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
             }
             Some((Tag::MountSource, req)) => {
                 if sources.is_none() {
-                    sources = Some(super::mount_source::Server::new(l.pid)?);
+                    let allowed = super::mount_source::Allowed::new(cfg.spec, cfg.bundle);
+                    sources = Some(super::mount_source::Server::new(l.pid, allowed)?);
                 }
                 if let Some(s) = sources.as_mut() {
                     s.serve(&l.chan, &req)?;

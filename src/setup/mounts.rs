@@ -178,7 +178,7 @@ pub fn mount_entry(ctx: &MountContext, m: &Mount) -> Result<()> {
     let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]));
     let r = if typ == "cgroup" || typ == "cgroup2" {
         cgroupfs::mount_cgroups(ctx, &dest, &opts)
-    } else if opts.is_bind {
+    } else if is_bind_entry(m, &opts) {
         mount_bind(ctx, m, &dest, &opts)
     } else if m.uid_mappings().is_some() || m.gid_mappings().is_some() || opts.idmap.is_some() {
         Err(anyhow!(
@@ -199,20 +199,7 @@ pub fn mount_entry(ctx: &MountContext, m: &Mount) -> Result<()> {
 }
 
 fn mount_bind(ctx: &MountContext, m: &Mount, dest: &Path, opts: &MountOptions) -> Result<()> {
-    let src = m.source().as_ref().context("bind mount without source")?;
-    let src = if src.is_absolute() {
-        src.clone()
-    } else {
-        ctx.bundle.join(src)
-    };
-    let source = BindSource::open(
-        ctx,
-        SourceRequest {
-            path: src,
-            recursive: opts.flags & libc::MS_REC != 0,
-            idmap: idmap_request(ctx, m, opts)?,
-        },
-    )?;
+    let source = BindSource::open(ctx, bind_request(m, opts, ctx.bundle, &ctx.userns_maps)?)?;
     let leaf = if source.is_dir()? {
         Leaf::Dir
     } else {
@@ -262,13 +249,39 @@ fn remount_bind_entry(target: &str, opts: &MountOptions, userns: bool) -> Result
     }
 }
 
+/// Whether a `config.mounts` entry is a bind mount (see mount_entry).
+pub fn is_bind_entry(m: &Mount, opts: &MountOptions) -> bool {
+    opts.is_bind && !matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2"))
+}
+
+/// The source a bind mount entry asks for: its path (a relative one is in the bundle),
+/// whether the whole tree, and its idmapping. The init asks for it, and the parent that opens
+/// it checks the request against the same (process::mount_source).
+pub fn bind_request(
+    m: &Mount,
+    opts: &MountOptions,
+    bundle: &Path,
+    userns_maps: &(String, String),
+) -> Result<SourceRequest> {
+    let src = m.source().as_ref().context("bind mount without source")?;
+    Ok(SourceRequest {
+        path: if src.is_absolute() {
+            src.clone()
+        } else {
+            bundle.join(src)
+        },
+        recursive: opts.flags & libc::MS_REC != 0,
+        idmap: idmap_request(m, opts, userns_maps)?,
+    })
+}
+
 /// The idmapping a bind mount asks for: its own uidMappings/gidMappings, or with only the
 /// `idmap`/`ridmap` option the container's. Recursive for `ridmap`, and for an rbind that
 /// does not say `idmap`.
 fn idmap_request(
-    ctx: &MountContext,
     m: &Mount,
     opts: &MountOptions,
+    userns_maps: &(String, String),
 ) -> Result<Option<IdmapRequest>> {
     let text = |v: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
         super::idmap::map_text(v.as_deref().unwrap_or(&[]))
@@ -278,7 +291,7 @@ fn idmap_request(
         return Ok(None);
     }
     let (uid_map, gid_map) = if uid.is_empty() && gid.is_empty() {
-        ctx.userns_maps.clone()
+        userns_maps.clone()
     } else {
         (uid, gid)
     };

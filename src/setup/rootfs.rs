@@ -67,18 +67,7 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
         cgroupns: o.cgroupns,
         userns: o.userns,
         open_source: o.open_source,
-        userns_maps: (
-            super::idmap::map_text(
-                linux
-                    .and_then(|l| l.uid_mappings().as_deref())
-                    .unwrap_or(&[]),
-            ),
-            super::idmap::map_text(
-                linux
-                    .and_then(|l| l.gid_mappings().as_deref())
-                    .unwrap_or(&[]),
-            ),
-        ),
+        userns_maps: super::idmap::container_maps(linux),
     };
     let dev = mount_all(&ctx, o.spec)?;
     let spec_devices: &[_] = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
