@@ -15,7 +15,7 @@ use crate::setup::mount_fd::{clone_tree, SourceRequest};
 use crate::setup::{idmap, mount_options, mounts};
 use anyhow::{bail, Context, Result};
 use std::collections::hash_map::{Entry, HashMap};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
 /// Init side: the detached tree asked for, opened (and idmapped) by the parent.
@@ -178,59 +178,13 @@ fn setns(fd: &OwnedFd, what: &str) -> Result<()> {
 }
 
 fn send_with_fd(sock: RawFd, tag: Tag, fd: &OwnedFd) -> Result<()> {
-    let byte = [tag as u8];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_ptr() as *mut _,
-        iov_len: 1,
-    };
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd.as_raw_fd());
-    }
-    if unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } < 0 {
-        return Err(std::io::Error::last_os_error()).context("sending a mount source fd");
-    }
-    Ok(())
+    crate::util::scm::send(sock, fd.as_raw_fd(), &[tag as u8]).context("sending a mount source fd")
 }
 
 /// One message: its tag (None at EOF), payload and the fd it carried, if any.
 fn recv_with_fd(sock: RawFd) -> Result<(Option<Tag>, Vec<u8>, Option<OwnedFd>)> {
     let mut data = vec![0u8; 64 * 1024];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    let n = loop {
-        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e).context("sync recvmsg");
-        }
-    };
-    let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    let fd = (!c.is_null() && unsafe { (*c).cmsg_type } == libc::SCM_RIGHTS).then(|| unsafe {
-        OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd))
-    });
+    let (n, fd) = crate::util::scm::recv(sock, &mut data).context("sync recvmsg")?;
     if n == 0 {
         return Ok((None, Vec::new(), fd));
     }

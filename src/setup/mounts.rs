@@ -8,7 +8,7 @@ use crate::util::path::{create_in_root, fd_path, open_in_root, open_in_root_nofo
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::Mount;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 /// What the mount step needs to know about the container.
@@ -94,33 +94,7 @@ pub fn sys_mount(
 
 /// Applies recursive mount attributes (rro, rnosuid, ...) with mount_setattr(AT_RECURSIVE).
 pub fn setattr_recursive(fd: &OwnedFd, set: u64, clr: u64) -> std::io::Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    super::mount_fd::setattr(fd, true, set, clr, None)
 }
 
 /// Flags of the mount `path` sits on (what an unprivileged remount may not clear, and what a

@@ -3,6 +3,7 @@ pub mod fs;
 pub mod netlink;
 pub mod path;
 pub mod proc;
+pub mod scm;
 pub mod time;
 
 /// An io::Error's text without Rust's " (os error N)" suffix, as Go prints syscall errors.
