@@ -4,18 +4,16 @@
 //! be one) and `delete` detaches what is above that (runc leaves them behind). Containers
 //! with a mount namespace record nothing, so their create and delete read no mountinfo.
 
-use super::rootfs::unescape_mountinfo;
+use crate::util::mountinfo;
 use anyhow::{Context, Result};
 use std::path::Path;
 
 /// Number of mounts whose mount point is `path`: what `create` records before launching a
 /// container that shares the runtime's mount namespace.
 pub fn count(path: &Path) -> Result<usize> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    Ok(info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|mp| Path::new(&unescape_mountinfo(mp)) == path)
+    let info = mountinfo::read()?;
+    Ok(mountinfo::entries(&info)
+        .filter(|e| e.mount_point() == path)
         .count())
 }
 

@@ -21,16 +21,9 @@ pub struct Groups {
 
 /// Where resctrl is mounted in our mount namespace, from mountinfo.
 pub fn mount_point() -> Result<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        if right.split_whitespace().next() == Some("resctrl") {
-            if let Some(p) = left.split_whitespace().nth(4) {
-                return Ok(PathBuf::from(p.replace("\\040", " ")));
-            }
-        }
+    let info = crate::util::mountinfo::read()?;
+    if let Some(e) = crate::util::mountinfo::entries(&info).find(|e| e.fstype == "resctrl") {
+        return Ok(e.mount_point());
     }
     bail!("linux.intelRdt is set but no resctrl filesystem is mounted (mount -t resctrl resctrl /sys/fs/resctrl)")
 }

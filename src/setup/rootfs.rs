@@ -229,25 +229,12 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
 /// namespace). So, as runc does, detach every full proc/sysfs mount outside the rootfs, or
 /// cover it with an empty tmpfs where it cannot be unmounted.
 fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    let mut targets = Vec::new();
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let f: Vec<&str> = pre.split(' ').collect();
-        let fstype = post.split(' ').next().unwrap_or("");
-        let (Some(&root), Some(&mp)) = (f.get(3), f.get(4)) else {
-            continue;
-        };
-        let mp = unescape_mountinfo(mp);
-        if root == "/"
-            && (fstype == "proc" || fstype == "sysfs")
-            && !Path::new(&mp).starts_with(rootfs)
-        {
-            targets.push(mp);
-        }
-    }
+    let info = crate::util::mountinfo::read()?;
+    let mut targets: Vec<String> = crate::util::mountinfo::entries(&info)
+        .filter(|e| e.root == "/" && matches!(e.fstype, "proc" | "sysfs"))
+        .map(|e| crate::util::mountinfo::unescape(e.mount_point))
+        .filter(|mp| !Path::new(mp).starts_with(rootfs))
+        .collect();
     // Deepest first, so a parent's detach does not hide a child still to handle.
     targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
     for t in targets {
@@ -267,29 +254,6 @@ fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
-pub(super) fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) if b[i] == b'\\' => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            _ => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// No mount namespace: chroot into the rootfs (as runc).

@@ -1,5 +1,6 @@
 //! Small helpers shared by several modules.
 pub mod fs;
+pub mod mountinfo;
 pub mod netlink;
 pub mod path;
 pub mod proc;
