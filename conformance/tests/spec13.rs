@@ -749,6 +749,35 @@ fn net_device_name_taken_in_the_container_is_an_error() {
     }
 }
 
+/// A device the kernel will not move (a bridge is netns-local) fails the create, and is left
+/// on the host as it was found: under its own name and still up (it is set down for the
+/// move, which renames it).
+#[test]
+fn net_device_that_cannot_move_stays_up_on_the_host() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    struct Bridge(String);
+    impl Drop for Bridge {
+        fn drop(&mut self) {
+            let _ = ip(&["link", "del", "dev", &self.0]);
+        }
+    }
+    let br = Bridge(format!("hbr{:x}", std::process::id() & 0xfffff));
+    assert_ok(&ip(&["link", "add", &br.0, "type", "bridge"]), "ip link add bridge");
+    assert_ok(&ip(&["link", "set", "dev", &br.0, "up"]), "ip link set up");
+    let mut b = Bundle::busybox();
+    b.config["linux"]["netDevices"] = json!({ br.0.as_str(): {"name": "ctr0"} });
+    let (code, out, err) = run_container(&rt, &mut b, &["true"]);
+    assert_eq!(code, 1, "stdout={out:?} stderr={err:?}");
+    assert!(rt.ids_in_root().is_empty());
+    let o = ip(&["-o", "link", "show", "dev", &br.0]);
+    let link = ok_stdout(&o, "ip link show");
+    let flags = link.split(['<', '>']).nth(1).unwrap_or("");
+    assert!(flags.split(',').any(|f| f == "UP"), "left down: {link}");
+}
+
 #[test]
 fn features_report_net_devices() {
     let rt = Runtime::new();

@@ -164,6 +164,13 @@ fn move_link(sock: &mut Socket, index: i32, target: &str, ns: &File) -> Result<(
     sock.request(&req).map(|_| ())
 }
 
+/// The flags (IFF_*) of link `index`, if there is one.
+fn link_flags(sock: &mut Socket, index: i32) -> Option<u32> {
+    let req = Request::new(netlink::RTM_GETLINK, 0, &ifinfomsg(index, 0, 0));
+    let reply = sock.request(&req).ok()?.into_iter().next()?;
+    Some(u32::from_ne_bytes(reply.get(8..12)?.try_into().ok()?))
+}
+
 /// The name of link `index`, if there is one.
 fn link_name(sock: &mut Socket, index: i32) -> Option<String> {
     let req = Request::new(netlink::RTM_GETLINK, 0, &ifinfomsg(index, 0, 0));
@@ -251,9 +258,23 @@ fn attach(
     if !target.contains("%d") && link_index(inside, target).is_ok() {
         bail!("a network device named {target:?} already exists in the container");
     }
+    let was_up = link_flags(host, index).is_some_and(|f| f & libc::IFF_UP as u32 != 0);
     set_up(host, index, false).context("setting it down")?;
-    let addrs = addresses(host, index).context("reading its addresses")?;
-    move_link(host, index, target, ns)?;
+    let moved = addresses(host, index)
+        .context("reading its addresses")
+        .and_then(|addrs| move_link(host, index, target, ns).map(|()| addrs));
+    let addrs = match moved {
+        Ok(addrs) => addrs,
+        Err(e) => {
+            // Still ours: leave it as it was found rather than down.
+            if was_up {
+                if let Err(up) = set_up(host, index, true) {
+                    crate::logging::warn(&format!("setting {name:?} up again: {up:#}"));
+                }
+            }
+            return Err(e);
+        }
+    };
     let index = moved_index(inside, index, target).context("finding it in the container")?;
     set_up(inside, index, true).context("setting it up")?;
     for a in &addrs {
