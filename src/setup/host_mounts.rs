@@ -25,7 +25,8 @@ pub fn release(rootfs: &Path, base: usize) -> Result<()> {
         if count(rootfs)? <= base {
             break;
         }
-        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+        // NOFOLLOW: a rootfs replaced by a symlink since create must not detach its target.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) } != 0 {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("unmounting {}", rootfs.display()));
         }
