@@ -241,7 +241,8 @@ fn host_node_path(n: &Node) -> Option<std::path::PathBuf> {
     let uevent =
         std::fs::read_to_string(format!("/sys/dev/{kind}/{}:{}/uevent", n.major, n.minor)).ok()?;
     let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
-    if name.split('/').any(|c| c == "..") {
+    // Relative and without "..": Path::join would replace /dev with an absolute name.
+    if name.starts_with('/') || name.split('/').any(|c| c == "..") {
         return None;
     }
     Some(Path::new("/dev").join(name))
