@@ -778,6 +778,38 @@ fn net_device_that_cannot_move_stays_up_on_the_host() {
     assert!(flags.split(',').any(|f| f == "UP"), "left down: {link}");
 }
 
+/// A create that fails after the device was moved in (here a bind mount without a source)
+/// puts it back on the host under its own name, up, with its address: the namespace's end
+/// would otherwise destroy a virtual device (and return a physical one renamed and bare).
+#[test]
+fn net_device_is_put_back_when_the_create_fails() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    let mut b = Bundle::busybox();
+    let veth = Veth::new();
+    let addr = format!("10.214.{}.7/24", std::process::id() % 250);
+    assert_ok(&ip(&["addr", "add", &addr, "dev", &veth.a]), "ip addr add");
+    assert_ok(&ip(&["link", "set", "dev", &veth.a, "up"]), "ip link set up");
+    b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {"name": "ctr0"} });
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/late", "type": "bind",
+        "source": "/nonexistent-hull-bind-source", "options": ["bind"]
+    }));
+    let (code, out, err) = run_container(&rt, &mut b, &["true"]);
+    assert_eq!(code, 1, "stdout={out:?} stderr={err:?}");
+    assert!(rt.ids_in_root().is_empty());
+    if is_runc() {
+        return;
+    }
+    let link = ok_stdout(&ip(&["-o", "link", "show", "dev", &veth.a]), "ip link show");
+    let flags = link.split(['<', '>']).nth(1).unwrap_or("");
+    assert!(flags.split(',').any(|f| f == "UP"), "not up again: {link}");
+    let addrs = ok_stdout(&ip(&["-o", "addr", "show", "dev", &veth.a]), "ip addr show");
+    assert!(addrs.contains(&format!("inet {addr}")), "address lost: {addrs}");
+}
+
 #[test]
 fn features_report_net_devices() {
     let rt = Runtime::new();

@@ -196,6 +196,23 @@ fn clone_in_joined_user_ns(cfg: &mut InitConfig) -> Result<Forked> {
 }
 
 fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bool) -> Result<()> {
+    let mut net_devices = crate::setup::netdev::Attached::default();
+    let r = serve_init(cfg, duties, l, new_user, &mut net_devices);
+    if r.is_err() {
+        crate::setup::netdev::restore_all(&net_devices);
+    }
+    r
+}
+
+/// The parent's side of the init's setup, until it is ready; `net_devices` records the
+/// network devices it moved into the container.
+fn serve_init(
+    cfg: &InitConfig,
+    duties: &ParentDuties,
+    l: &Launched,
+    new_user: bool,
+    net_devices: &mut crate::setup::netdev::Attached,
+) -> Result<()> {
     if cfg.parent_places {
         if new_user {
             write_maps(l.pid, cfg.spec)?;
@@ -212,7 +229,7 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
                 let linux = cfg.spec.linux().as_ref();
                 let devices = crate::setup::netdev::requested(linux)
                     .context("container init asked for network devices the config has none of")?;
-                crate::setup::netdev::attach_all(devices, l.pid)?;
+                crate::setup::netdev::attach_all(devices, l.pid, net_devices)?;
                 l.chan.send(Tag::NetDevicesMoved, b"")?;
             }
             Some((Tag::MountSource, req)) => {
