@@ -139,11 +139,9 @@ impl Server {
                 let key = (i.uid_map.clone(), i.gid_map.clone());
                 let ns = match self.idmaps.entry(key) {
                     Entry::Occupied(e) => e.into_mut(),
-                    Entry::Vacant(e) => {
-                        e.insert(crate::setup::idmap::userns_fd(&i.uid_map, &i.gid_map)?)
-                    }
+                    Entry::Vacant(e) => e.insert(idmap::userns_fd(&i.uid_map, &i.gid_map)?),
                 };
-                crate::setup::idmap::apply(&tree, ns, i.recursive)
+                idmap::apply(&tree, ns, i.recursive)
                     .with_context(|| format!("idmapping {}", path.display()))?;
             }
             Ok(tree)
