@@ -47,6 +47,8 @@ struct Rollback<'a> {
     /// The rootfs and its mount count before create, for a container whose mounts are made
     /// in our own mount namespace.
     host_mounts: Option<(&'a Path, usize)>,
+    /// Network devices moved into the container, moved back on failure.
+    net_devices: crate::setup::netdev::Attached,
     armed: bool,
 }
 
@@ -55,6 +57,7 @@ impl Drop for Rollback<'_> {
         if !self.armed {
             return;
         }
+        crate::setup::netdev::restore_all(&self.net_devices);
         if let Some(cg) = self.cgroup {
             if let Err(e) = cg.destroy() {
                 crate::logging::warn(&format!("cleanup of cgroup after failed create: {e:#}"));
@@ -195,6 +198,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         cgroup: None,
         rdt: None,
         host_mounts: None,
+        net_devices: Default::default(),
         armed: true,
     };
     std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
@@ -243,7 +247,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,
     };
-    let launched = spawn(
+    let mut launched = spawn(
         o,
         &bundle,
         &ns,
@@ -257,6 +261,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         "container {} init pid {} is ready",
         o.id, launched.pid
     ));
+    rollback.net_devices = std::mem::take(&mut launched.net_devices);
     state.pid = launched.pid;
     if let Some(groups) = &state.intel_rdt {
         // The init waits for start: it runs the program in its RDT class from the first instruction.
