@@ -198,7 +198,7 @@ mod tests {
             let len = (self.next() % 200) as usize;
             let mut v: Vec<u8> = (0..len).map(|_| self.next() as u8).collect();
             let mut at = 0;
-            while at + 16 <= v.len() && self.next() % 4 != 0 {
+            while at + 16 <= v.len() && !self.next().is_multiple_of(4) {
                 let n = (16 + self.next() % 48) as u32;
                 v[at..at + 4].copy_from_slice(&n.to_ne_bytes());
                 v[at + 8..at + 12].copy_from_slice(&7u32.to_ne_bytes());
