@@ -749,6 +749,105 @@ fn net_device_name_taken_in_the_container_is_an_error() {
     }
 }
 
+/// A device the kernel will not move (a bridge is netns-local) fails the create, and is left
+/// on the host as it was found: under its own name and still up (it is set down for the
+/// move, which renames it).
+#[test]
+fn net_device_that_cannot_move_stays_up_on_the_host() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    struct Bridge(String);
+    impl Drop for Bridge {
+        fn drop(&mut self) {
+            let _ = ip(&["link", "del", "dev", &self.0]);
+        }
+    }
+    let br = Bridge(format!("hbr{:x}", std::process::id() & 0xfffff));
+    assert_ok(&ip(&["link", "add", &br.0, "type", "bridge"]), "ip link add bridge");
+    assert_ok(&ip(&["link", "set", "dev", &br.0, "up"]), "ip link set up");
+    let mut b = Bundle::busybox();
+    b.config["linux"]["netDevices"] = json!({ br.0.as_str(): {"name": "ctr0"} });
+    let (code, out, err) = run_container(&rt, &mut b, &["true"]);
+    assert_eq!(code, 1, "stdout={out:?} stderr={err:?}");
+    assert!(rt.ids_in_root().is_empty());
+    let o = ip(&["-o", "link", "show", "dev", &br.0]);
+    let link = ok_stdout(&o, "ip link show");
+    let flags = link.split(['<', '>']).nth(1).unwrap_or("");
+    assert!(flags.split(',').any(|f| f == "UP"), "left down: {link}");
+}
+
+/// A veth end with an address, up, to hand to a create that will fail.
+fn veth_with_address(net: u32) -> (Veth, String) {
+    let veth = Veth::new();
+    let addr = format!("10.{net}.{}.7/24", std::process::id() % 250);
+    assert_ok(&ip(&["addr", "add", &addr, "dev", &veth.a]), "ip addr add");
+    assert_ok(&ip(&["link", "set", "dev", &veth.a, "up"]), "ip link set up");
+    (veth, addr)
+}
+
+/// The device is on the host under its own name, up, with its address.
+#[track_caller]
+fn assert_back_on_host(veth: &Veth, addr: &str) {
+    let link = ok_stdout(&ip(&["-o", "link", "show", "dev", &veth.a]), "ip link show");
+    let flags = link.split(['<', '>']).nth(1).unwrap_or("");
+    assert!(flags.split(',').any(|f| f == "UP"), "not up again: {link}");
+    let addrs = ok_stdout(&ip(&["-o", "addr", "show", "dev", &veth.a]), "ip addr show");
+    assert!(addrs.contains(&format!("inet {addr}")), "address lost: {addrs}");
+}
+
+/// A create that fails after the device was moved in (here a bind mount without a source)
+/// puts it back on the host under its own name, up, with its address: the namespace's end
+/// would otherwise destroy a virtual device (and return a physical one renamed and bare).
+#[test]
+fn net_device_is_put_back_when_the_create_fails() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    let mut b = Bundle::busybox();
+    let (veth, addr) = veth_with_address(214);
+    b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {"name": "ctr0"} });
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/late", "type": "bind",
+        "source": "/nonexistent-hull-bind-source", "options": ["bind"]
+    }));
+    let (code, out, err) = run_container(&rt, &mut b, &["true"]);
+    assert_eq!(code, 1, "stdout={out:?} stderr={err:?}");
+    assert!(rt.ids_in_root().is_empty());
+    if !is_runc() {
+        assert_back_on_host(&veth, &addr);
+    }
+}
+
+/// The same when create fails after the init is ready (a pid file it cannot write).
+#[test]
+fn net_device_is_put_back_when_the_create_fails_late() {
+    let rt = Runtime::new();
+    if !supports_net_devices(&rt) {
+        return;
+    }
+    let mut b = Bundle::busybox();
+    let (veth, addr) = veth_with_address(215);
+    b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {"name": "ctr0"} });
+    b.save();
+    let id = unique_id("netback");
+    let o = rt.run(&[
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--pid-file",
+        "/nonexistent-hull-dir/pid",
+        &id,
+    ]);
+    assert!(!o.status.success(), "create succeeded: {o:?}");
+    assert!(rt.ids_in_root().is_empty());
+    if !is_runc() {
+        assert_back_on_host(&veth, &addr);
+    }
+}
+
 #[test]
 fn features_report_net_devices() {
     let rt = Runtime::new();

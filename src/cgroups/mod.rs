@@ -319,7 +319,10 @@ pub(crate) struct CgroupMount {
     pub v2: bool,
 }
 
-use crate::util::proc::unescape_mountinfo;
+/// Undo the octal escapes of mountinfo fields (\040 for space etc.).
+fn unescape_mountinfo(s: &str) -> String {
+    crate::util::mountinfo::unescape(s)
+}
 
 const V1_KNOWN_OPTS: &[&str] = &[
     "cpu",

@@ -44,8 +44,11 @@ struct Rollback<'a> {
     id: &'a str,
     cgroup: Option<&'a dyn Manager>,
     rdt: Option<crate::setup::rdt::Groups>,
-    /// The rootfs, for a container whose mounts are made in our own mount namespace.
-    host_mounts: Option<&'a Path>,
+    /// The rootfs and its mount count before create, for a container whose mounts are made
+    /// in our own mount namespace.
+    host_mounts: Option<(&'a Path, usize)>,
+    /// Network devices moved into the container, moved back on failure.
+    net_devices: crate::setup::netdev::Attached,
     armed: bool,
 }
 
@@ -54,6 +57,7 @@ impl Drop for Rollback<'_> {
         if !self.armed {
             return;
         }
+        crate::setup::netdev::restore_all(&self.net_devices);
         if let Some(cg) = self.cgroup {
             if let Err(e) = cg.destroy() {
                 crate::logging::warn(&format!("cleanup of cgroup after failed create: {e:#}"));
@@ -62,9 +66,8 @@ impl Drop for Rollback<'_> {
         if let Some(g) = &self.rdt {
             crate::setup::rdt::remove(g);
         }
-        if let Some(rootfs) = self.host_mounts {
-            let dir = self.store.dir(self.id);
-            if let Err(e) = crate::setup::host_mounts::release(&dir, rootfs) {
+        if let Some((rootfs, base)) = self.host_mounts {
+            if let Err(e) = crate::setup::host_mounts::release(rootfs, base) {
                 crate::logging::warn(&format!("cleanup of mounts after failed create: {e:#}"));
             }
         }
@@ -215,9 +218,17 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         cgroup: None,
         rdt: None,
         host_mounts: None,
+        net_devices: Default::default(),
         armed: true,
     };
     std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
+    // No mount namespace (none new, none joined): the mounts land in ours, to undo on delete.
+    let mount_ns = oci_spec::runtime::LinuxNamespaceType::Mount;
+    let host_mounts = if ns.has_new(mount_ns) || ns.joins(mount_ns) {
+        None
+    } else {
+        Some(crate::setup::host_mounts::count(&bundle.rootfs)?)
+    };
     let mut state = ContainerState {
         id: o.id.to_string(),
         pid: 0,
@@ -233,15 +244,13 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         shares_pid_ns: !has_private_pid_ns(&bundle.spec),
         intel_rdt: None,
         creator: std::process::id() as i32,
+        host_mounts,
     };
     // Recorded before anything else exists, so `delete --force` can clean up after a create
     // that was killed at any later point.
     g.store.save(&state)?;
     rollback.cgroup = Some(cgroup.as_ref());
-    if crate::setup::host_mounts::shares_runtime_mount_ns(&bundle.raw) {
-        crate::setup::host_mounts::record(&dir, &bundle.rootfs)?;
-        rollback.host_mounts = Some(&bundle.rootfs);
-    }
+    rollback.host_mounts = host_mounts.map(|base| (bundle.rootfs.as_path(), base));
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
     if let Some(r) = bundle
@@ -275,7 +284,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
             .context("reading the init's start time")?;
         g.store.save(&early)
     };
-    let launched = spawn(
+    let mut launched = spawn(
         o,
         &bundle,
         &ns,
@@ -290,6 +299,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         "container {} init pid {} is ready",
         o.id, launched.pid
     ));
+    rollback.net_devices = std::mem::take(&mut launched.net_devices);
     state.pid = launched.pid;
     if let Some(groups) = &state.intel_rdt {
         // The init waits for start: it runs the program in its RDT class from the first instruction.
@@ -470,7 +480,9 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     if let Some(groups) = &st.intel_rdt {
         crate::setup::rdt::remove(groups);
     }
-    crate::setup::host_mounts::release(&g.store.dir(&st.id), &st.rootfs)?;
+    if let Some(base) = st.host_mounts {
+        crate::setup::host_mounts::release(&st.rootfs, base)?;
+    }
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let spec_state = hook_state_from(st, "stopped");
         crate::hooks::run_all_logged("poststop", h, &spec_state);

@@ -17,6 +17,9 @@ pub struct Launched {
     pub pidfd: OwnedFd,
     /// Still open for `run`, which sends Start over it.
     pub chan: sync::Channel,
+    /// linux.netDevices moved in, to move back if the create still fails (`create` takes it
+    /// into its rollback, so the container's namespace is not held open for long).
+    pub net_devices: crate::setup::netdev::Attached,
 }
 
 /// Host-side work the parent does on the child's request.
@@ -93,13 +96,14 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
         Forked::Parent { pid, pidfd } => {
             drop(child_end);
             drop(cgroup_fd);
-            let launched = Launched {
+            let mut launched = Launched {
                 pid,
                 pidfd,
                 chan: parent_end,
+                net_devices: Default::default(),
             };
             let recorded = duties.record_pid.map_or(Ok(()), |record| record(pid));
-            match recorded.and_then(|()| handshake(cfg, duties, &launched, new_user)) {
+            match recorded.and_then(|()| handshake(cfg, duties, &mut launched, new_user)) {
                 Ok(()) => Ok(launched),
                 Err(e) => {
                     let _ = crate::util::proc::pidfd_send_signal(&launched.pidfd, libc::SIGKILL);
@@ -166,7 +170,27 @@ fn clone_in_joined_user_ns(cfg: &mut InitConfig) -> Result<Forked> {
     }
 }
 
-fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bool) -> Result<()> {
+fn handshake(
+    cfg: &InitConfig,
+    duties: &ParentDuties,
+    l: &mut Launched,
+    new_user: bool,
+) -> Result<()> {
+    let r = serve_init(cfg, duties, l, new_user);
+    if r.is_err() {
+        crate::setup::netdev::restore_all(&l.net_devices);
+    }
+    r
+}
+
+/// The parent's side of the init's setup, until it is ready (recording in `l.net_devices`
+/// the network devices it moved into the container).
+fn serve_init(
+    cfg: &InitConfig,
+    duties: &ParentDuties,
+    l: &mut Launched,
+    new_user: bool,
+) -> Result<()> {
     if cfg.parent_places {
         if new_user {
             super::idmap::write(l.pid, cfg.spec)?;
@@ -183,12 +207,13 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
                 let linux = cfg.spec.linux().as_ref();
                 let devices = crate::setup::netdev::requested(linux)
                     .context("container init asked for network devices the config has none of")?;
-                crate::setup::netdev::attach_all(devices, l.pid)?;
+                crate::setup::netdev::attach_all(devices, l.pid, &mut l.net_devices)?;
                 l.chan.send(Tag::NetDevicesMoved, b"")?;
             }
             Some((Tag::MountSource, req)) => {
                 if sources.is_none() {
-                    sources = Some(super::mount_source::Server::new(l.pid)?);
+                    let allowed = super::mount_source::Allowed::new(cfg.spec, cfg.bundle);
+                    sources = Some(super::mount_source::Server::new(l.pid, allowed)?);
                 }
                 if let Some(s) = sources.as_mut() {
                     s.serve(&l.chan, &req)?;

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A device node to create.
 pub struct Node<'a> {
@@ -71,15 +71,7 @@ pub fn create_spec_devices(
     devices: &[LinuxDevice],
 ) -> Result<()> {
     for d in devices {
-        let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
-            LinuxDeviceType::B => libc::S_IFBLK,
-            LinuxDeviceType::P => libc::S_IFIFO,
-            LinuxDeviceType::A => bail!(
-                "device {}: type 'a' is only valid in cgroup rules",
-                d.path().display()
-            ),
-        };
+        let kind = node_kind(d)?;
         let path = d.path().to_string_lossy();
         if !path.starts_with('/') {
             bail!("device path {path} must be absolute");
@@ -96,6 +88,72 @@ pub fn create_spec_devices(
         create_node(root, &node, userns).with_context(|| format!("device {path}"))?;
     }
     Ok(())
+}
+
+/// The file type of a linux.devices entry.
+fn node_kind(d: &LinuxDevice) -> Result<libc::mode_t> {
+    Ok(match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+        LinuxDeviceType::B => libc::S_IFBLK,
+        LinuxDeviceType::P => libc::S_IFIFO,
+        LinuxDeviceType::A => bail!(
+            "device {}: type 'a' is only valid in cgroup rules",
+            d.path().display()
+        ),
+    })
+}
+
+/// A device by file type and number: what a host node bound into a container in a user
+/// namespace must be.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DeviceId {
+    pub kind: libc::mode_t,
+    pub rdev: libc::dev_t,
+}
+
+impl DeviceId {
+    fn of(n: &Node) -> DeviceId {
+        DeviceId {
+            kind: n.kind,
+            rdev: libc::makedev(n.major as u32, n.minor as u32),
+        }
+    }
+
+    /// The file `fd` refers to (an opened node, or a detached mount of one).
+    pub fn of_fd(fd: &OwnedFd) -> Result<DeviceId> {
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatat(fd.as_raw_fd(), c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH) } != 0
+        {
+            return Err(std::io::Error::last_os_error()).context("fstat");
+        }
+        Ok(DeviceId {
+            kind: st.st_mode & libc::S_IFMT,
+            rdev: st.st_rdev,
+        })
+    }
+}
+
+/// The devices a container in a user namespace may bind from the host, and the host paths it
+/// may take them from: the default set and its linux.devices (FIFOs are made there, not
+/// bound), at their own paths or anywhere in the host's /dev (see bind_host_node).
+pub fn bindable(spec_devices: &[LinuxDevice]) -> (Vec<DeviceId>, Vec<PathBuf>) {
+    let defaults = DEFAULT_DEVICES.iter().map(|&(_, major, minor)| DeviceId {
+        kind: libc::S_IFCHR,
+        rdev: libc::makedev(major as u32, minor as u32),
+    });
+    let spec = spec_devices.iter().filter_map(|d| {
+        let kind = node_kind(d).ok().filter(|k| *k != libc::S_IFIFO)?;
+        Some(DeviceId {
+            kind,
+            rdev: libc::makedev(d.major() as u32, d.minor() as u32),
+        })
+    });
+    let paths = DEFAULT_DEVICES
+        .iter()
+        .map(|&(p, _, _)| PathBuf::from(p))
+        .chain(spec_devices.iter().map(|d| d.path().clone()))
+        .collect();
+    (defaults.chain(spec).collect(), paths)
 }
 
 fn create_node(root: &OwnedFd, n: &Node, userns: Option<&SourceOpener>) -> Result<()> {
@@ -160,8 +218,8 @@ fn open_host_node(n: &Node, path: &Path, open: &SourceOpener) -> Result<Option<O
     if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
         return Ok(None);
     }
-    let want = libc::makedev(n.major as u32, n.minor as u32);
-    if st.st_mode & libc::S_IFMT != n.kind || st.st_rdev != want {
+    let want = DeviceId::of(n);
+    if st.st_mode & libc::S_IFMT != want.kind || st.st_rdev != want.rdev {
         return Ok(None);
     }
     let tree = open(&super::mount_fd::SourceRequest {
@@ -170,10 +228,7 @@ fn open_host_node(n: &Node, path: &Path, open: &SourceOpener) -> Result<Option<O
         idmap: None,
     })?;
     // Checked again on what was opened: the path could have changed in between.
-    if unsafe { libc::fstatat(tree.as_raw_fd(), c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("fstat");
-    }
-    Ok((st.st_mode & libc::S_IFMT == n.kind && st.st_rdev == want).then_some(tree))
+    Ok((DeviceId::of_fd(&tree)? == want).then_some(tree))
 }
 
 /// The host's /dev path of device `n`, from /sys/dev/{char,block}/M:m/uevent's DEVNAME.
@@ -186,7 +241,8 @@ fn host_node_path(n: &Node) -> Option<std::path::PathBuf> {
     let uevent =
         std::fs::read_to_string(format!("/sys/dev/{kind}/{}:{}/uevent", n.major, n.minor)).ok()?;
     let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
-    if name.split('/').any(|c| c == "..") {
+    // Relative and without "..": Path::join would replace /dev with an absolute name.
+    if name.starts_with('/') || name.split('/').any(|c| c == "..") {
         return None;
     }
     Some(Path::new("/dev").join(name))

@@ -17,6 +17,16 @@ pub fn map_text(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
+/// The container's linux.uidMappings and gidMappings in uid_map syntax (what an `idmap`
+/// mount without mappings of its own uses).
+pub fn container_maps(linux: Option<&oci_spec::runtime::Linux>) -> (String, String) {
+    let text = |m: Option<&Vec<LinuxIdMapping>>| map_text(m.map_or(&[], Vec::as_slice));
+    (
+        text(linux.and_then(|l| l.uid_mappings().as_ref())),
+        text(linux.and_then(|l| l.gid_mappings().as_ref())),
+    )
+}
+
 /// A user namespace with these maps, as an fd (its holder process is gone when this returns).
 pub fn userns_fd(uid_map: &str, gid_map: &str) -> Result<OwnedFd> {
     if uid_map.is_empty() || gid_map.is_empty() {

@@ -171,4 +171,48 @@ mod tests {
         };
         assert_eq!(SourceRequest::decode(&r.encode()), Some(r));
     }
+
+    /// Property: the parent decodes what a less privileged process sent, so any bytes decode
+    /// without a panic, and any request without a NUL in its fields round-trips.
+    #[test]
+    fn decode_holds_on_arbitrary_bytes() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        fn text(next: &mut impl FnMut() -> u64, most: u64) -> String {
+            let len = next() % most;
+            (0..len)
+                .map(|_| ['/', 'a', ' ', '\n', 'é'][(next() % 5) as usize])
+                .collect()
+        }
+        let alphabet = [0u8, 1, 2, 4, 7, b'/', b'a', b' ', b'\n', 0xff];
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let _ = SourceRequest::decode(&bytes);
+            let path = text(&mut next, 12);
+            let recursive = next() % 2 == 0;
+            let idmap = if next() % 2 == 0 {
+                Some(IdmapRequest {
+                    uid_map: text(&mut next, 8),
+                    gid_map: text(&mut next, 8),
+                    recursive: next() % 2 == 0,
+                })
+            } else {
+                None
+            };
+            let r = SourceRequest {
+                path: path.into(),
+                recursive,
+                idmap,
+            };
+            assert_eq!(SourceRequest::decode(&r.encode()), Some(r));
+        }
+    }
 }

@@ -8,7 +8,7 @@ use super::mount_syscalls::{mount_flags, sys_mount, MountContext};
 use crate::util::path::{create_in_root, fd_path, open_in_root, open_in_root_nofollow, Leaf};
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::Mount;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 /// Where a bind mount comes from.
@@ -59,33 +59,7 @@ impl BindSource {
 
 /// Applies recursive mount attributes (rro, rnosuid, ...) with mount_setattr(AT_RECURSIVE).
 pub fn setattr_recursive(fd: &OwnedFd, set: u64, clr: u64) -> std::io::Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    super::mount_fd::setattr(fd, true, set, clr, None)
 }
 
 fn destination(m: &Mount) -> PathBuf {
@@ -104,7 +78,7 @@ pub fn mount_entry(ctx: &MountContext, m: &Mount) -> Result<()> {
     let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]));
     let r = if typ == "cgroup" || typ == "cgroup2" {
         cgroupfs::mount_cgroups(ctx, &dest, &opts)
-    } else if opts.is_bind {
+    } else if is_bind_entry(m, &opts) {
         mount_bind(ctx, m, &dest, &opts)
     } else if m.uid_mappings().is_some() || m.gid_mappings().is_some() || opts.idmap.is_some() {
         Err(anyhow!(
@@ -125,20 +99,7 @@ pub fn mount_entry(ctx: &MountContext, m: &Mount) -> Result<()> {
 }
 
 fn mount_bind(ctx: &MountContext, m: &Mount, dest: &Path, opts: &MountOptions) -> Result<()> {
-    let src = m.source().as_ref().context("bind mount without source")?;
-    let src = if src.is_absolute() {
-        src.clone()
-    } else {
-        ctx.bundle.join(src)
-    };
-    let source = BindSource::open(
-        ctx,
-        SourceRequest {
-            path: src,
-            recursive: opts.flags & libc::MS_REC != 0,
-            idmap: idmap_request(ctx, m, opts)?,
-        },
-    )?;
+    let source = BindSource::open(ctx, bind_request(m, opts, ctx.bundle, &ctx.userns_maps)?)?;
     // A bind of a procfs counts as a proc mount (runc: allowed over /proc itself).
     let kind = if source.is_procfs()? { "proc" } else { "bind" };
     super::proc_guard::check_dest(dest, kind)?;
@@ -192,13 +153,39 @@ fn remount_bind_entry(target: &str, opts: &MountOptions, userns: bool) -> Result
     }
 }
 
+/// Whether a `config.mounts` entry is a bind mount (see mount_entry).
+pub fn is_bind_entry(m: &Mount, opts: &MountOptions) -> bool {
+    opts.is_bind && !matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2"))
+}
+
+/// The source a bind mount entry asks for: its path (a relative one is in the bundle),
+/// whether the whole tree, and its idmapping. The init asks for it, and the parent that opens
+/// it checks the request against the same (process::mount_source).
+pub fn bind_request(
+    m: &Mount,
+    opts: &MountOptions,
+    bundle: &Path,
+    userns_maps: &(String, String),
+) -> Result<SourceRequest> {
+    let src = m.source().as_ref().context("bind mount without source")?;
+    Ok(SourceRequest {
+        path: if src.is_absolute() {
+            src.clone()
+        } else {
+            bundle.join(src)
+        },
+        recursive: opts.flags & libc::MS_REC != 0,
+        idmap: idmap_request(m, opts, userns_maps)?,
+    })
+}
+
 /// The idmapping a bind mount asks for: its own uidMappings/gidMappings, or with only the
 /// `idmap`/`ridmap` option the container's. Recursive for `ridmap`, and for an rbind that
 /// does not say `idmap`.
 fn idmap_request(
-    ctx: &MountContext,
     m: &Mount,
     opts: &MountOptions,
+    userns_maps: &(String, String),
 ) -> Result<Option<IdmapRequest>> {
     let text = |v: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
         super::idmap::map_text(v.as_deref().unwrap_or(&[]))
@@ -208,7 +195,7 @@ fn idmap_request(
         return Ok(None);
     }
     let (uid_map, gid_map) = if uid.is_empty() && gid.is_empty() {
-        ctx.userns_maps.clone()
+        userns_maps.clone()
     } else {
         (uid, gid)
     };

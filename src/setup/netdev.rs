@@ -164,6 +164,13 @@ fn move_link(sock: &mut Socket, index: i32, target: &str, ns: &File) -> Result<(
     sock.request(&req).map(|_| ())
 }
 
+/// The flags (IFF_*) of link `index`, if there is one.
+fn link_flags(sock: &mut Socket, index: i32) -> Option<u32> {
+    let req = Request::new(netlink::RTM_GETLINK, 0, &ifinfomsg(index, 0, 0));
+    let reply = sock.request(&req).ok()?.into_iter().next()?;
+    Some(u32::from_ne_bytes(reply.get(8..12)?.try_into().ok()?))
+}
+
 /// The name of link `index`, if there is one.
 fn link_name(sock: &mut Socket, index: i32) -> Option<String> {
     let req = Request::new(netlink::RTM_GETLINK, 0, &ifinfomsg(index, 0, 0));
@@ -219,17 +226,52 @@ fn socket_in(ns: &File) -> Result<Socket> {
     sock
 }
 
-/// Moves every requested device into the network namespace of process `pid`.
-pub fn attach_all(devices: &HashMap<String, LinuxNetDevice>, pid: i32) -> Result<()> {
-    let ns = File::open(format!("/proc/{pid}/ns/net"))
-        .context("opening the container's network namespace")?;
+/// A device moved into a container's namespace, with what it takes to put it back on the
+/// host as it was if the create fails.
+struct Moved {
+    host_name: String,
+    target: String,
+    /// Its index inside, as far as known (see moved_index).
+    index: i32,
+    was_up: bool,
+    addrs: Vec<Address>,
+}
+
+/// The devices moved into a container so far, and its network namespace, held open so that
+/// they can still be moved back after its init has exited.
+#[derive(Default)]
+pub struct Attached {
+    ns: Option<File>,
+    moved: Vec<Moved>,
+}
+
+/// Moves every requested device into the network namespace of process `pid`, recording in
+/// `attached` each as soon as it has left the host (so a failure at any later point can
+/// undo it, see restore_all).
+pub fn attach_all(
+    devices: &HashMap<String, LinuxNetDevice>,
+    pid: i32,
+    attached: &mut Attached,
+) -> Result<()> {
+    let ns: &File = attached.ns.insert(
+        File::open(format!("/proc/{pid}/ns/net"))
+            .context("opening the container's network namespace")?,
+    );
     let mut host = Socket::open()?;
-    let mut inside = socket_in(&ns)?;
+    let mut inside = socket_in(ns)?;
     let mut sorted: Vec<_> = devices.iter().collect();
     sorted.sort_by_key(|(name, _)| *name);
     for (name, dev) in sorted {
         let target = target_name(name, dev);
-        attach(&mut host, &mut inside, &ns, name, target).with_context(|| {
+        attach(
+            &mut host,
+            &mut inside,
+            ns,
+            name,
+            target,
+            &mut attached.moved,
+        )
+        .with_context(|| {
             format!(
                 "linux.netDevices: moving network device {name:?} into the container as {target:?}"
             )
@@ -244,6 +286,7 @@ fn attach(
     ns: &File,
     name: &str,
     target: &str,
+    moved: &mut Vec<Moved>,
 ) -> Result<()> {
     let index = host_index(name)?;
     // The spec: a name already taken inside is an error; found before the host device is
@@ -251,13 +294,84 @@ fn attach(
     if !target.contains("%d") && link_index(inside, target).is_ok() {
         bail!("a network device named {target:?} already exists in the container");
     }
+    let was_up = link_flags(host, index).is_some_and(|f| f & libc::IFF_UP as u32 != 0);
     set_up(host, index, false).context("setting it down")?;
-    let addrs = addresses(host, index).context("reading its addresses")?;
-    move_link(host, index, target, ns)?;
-    let index = moved_index(inside, index, target).context("finding it in the container")?;
-    set_up(inside, index, true).context("setting it up")?;
-    for a in &addrs {
-        add_address(inside, index, a).context("restoring its addresses")?;
+    let addrs = addresses(host, index)
+        .context("reading its addresses")
+        .and_then(|addrs| move_link(host, index, target, ns).map(|()| addrs));
+    let addrs = match addrs {
+        Ok(addrs) => addrs,
+        Err(e) => {
+            // Still ours: leave it as it was found rather than down.
+            if was_up {
+                if let Err(up) = set_up(host, index, true) {
+                    crate::logging::warn(&format!("setting {name:?} up again: {up:#}"));
+                }
+            }
+            return Err(e);
+        }
+    };
+    let mut m = Moved {
+        host_name: name.to_string(),
+        target: target.to_string(),
+        index,
+        was_up,
+        addrs,
+    };
+    // Recorded whatever happens next: it has left the host.
+    let r = set_up_inside(inside, &mut m);
+    moved.push(m);
+    r
+}
+
+/// The moved device's index in the container, up, with its addresses.
+fn set_up_inside(inside: &mut Socket, m: &mut Moved) -> Result<()> {
+    m.index = moved_index(inside, m.index, &m.target).context("finding it in the container")?;
+    set_up(inside, m.index, true).context("setting it up")?;
+    for a in &m.addrs {
+        add_address(inside, m.index, a).context("restoring its addresses")?;
+    }
+    Ok(())
+}
+
+/// After a failed create: moves the devices back to our namespace under their host names,
+/// up if they were, with their addresses. Otherwise the end of the container's namespace
+/// would destroy a virtual device and return a physical one under its container name,
+/// without addresses. Best effort: what fails is reported and the rest is still tried.
+pub fn restore_all(attached: &Attached) {
+    let Some(ns) = attached.ns.as_ref().filter(|_| !attached.moved.is_empty()) else {
+        return;
+    };
+    let sockets = File::open("/proc/self/ns/net")
+        .context("opening our network namespace")
+        .and_then(|own| Ok((socket_in(ns)?, Socket::open()?, own)));
+    let (mut inside, mut host, own) = match sockets {
+        Ok(s) => s,
+        Err(e) => {
+            crate::logging::warn(&format!("linux.netDevices: moving devices back: {e:#}"));
+            return;
+        }
+    };
+    for m in attached.moved.iter().rev() {
+        if let Err(e) = restore(&mut inside, &mut host, &own, m) {
+            crate::logging::warn(&format!(
+                "linux.netDevices: moving {:?} back to the host: {e:#}",
+                m.host_name
+            ));
+        }
+    }
+}
+
+fn restore(inside: &mut Socket, host: &mut Socket, own: &File, m: &Moved) -> Result<()> {
+    let index = moved_index(inside, m.index, &m.target)?;
+    set_up(inside, index, false)?;
+    move_link(inside, index, &m.host_name, own)?;
+    let index = host_index(&m.host_name)?;
+    if m.was_up {
+        set_up(host, index, true)?;
+    }
+    for a in &m.addrs {
+        add_address(host, index, a)?;
     }
     Ok(())
 }

@@ -19,21 +19,21 @@ pub struct Groups {
     pub created: Vec<PathBuf>,
 }
 
-/// Where resctrl is mounted in our mount namespace, from mountinfo.
+/// Where resctrl is mounted in our mount namespace, from mountinfo. Looked up once per hull
+/// invocation: `create` asks when validating the config and again when making the group.
 pub fn mount_point() -> Result<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        if right.split_whitespace().next() == Some("resctrl") {
-            if let Some(p) = left.split_whitespace().nth(4) {
-                return Ok(PathBuf::from(p.replace("\\040", " ")));
-            }
-        }
+    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    if let Some(found) = FOUND.get() {
+        return found.clone().context(NOT_MOUNTED);
     }
-    bail!("linux.intelRdt is set but no resctrl filesystem is mounted (mount -t resctrl resctrl /sys/fs/resctrl)")
+    let info = crate::util::mountinfo::read()?;
+    let found = crate::util::mountinfo::entries(&info)
+        .find(|e| e.fstype == "resctrl")
+        .map(|e| e.mount_point());
+    FOUND.get_or_init(|| found).clone().context(NOT_MOUNTED)
 }
+
+const NOT_MOUNTED: &str = "linux.intelRdt is set but no resctrl filesystem is mounted (mount -t resctrl resctrl /sys/fs/resctrl)";
 
 /// The spec's rules on the values, checked before anything exists; then resctrl must be there.
 pub fn check(rdt: &LinuxIntelRdt) -> Result<()> {

@@ -4,7 +4,6 @@ use super::devices;
 use super::mount_options;
 use super::mount_syscalls::{self, sys_mount, MountContext};
 use super::mounts;
-use crate::util::proc::unescape_mountinfo;
 use crate::util::path::{open_root, Leaf};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
@@ -69,18 +68,7 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
         cgroupns: o.cgroupns,
         userns: o.userns,
         open_source: o.open_source,
-        userns_maps: (
-            super::idmap::map_text(
-                linux
-                    .and_then(|l| l.uid_mappings().as_deref())
-                    .unwrap_or(&[]),
-            ),
-            super::idmap::map_text(
-                linux
-                    .and_then(|l| l.gid_mappings().as_deref())
-                    .unwrap_or(&[]),
-            ),
-        ),
+        userns_maps: super::idmap::container_maps(linux),
     };
     let dev = mount_all(&ctx, o.spec)?;
     let spec_devices: &[_] = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
@@ -242,25 +230,12 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
 /// namespace). So, as runc does, detach every full proc/sysfs mount outside the rootfs, or
 /// cover it with an empty tmpfs where it cannot be unmounted.
 fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    let mut targets = Vec::new();
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let f: Vec<&str> = pre.split(' ').collect();
-        let fstype = post.split(' ').next().unwrap_or("");
-        let (Some(&root), Some(&mp)) = (f.get(3), f.get(4)) else {
-            continue;
-        };
-        let mp = unescape_mountinfo(mp);
-        if root == "/"
-            && (fstype == "proc" || fstype == "sysfs")
-            && !Path::new(&mp).starts_with(rootfs)
-        {
-            targets.push(mp);
-        }
-    }
+    let info = crate::util::mountinfo::read()?;
+    let mut targets: Vec<String> = crate::util::mountinfo::entries(&info)
+        .filter(|e| e.root == "/" && matches!(e.fstype, "proc" | "sysfs"))
+        .map(|e| crate::util::mountinfo::unescape(e.mount_point))
+        .filter(|mp| !Path::new(mp).starts_with(rootfs))
+        .collect();
     // Deepest first, so a parent's detach does not hide a child still to handle.
     targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
     for t in targets {

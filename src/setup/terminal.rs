@@ -63,54 +63,17 @@ pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
 
 /// Sends `fd` over a connected unix socket with SCM_RIGHTS, with `name` as the payload.
 pub fn send_fd(sock: RawFd, fd: RawFd, name: &str) -> Result<()> {
-    let mut iov = libc::iovec {
-        iov_base: name.as_ptr() as *mut _,
-        iov_len: name.len(),
-    };
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
-    }
-    if unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } < 0 {
-        return Err(std::io::Error::last_os_error())
-            .context("sending the pty master over the console socket");
-    }
-    Ok(())
+    crate::util::scm::send(sock, fd, name.as_bytes())
+        .context("sending the pty master over the console socket")
 }
 
 /// Receives one fd sent with SCM_RIGHTS.
 pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
     let mut data = [0u8; 4096];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    if unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error()).context("recvmsg");
+    match crate::util::scm::recv(sock, &mut data).context("recvmsg")? {
+        (_, Some(fd)) => Ok(fd),
+        (_, None) => anyhow::bail!("no file descriptor received"),
     }
-    let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    if c.is_null() || unsafe { (*c).cmsg_type } != libc::SCM_RIGHTS {
-        anyhow::bail!("no file descriptor received");
-    }
-    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd) };
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Connects to the caller's console socket (done by the parent, in the host's namespaces).

@@ -53,6 +53,10 @@ pub struct ContainerState {
     /// start (see [`ContainerState::status`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub creator: i32,
+    /// No mount namespace of its own: the number of mounts on the rootfs before create
+    /// (see setup::host_mounts); delete detaches the ones above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts: Option<usize>,
 }
 
 fn is_zero(n: &i32) -> bool {

@@ -2,9 +2,11 @@
 pub mod fs;
 #[cfg(test)]
 pub mod fuzz;
+pub mod mountinfo;
 pub mod netlink;
 pub mod path;
 pub mod proc;
+pub mod scm;
 pub mod time;
 
 /// An io::Error's text without Rust's " (os error N)" suffix, as Go prints syscall errors.

@@ -147,29 +147,3 @@ mod tests {
         );
     }
 }
-
-/// Undo the octal escapes of mountinfo fields (\040 for space etc.).
-pub fn unescape_mountinfo(s: &str) -> String {
-    if !s.contains('\\') {
-        return s.to_string();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        // The kernel escapes bytes as \ooo, so only values up to \377 are escapes.
-        let escaped = b
-            .get(i + 1..i + 4)
-            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
-            .map(|d| d.iter().fold(0u16, |v, c| v * 8 + u16::from(c - b'0')))
-            .filter(|&v| v <= 0o377);
-        if let Some(v) = escaped {
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}

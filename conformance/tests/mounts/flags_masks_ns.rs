@@ -306,6 +306,31 @@ fn no_mount_namespace_shares_the_runtimes() {
     }
 }
 
+/// No mount namespace, and a mount that fails after others were made in the runtime's
+/// namespace: the failed create takes them all away again (and its state).
+#[test]
+fn no_mount_namespace_failed_create_leaves_no_mounts() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/late", "type": "bind",
+        "source": "/nonexistent-hull-bind-source", "options": ["bind"]
+    }));
+    let (code, _, err) = sh(&rt, &mut b, "true");
+    assert_eq!(code, 1, "{err}");
+    assert!(rt.ids_in_root().is_empty(), "state left behind");
+    if !is_runc() {
+        let left = mounts_under(&b.rootfs());
+        assert!(left.is_empty(), "mounts left after a failed create: {left:?}");
+    }
+}
+
 /// A mount namespace given by path is joined: the rootfs is set up inside it.
 #[test]
 fn mount_namespace_joined_by_path() {

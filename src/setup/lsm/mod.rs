@@ -54,17 +54,13 @@ fn selinuxfs_mounted() -> bool {
         return true;
     }
     // Elsewhere (old /selinux): the mount table names it.
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(info) = crate::util::mountinfo::read() else {
         return false;
     };
-    info.lines().any(|l| {
-        let fields: Vec<&str> = l.split(' ').collect();
-        let fstype = fields
-            .iter()
-            .position(|f| *f == "-")
-            .and_then(|i| fields.get(i + 1));
-        fstype == Some(&"selinuxfs") && fields.get(4).is_some_and(|mp| is_writable_selinuxfs(mp))
-    })
+    let found = crate::util::mountinfo::entries(&info).any(|e| {
+        e.fstype == "selinuxfs" && e.mount_point().to_str().is_some_and(is_writable_selinuxfs)
+    });
+    found
 }
 
 fn nonempty(s: &Option<String>) -> Option<&str> {
