@@ -124,6 +124,9 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
         // cgroup_procs is empty when the parent places us.
         enter_cgroup_and_joins(cfg)?;
     }
+    if let Some(p) = cfg.spec.process().as_ref() {
+        crate::setup::attrs::apply_oom_score_adj(p)?;
+    }
     if new_user || joins_user {
         // Become root of the user namespace, so what we create is owned by the container's root.
         if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0 {
@@ -275,7 +278,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
     crate::setup::lsm::set_exec_labels(process, !cfg.no_new_keyring)?;
-    crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
+    crate::setup::attrs::apply_process_attrs(cfg.id, cfg.no_new_keyring)?;
     crate::setup::kattrs::apply(process, linux)?;
     let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
     let f = crate::setup::finalize::finalize(

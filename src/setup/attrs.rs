@@ -1,14 +1,22 @@
-//! Process attributes set just before the user switch: OOM score, rlimits, session keyring,
-//! and the final environment and signal state.
+//! Process attributes: the OOM score (set first, see `apply_oom_score_adj`), and, just before
+//! the user switch, the session keyring and the final environment and signal state.
 
 use anyhow::{Context, Result};
 use oci_spec::runtime::Process;
 use std::path::Path;
 
-pub fn apply_process_attrs(id: &str, p: &Process, no_new_keyring: bool) -> Result<()> {
+/// process.oomScoreAdj, written while the init still has the host's root uid (before it
+/// becomes root of a user namespace), as runc writes it before entering one: the init is not
+/// dumpable, so its /proc/self files belong to the host's root, which the user namespace's
+/// root cannot write (EACCES under `hostUsers: false` pods).
+pub fn apply_oom_score_adj(p: &Process) -> Result<()> {
     if let Some(adj) = p.oom_score_adj() {
         crate::util::fs::write_value(Path::new("/proc/self/oom_score_adj"), &adj.to_string())?;
     }
+    Ok(())
+}
+
+pub fn apply_process_attrs(id: &str, no_new_keyring: bool) -> Result<()> {
     if !no_new_keyring {
         join_session_keyring(id)?;
     }
