@@ -1,0 +1,243 @@
+//! Kubernetes user-namespaced pods (`hostUsers: false`) through containerd 2.1's CRI, sent as
+//! the kubelet (1.33+) sends them: the pod's and every container's NamespaceOption carry
+//! `userns_options` (mode POD, a 65536-id range at a multiple of 65536 for uids and gids), and
+//! every volume Mount carries the same range as `uidMappings`/`gidMappings` (KEP-127: volumes
+//! are idmapped mounts). containerd makes the user namespace in the sandbox container (a new
+//! `user` namespace with the maps), and each container joins it by path
+//! (`/proc/<sandbox pid>/ns/user`) with the maps repeated; the rootfs layers are idmapped by
+//! containerd's overlayfs snapshotter, the volumes by the runtime.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use k8s_cri::v1::*;
+
+use crate::harness::util::{unique, Timer};
+
+use super::cri::Cri;
+use super::WAIT;
+
+/// The pod's first host id: the kubelet hands out ranges of 65536 at multiples of 65536
+/// above the host's own 0..65535.
+const HOST_BASE: u32 = 65536 * 7;
+const RANGE: u32 = 65536;
+
+fn pod_range() -> Vec<IdMapping> {
+    vec![IdMapping {
+        host_id: HOST_BASE,
+        container_id: 0,
+        length: RANGE,
+    }]
+}
+
+/// The kubelet's NamespaceOption.userns_options for a `hostUsers: false` pod.
+fn userns_options() -> UserNamespace {
+    UserNamespace {
+        mode: NamespaceMode::Pod as i32,
+        uids: pod_range(),
+        gids: pod_range(),
+    }
+}
+
+/// What the kubelet sets for a `hostUsers: false` pod and its containers: the user namespace
+/// options, and the pod's own network namespace (a user-namespaced pod cannot use the
+/// node's: containerd makes its network namespace inside the pod's user namespace).
+fn set_userns(ns: &mut Option<NamespaceOption>) {
+    if let Some(ns) = ns.as_mut() {
+        ns.network = NamespaceMode::Pod as i32;
+        ns.userns_options = Some(userns_options());
+    }
+}
+
+/// The `pid` containerd reports in a verbose status's `info` JSON.
+fn info_pid(info: &std::collections::HashMap<String, String>, what: &str) -> i32 {
+    let raw = info
+        .get("info")
+        .unwrap_or_else(|| panic!("{what}: verbose status without info: {info:?}"));
+    let v: serde_json::Value =
+        serde_json::from_str(raw).unwrap_or_else(|e| panic!("{what} info JSON: {e}: {raw}"));
+    v["pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{what} info without a pid: {raw}")) as i32
+}
+
+fn container_pid(cri: &Cri, id: &str) -> i32 {
+    let req = ContainerStatusRequest {
+        container_id: id.into(),
+        verbose: true,
+    };
+    let r = cri.call("ContainerStatus", |mut c| async move {
+        c.container_status(req).await
+    });
+    info_pid(&r.info, "container")
+}
+
+fn sandbox_pid(cri: &Cri, pod: &str) -> i32 {
+    let req = PodSandboxStatusRequest {
+        pod_sandbox_id: pod.into(),
+        verbose: true,
+    };
+    let r = cri.call("PodSandboxStatus", |mut c| async move {
+        c.pod_sandbox_status(req).await
+    });
+    info_pid(&r.info, "sandbox")
+}
+
+/// The real uid and gid of host process `pid`, from /proc/<pid>/status.
+fn host_ids(pid: i32) -> (u32, u32) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    let field = |name: &str| -> u32 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+fn user_ns(pid: i32) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/user"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/ns/user: {e}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn owner(p: &Path) -> (u32, u32) {
+    let m = fs::symlink_metadata(p).unwrap_or_else(|e| panic!("stat {}: {e}", p.display()));
+    (m.uid(), m.gid())
+}
+
+/// A hostPath volume as the kubelet passes it for a user-namespaced pod: idmapped with the
+/// pod's range.
+fn idmapped_volume(host: &Path, container: &str) -> Mount {
+    Mount {
+        container_path: container.into(),
+        host_path: host.to_string_lossy().into_owned(),
+        propagation: MountPropagation::PropagationPrivate as i32,
+        uid_mappings: pod_range(),
+        gid_mappings: pod_range(),
+        ..Default::default()
+    }
+}
+
+/// A `hostUsers: false` pod: its containers are root inside and HOST_BASE outside, share the
+/// pod's user namespace, read and write an idmapped hostPath volume that sits under a
+/// root-only (0700) host directory (files they create are owned on the host by the ids they
+/// have inside, as Kubernetes expects of idmapped volumes), and ExecSync works in them.
+#[test]
+#[ignore = "needs the sid root: make test-sid"]
+fn cri_userns_pod_idmapped_host_path_and_exec() {
+    let _t = Timer::new("cri_userns_pod_idmapped_host_path_and_exec");
+    let cri = Cri::start();
+
+    // /<ctd dir>/private (root 0700) /vol (root 0755) /from-host (root 0644). Only the host's
+    // root can reach the volume: it must be opened with the runtime's host credentials.
+    let private = cri.ctd.dir().join("private");
+    let vol = private.join("vol");
+    fs::create_dir_all(&vol).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(&vol, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(vol.join("from-host"), "host data\n").unwrap();
+    fs::set_permissions(vol.join("from-host"), fs::Permissions::from_mode(0o644)).unwrap();
+
+    let pod_name = unique("pod");
+    let mut pod_cfg = cri.pod_config(&pod_name, false);
+    if let Some(sc) = pod_cfg
+        .linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+    {
+        set_userns(&mut sc.namespace_options);
+    }
+    let pod = cri.run_pod(&pod_cfg);
+    let spid = sandbox_pid(&cri, &pod);
+    assert_eq!(
+        host_ids(spid),
+        (HOST_BASE, HOST_BASE),
+        "the sandbox runs as the pod's root"
+    );
+
+    let container = |name: &str, run_as: Option<i64>| {
+        let mut cfg = cri.container_config(name, "echo started; exec sleep 1000");
+        cfg.mounts = vec![idmapped_volume(&vol, "/vol")];
+        if let Some(sc) = cfg.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
+            set_userns(&mut sc.namespace_options);
+            if let Some(uid) = run_as {
+                sc.run_as_user = Some(Int64Value { value: uid });
+                sc.run_as_group = Some(Int64Value { value: uid });
+            }
+        }
+        let id = cri.create_start(&pod, &pod_cfg, cfg);
+        cri.wait_state(&id, ContainerState::ContainerRunning, WAIT);
+        id
+    };
+    let root_ctr = container("root", None);
+    let user_ctr = container("user", Some(1000));
+
+    // Root inside, HOST_BASE outside, in the pod's user namespace.
+    let rpid = container_pid(&cri, &root_ctr);
+    assert_eq!(host_ids(rpid), (HOST_BASE, HOST_BASE));
+    assert_eq!(user_ns(rpid), user_ns(spid), "container not in the pod's userns");
+    let upid = container_pid(&cri, &user_ctr);
+    assert_eq!(host_ids(upid), (HOST_BASE + 1000, HOST_BASE + 1000));
+    assert_eq!(user_ns(upid), user_ns(spid), "container not in the pod's userns");
+
+    let script = r#"
+        echo id=$(id -u):$(id -g)
+        echo uid_map $(cat /proc/self/uid_map)
+        echo gid_map $(cat /proc/self/gid_map)
+        echo image=$(stat -c %u:%g /bin)
+        echo host=$(stat -c %u:%g /vol/from-host):$(cat /vol/from-host)
+        echo made-by-root > /vol/by-root && mkdir /vol/dir-by-root && echo wrote
+    "#;
+    let (code, out, err) = cri.exec_sync(&root_ctr, &["sh", "-c", script]);
+    assert_eq!(code, 0, "stdout {out:?} stderr {err:?}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "id=0:0",
+            &format!("uid_map 0 {HOST_BASE} {RANGE}"),
+            &format!("gid_map 0 {HOST_BASE} {RANGE}"),
+            // containerd idmaps the image layers: the image's root files are root's.
+            "image=0:0",
+            // The idmapped volume shows the host's root files as the container's root's.
+            "host=0:0:host data",
+            "wrote",
+        ],
+        "stderr {err:?}"
+    );
+    // Through the idmapped mount the container's root writes as the host's root (the
+    // mapping taken back), not as HOST_BASE.
+    assert_eq!(owner(&vol.join("by-root")), (0, 0));
+    assert_eq!(owner(&vol.join("dir-by-root")), (0, 0));
+    assert_eq!(
+        fs::read_to_string(vol.join("by-root")).unwrap(),
+        "made-by-root\n"
+    );
+
+    // A non-root container user (1000 inside, HOST_BASE+1000 outside) owns what it creates as
+    // 1000 on the host, and root's files stay root's to it.
+    fs::set_permissions(&vol, fs::Permissions::from_mode(0o777)).unwrap();
+    let (code, out, err) = cri.exec_sync(
+        &user_ctr,
+        &[
+            "sh",
+            "-c",
+            "echo id=$(id -u); echo by-user > /vol/by-user && stat -c %u:%g /vol/by-root; \
+             if echo x >> /vol/by-root 2>/dev/null; then echo wrote-root-file; fi",
+        ],
+    );
+    assert_eq!(code, 0, "stdout {out:?} stderr {err:?}");
+    assert_eq!(out, "id=1000\n0:0\n", "stderr {err:?}");
+    assert_eq!(owner(&vol.join("by-user")), (1000, 1000));
+
+    cri.stop_remove_container(&root_ctr, 0);
+    cri.stop_remove_container(&user_ctr, 0);
+    cri.stop_remove_pod(&pod)
+        .unwrap_or_else(|e| panic!("stop/remove pod: {e}"));
+}
