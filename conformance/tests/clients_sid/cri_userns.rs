@@ -10,10 +10,11 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::process::Command;
 
 use k8s_cri::v1::*;
 
-use crate::harness::util::{unique, Timer};
+use crate::harness::util::{run_cmd, unique, Timer};
 
 use super::cri::Cri;
 use super::WAIT;
@@ -127,7 +128,8 @@ fn idmapped_volume(host: &Path, container: &str) -> Mount {
 /// A `hostUsers: false` pod: its containers are root inside and HOST_BASE outside, share the
 /// pod's user namespace, read and write an idmapped hostPath volume that sits under a
 /// root-only (0700) host directory (files they create are owned on the host by the ids they
-/// have inside, as Kubernetes expects of idmapped volumes), and ExecSync works in them.
+/// have inside, as Kubernetes expects of idmapped volumes), see an idmapped file volume and a
+/// read-only idmapped tmpfs volume (a secret), and ExecSync works in them.
 #[test]
 #[ignore = "needs the sid root: make test-sid"]
 fn cri_userns_pod_idmapped_host_path_and_exec() {
@@ -143,6 +145,22 @@ fn cri_userns_pod_idmapped_host_path_and_exec() {
     fs::set_permissions(&vol, fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(vol.join("from-host"), "host data\n").unwrap();
     fs::set_permissions(vol.join("from-host"), fs::Permissions::from_mode(0o644)).unwrap();
+    // The kubelet's other volumes: a file (etc-hosts) and a secret on a tmpfs, read-only,
+    // whose 0400 root file only the container's root may read (through the idmap).
+    let hosts = private.join("etc-hosts");
+    fs::write(&hosts, "127.0.0.1 localhost\n10.88.0.2 hull-userns-pod\n").unwrap();
+    let secret = private.join("secret");
+    fs::create_dir_all(&secret).unwrap();
+    let o = run_cmd(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0755", "hull-secret"])
+            .arg(&secret),
+        &cri.ctd.dir().join("io"),
+        WAIT,
+    );
+    assert_eq!(o.code(), 0, "{}", o.describe());
+    fs::write(secret.join("token"), "s3cret\n").unwrap();
+    fs::set_permissions(secret.join("token"), fs::Permissions::from_mode(0o400)).unwrap();
 
     let pod_name = unique("pod");
     let mut pod_cfg = cri.pod_config(&pod_name, false);
@@ -163,7 +181,13 @@ fn cri_userns_pod_idmapped_host_path_and_exec() {
 
     let container = |name: &str, run_as: Option<i64>| {
         let mut cfg = cri.container_config(name, "echo started; exec sleep 1000");
-        cfg.mounts = vec![idmapped_volume(&vol, "/vol")];
+        let mut secret_mount = idmapped_volume(&secret, "/var/run/secrets/hull");
+        secret_mount.readonly = true;
+        cfg.mounts = vec![
+            idmapped_volume(&vol, "/vol"),
+            idmapped_volume(&hosts, "/etc/hosts"),
+            secret_mount,
+        ];
         if let Some(sc) = cfg.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
             set_userns(&mut sc.namespace_options);
             if let Some(uid) = run_as {
@@ -193,6 +217,9 @@ fn cri_userns_pod_idmapped_host_path_and_exec() {
         echo image=$(stat -c %u:%g /bin)
         echo host=$(stat -c %u:%g /vol/from-host):$(cat /vol/from-host)
         echo made-by-root > /vol/by-root && mkdir /vol/dir-by-root && echo wrote
+        echo hosts=$(stat -c %u:%g /etc/hosts):$(grep -c hull-userns-pod /etc/hosts)
+        echo secret=$(stat -c %u:%g:%a /var/run/secrets/hull/token):$(cat /var/run/secrets/hull/token)
+        if touch /var/run/secrets/hull/x 2>/dev/null; then echo secret-rw; else echo secret-ro; fi
     "#;
     let (code, out, err) = cri.exec_sync(&root_ctr, &["sh", "-c", script]);
     assert_eq!(code, 0, "stdout {out:?} stderr {err:?}");
@@ -208,6 +235,9 @@ fn cri_userns_pod_idmapped_host_path_and_exec() {
             // The idmapped volume shows the host's root files as the container's root's.
             "host=0:0:host data",
             "wrote",
+            "hosts=0:0:1",
+            "secret=0:0:400:s3cret",
+            "secret-ro",
         ],
         "stderr {err:?}"
     );
