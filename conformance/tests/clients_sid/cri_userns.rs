@@ -205,10 +205,18 @@ fn cri_userns_pod_idmapped_host_path_and_exec() {
     // Root inside, HOST_BASE outside, in the pod's user namespace.
     let rpid = container_pid(&cri, &root_ctr);
     assert_eq!(host_ids(rpid), (HOST_BASE, HOST_BASE));
-    assert_eq!(user_ns(rpid), user_ns(spid), "container not in the pod's userns");
+    assert_eq!(
+        user_ns(rpid),
+        user_ns(spid),
+        "container not in the pod's userns"
+    );
     let upid = container_pid(&cri, &user_ctr);
     assert_eq!(host_ids(upid), (HOST_BASE + 1000, HOST_BASE + 1000));
-    assert_eq!(user_ns(upid), user_ns(spid), "container not in the pod's userns");
+    assert_eq!(
+        user_ns(upid),
+        user_ns(spid),
+        "container not in the pod's userns"
+    );
 
     let script = r#"
         echo id=$(id -u):$(id -g)
