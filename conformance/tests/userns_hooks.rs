@@ -1,0 +1,193 @@
+//! User-namespaced containers and what the runtime must still do with the host's credentials
+//! (issue 9): hooks that run in the runtime namespace (prestart, createRuntime, poststart,
+//! poststop) are found and run by the runtime on the host, so a hook binary under a root-only
+//! (0700) directory works although the container's root (an unprivileged host uid) could not
+//! reach it; and process.oomScoreAdj is applied although the container's root may not write
+//! the non-dumpable init's /proc/self/oom_score_adj. Both for a new user namespace and for
+//! one joined by path (Kubernetes pods: containers join the sandbox's user namespace).
+//!
+//! Each test passes with runc 1.1.5 (/usr/sbin/runc) and runc 1.3.6 (Debian sid root).
+
+use hull_conformance::*;
+use serde_json::{json, Value};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+/// Host id of the container's root.
+const HOST_ROOT: u32 = 100000;
+
+fn mapping() -> Value {
+    json!([{ "containerID": 0, "hostID": HOST_ROOT, "size": 65536 }])
+}
+
+/// A busybox bundle whose container runs `args` in a new user namespace (0 → HOST_ROOT),
+/// without the /sys/fs/cgroup mount (cgroup v1 cannot be mounted from a user namespace).
+fn userns_bundle(id: &str, args: &[&str]) -> Bundle {
+    let mut b = Bundle::busybox();
+    b.set_cgroups_path(&test_cgroups_path(id));
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces array")
+        .push(json!({ "type": "user" }));
+    b.config["linux"]["uidMappings"] = mapping();
+    b.config["linux"]["gidMappings"] = mapping();
+    b.config["mounts"]
+        .as_array_mut()
+        .expect("mounts array")
+        .retain(|m| m["destination"] != "/sys/fs/cgroup");
+    b.set_args(args);
+    b
+}
+
+/// A bundle whose container joins `holder_pid`'s user and network namespaces by path, as a
+/// Kubernetes pod's containers join the sandbox's (the mappings are repeated, as containerd
+/// does).
+fn joined_userns_bundle(id: &str, holder_pid: i32, args: &[&str]) -> Bundle {
+    let mut b = userns_bundle(id, args);
+    b.config["linux"]["namespaces"] = json!([
+        { "type": "user", "path": format!("/proc/{holder_pid}/ns/user") },
+        { "type": "pid" },
+        { "type": "mount" },
+        { "type": "ipc" },
+        { "type": "uts" },
+        { "type": "network", "path": format!("/proc/{holder_pid}/ns/net") },
+    ]);
+    b
+}
+
+/// A root-only directory (0700) in the bundle dir holding an executable hook (0700) that
+/// appends "<kind> uid=<its uid> pid=<the state's pid>" to `<dir>/ran`.
+fn private_hook(b: &Bundle) -> (PathBuf, PathBuf) {
+    let dir = b.dir.join("root-only");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let hook = dir.join("hook");
+    fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nstate=$(cat)\npid=$(echo \"$state\" | sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p')\n\
+             echo \"$1 uid=$(id -u) pid=$pid\" >> {}/ran\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o700)).unwrap();
+    (dir, hook)
+}
+
+fn hook(path: &Path, kind: &str) -> Value {
+    json!([{ "path": path, "args": ["hook", kind] }])
+}
+
+fn ran(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join("ran"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The runtime-namespace hooks of `b` (a user-namespaced container) run from a root-only dir,
+/// as the host's root, prestart and createRuntime with the container's pid; the container's
+/// own root cannot even list the directory.
+fn check_runtime_hooks(rt: &Runtime, mut b: Bundle, id: &str) {
+    let (dir, h) = private_hook(&b);
+    b.config["hooks"] = json!({
+        "prestart": hook(&h, "prestart"),
+        "createRuntime": hook(&h, "createRuntime"),
+        "poststart": hook(&h, "poststart"),
+        "poststop": hook(&h, "poststop"),
+    });
+    // The container sees the bundle dir at /b (read-only) to show it cannot reach the hook.
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/b", "type": "bind", "source": b.dir, "options": ["rbind", "ro"]
+    }));
+    fs::create_dir_all(b.rootfs().join("b")).unwrap();
+    b.save();
+    let c = Container::with_id(rt, &b, id);
+    c.create();
+    let pid = c.pid();
+    let ran_at_create = ran(&dir);
+    for k in ["prestart", "createRuntime"] {
+        let want = format!("{k} uid=0 pid={pid}");
+        assert!(
+            ran_at_create.contains(&want),
+            "{want:?} not in {ran_at_create:?}"
+        );
+    }
+    c.start();
+    c.wait_status("stopped", T);
+    assert!(
+        c.stdout().contains("uid=0") && c.stderr().contains("/b/root-only': Permission denied"),
+        "the container's root must not reach the root-only dir itself: stdout {:?} stderr {:?}",
+        c.stdout(),
+        c.stderr()
+    );
+    c.delete();
+    // poststart (whose timing differs between runc versions) and poststop ran too.
+    let all = ran(&dir);
+    for k in ["poststart", "poststop"] {
+        let prefix = format!("{k} uid=0 ");
+        assert!(
+            all.iter().any(|l| l.starts_with(&prefix)),
+            "no {k} hook: {all:?}"
+        );
+    }
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_no_state(rt, id);
+}
+
+const LS_PRIVATE: &[&str] = &["sh", "-c", "echo uid=$(id -u); ls /b/root-only"];
+
+#[test]
+fn userns_runtime_hooks_under_a_root_only_dir() {
+    let rt = Runtime::new();
+    let id = unique_id("unshook");
+    let b = userns_bundle(&id, LS_PRIVATE);
+    check_runtime_hooks(&rt, b, &id);
+}
+
+/// A bundle for a container holding a user namespace (the pod sandbox).
+fn holder_bundle(id: &str) -> Bundle {
+    let b = userns_bundle(id, &["sleep", "1000"]);
+    b.save();
+    b
+}
+
+#[test]
+fn joined_userns_runtime_hooks_under_a_root_only_dir() {
+    let rt = Runtime::new();
+    let hid = unique_id("unsholder");
+    let hb = holder_bundle(&hid);
+    let h = Container::with_id(&rt, &hb, &hid);
+    h.create();
+    let id = unique_id("junshook");
+    let b = joined_userns_bundle(&id, h.pid(), LS_PRIVATE);
+    check_runtime_hooks(&rt, b, &id);
+}
+
+/// process.oomScoreAdj takes effect in a user-namespaced container (new and joined).
+#[test]
+fn userns_oom_score_adj() {
+    let rt = Runtime::new();
+    let hid = unique_id("unsholder");
+    let hb = holder_bundle(&hid);
+    let h = Container::with_id(&rt, &hb, &hid);
+    h.create();
+    for joined in [false, true] {
+        let id = unique_id("unsoom");
+        let args = ["sh", "-c", "cat /proc/self/oom_score_adj; id -u"];
+        let mut b = if joined {
+            joined_userns_bundle(&id, h.pid(), &args)
+        } else {
+            userns_bundle(&id, &args)
+        };
+        b.config["process"]["oomScoreAdj"] = json!(567);
+        let (code, out, err) = run_container(&rt, &mut b, &args);
+        assert_eq!(code, 0, "joined={joined}: stdout {out:?} stderr {err:?}");
+        assert_eq!(out, "567\n0\n", "joined={joined}: stderr {err:?}");
+    }
+}
