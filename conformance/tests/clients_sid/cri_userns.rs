@@ -279,3 +279,100 @@ fn cri_userns_pod_idmapped_host_path_and_exec() {
     cri.stop_remove_pod(&pod)
         .unwrap_or_else(|e| panic!("stop/remove pod: {e}"));
 }
+
+/// The masked and read-only paths the kubelet sends for every container (its defaults for
+/// the Default proc mount type).
+const KUBELET_MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const KUBELET_READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// `shareProcessNamespace: true` with `hostUsers: false`: the container joins the pod's pid
+/// namespace and user namespace by path (the pid namespace belongs to the pod's user
+/// namespace), sees the sandbox as pid 1, and the kubelet's default masked and read-only
+/// paths apply inside the user namespace.
+#[test]
+#[ignore = "needs the sid root: make test-sid"]
+fn cri_userns_pod_shared_pid_namespace_and_default_paths() {
+    let _t = Timer::new("cri_userns_pod_shared_pid_namespace_and_default_paths");
+    let cri = Cri::start();
+    let shared = |ns: &mut Option<NamespaceOption>| {
+        set_userns(ns);
+        if let Some(ns) = ns.as_mut() {
+            ns.pid = NamespaceMode::Pod as i32;
+        }
+    };
+    let pod_name = unique("pod");
+    let mut pod_cfg = cri.pod_config(&pod_name, false);
+    if let Some(sc) = pod_cfg
+        .linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+    {
+        shared(&mut sc.namespace_options);
+    }
+    let pod = cri.run_pod(&pod_cfg);
+    let spid = sandbox_pid(&cri, &pod);
+
+    let mut cfg = cri.container_config("shared", "exec sleep 1000");
+    if let Some(sc) = cfg.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
+        shared(&mut sc.namespace_options);
+        sc.masked_paths = KUBELET_MASKED.iter().map(|s| s.to_string()).collect();
+        sc.readonly_paths = KUBELET_READONLY.iter().map(|s| s.to_string()).collect();
+    }
+    let id = cri.create_start(&pod, &pod_cfg, cfg);
+    cri.wait_state(&id, ContainerState::ContainerRunning, WAIT);
+    let cpid = container_pid(&cri, &id);
+    assert_eq!(host_ids(cpid), (HOST_BASE, HOST_BASE));
+    assert_eq!(
+        user_ns(cpid),
+        user_ns(spid),
+        "container not in the pod's userns"
+    );
+    let pid_ns = |pid: i32| fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    assert_eq!(
+        pid_ns(cpid),
+        pid_ns(spid),
+        "container not in the pod's pid namespace"
+    );
+
+    let script = r#"
+        echo pid1=$(tr '\0' ' ' < /proc/1/cmdline)
+        echo keys=$(stat -c %t:%T /proc/keys) firmware=$(ls /sys/firmware | wc -l)
+        if echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null; then echo sys=rw; else echo sys=ro; fi
+        echo uid_map $(cat /proc/self/uid_map)
+    "#;
+    let (code, out, err) = cri.exec_sync(&id, &["sh", "-c", script]);
+    assert_eq!(code, 0, "stdout {out:?} stderr {err:?}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "pid1=sleep 999999999",
+            "keys=1:3 firmware=0",
+            "sys=ro",
+            &format!("uid_map 0 {HOST_BASE} {RANGE}"),
+        ],
+        "stderr {err:?}"
+    );
+    cri.stop_remove_container(&id, 0);
+    cri.stop_remove_pod(&pod)
+        .unwrap_or_else(|e| panic!("stop/remove pod: {e}"));
+}
