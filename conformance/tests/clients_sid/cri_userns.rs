@@ -135,6 +135,22 @@ fn idmapped_volume(host: &Path, container: &str) -> Mount {
 fn cri_userns_pod_idmapped_host_path_and_exec() {
     let _t = Timer::new("cri_userns_pod_idmapped_host_path_and_exec");
     let cri = Cri::start();
+    // The kubelet only admits a hostUsers:false pod on a handler whose features say so; the
+    // CRI plugin derives them from the runtime's `features` (idmapped mounts).
+    let req = StatusRequest { verbose: false };
+    let st = cri.call("Status", |mut c| async move { c.status(req).await });
+    let handler = st
+        .runtime_handlers
+        .iter()
+        .find(|h| h.name == super::cri::HANDLER);
+    assert!(
+        handler
+            .and_then(|h| h.features.as_ref())
+            .is_some_and(|f| f.user_namespaces),
+        "the {} handler must report user namespaces: {:?}",
+        super::cri::HANDLER,
+        st.runtime_handlers
+    );
 
     // /<ctd dir>/private (root 0700) /vol (root 0755) /from-host (root 0644). Only the host's
     // root can reach the volume: it must be opened with the runtime's host credentials.
