@@ -2,18 +2,21 @@
 //! (issue 9): hooks that run in the runtime namespace (prestart, createRuntime, poststart,
 //! poststop) are found and run by the runtime on the host, so a hook binary under a root-only
 //! (0700) directory works although the container's root (an unprivileged host uid) could not
-//! reach it; and process.oomScoreAdj is applied although the container's root may not write
-//! the non-dumpable init's /proc/self/oom_score_adj. Both for a new user namespace and for
-//! one joined by path (Kubernetes pods: containers join the sandbox's user namespace).
+//! reach it; the seccomp agent's socket (listenerPath) under such a directory is connected
+//! by the runtime too; and process.oomScoreAdj is applied although the container's root may
+//! not write the non-dumpable init's /proc/self/oom_score_adj. For a new user namespace and
+//! for one joined by path (Kubernetes pods: containers join the sandbox's user namespace).
 //!
 //! Each test passes with runc 1.1.5 (/usr/sbin/runc) and runc 1.3.6 (Debian sid root).
 
 use hull_conformance::*;
 use serde_json::{json, Value};
 use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 /// Host id of the container's root.
@@ -190,4 +193,90 @@ fn userns_oom_score_adj() {
         assert_eq!(code, 0, "joined={joined}: stdout {out:?} stderr {err:?}");
         assert_eq!(out, "567\n0\n", "joined={joined}: stderr {err:?}");
     }
+}
+
+/// Receives one message on `s` and the fd sent with it (SCM_RIGHTS), if any.
+fn recv_with_fd(s: &UnixStream) -> (Vec<u8>, Option<OwnedFd>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let mut cbuf = [0u64; 16];
+    // SAFETY: a zeroed msghdr is a valid initial value; it points to live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    buf.truncate(n as usize);
+    // SAFETY: walking the control buffer the kernel filled.
+    let fd = unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS).then(|| {
+            OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd))
+        })
+    };
+    (buf, fd)
+}
+
+/// One agent connection on `l` (bounded wait): the payload and the fd that came with it.
+fn accept_agent(l: &UnixListener) -> (Vec<u8>, Option<OwnedFd>) {
+    l.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + budget(T);
+    let s = loop {
+        match l.accept() {
+            Ok((s, _)) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("the runtime never connected to listenerPath: {e}"),
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let (mut data, fd) = recv_with_fd(&s);
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut &s, &mut rest);
+    data.extend(rest);
+    (data, fd)
+}
+
+/// seccomp listenerPath under a root-only directory: the runtime connects to the agent with
+/// the host's credentials and hands over the user-namespaced init's notify fd.
+#[test]
+fn userns_seccomp_agent_socket_under_a_root_only_dir() {
+    let rt = Runtime::new();
+    let id = unique_id("unsscmp");
+    let mut b = userns_bundle(&id, &["sleep", "1000"]);
+    let dir = b.dir.join("root-only");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let sock = dir.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_NOTIFY"}],
+    });
+    b.save();
+    let agent = std::thread::spawn(move || accept_agent(&listener));
+    let c = Container::with_id(&rt, &b, &id);
+    c.create();
+    let (data, fd) = agent.join().unwrap();
+    let v: Value = serde_json::from_slice(&data)
+        .unwrap_or_else(|e| panic!("payload not JSON ({e}): {}", String::from_utf8_lossy(&data)));
+    assert_eq!(v["pid"].as_i64(), Some(c.pid() as i64), "{v}");
+    assert_eq!(v["state"]["id"], json!(id), "{v}");
+    let fd = fd.expect("no notify fd with the payload");
+    let link = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+    assert!(
+        link.to_string_lossy().contains("seccomp"),
+        "{}",
+        link.display()
+    );
+    drop(fd);
+    c.delete_force();
+    assert_no_state(&rt, &id);
 }
