@@ -280,3 +280,30 @@ fn userns_seccomp_agent_socket_under_a_root_only_dir() {
     c.delete_force();
     assert_no_state(&rt, &id);
 }
+
+/// createContainer hooks are the exception: they run in the container's namespaces, as its
+/// root (runtime-spec: "executed in the container namespace"), so a hook the container's root
+/// cannot reach fails the create with runc's words and leaves nothing behind. runc 1.3.6 and
+/// crun 1.28 fail it too (permission denied).
+#[test]
+fn userns_create_container_hook_under_a_root_only_dir_is_refused() {
+    let rt = Runtime::new();
+    let id = unique_id("unscc");
+    let mut b = userns_bundle(&id, &["true"]);
+    let (dir, h) = private_hook(&b);
+    b.config["hooks"] = json!({ "createContainer": hook(&h, "createContainer") });
+    b.save();
+    let c = Container::with_id(&rt, &b, &id);
+    let o = c.try_create();
+    assert_fail1(&o, "create with an unreachable createContainer hook");
+    let err = stderr_str(&o);
+    assert!(
+        (err.contains("error running createContainer hook #0")
+            // runc 1.1.5 does not name the kind yet
+            || is_runc() && err.contains("error running hook #0"))
+            && err.contains("permission denied"),
+        "{err}"
+    );
+    assert!(ran(&dir).is_empty());
+    assert_no_state(&rt, &id);
+}
