@@ -307,3 +307,60 @@ fn userns_create_container_hook_under_a_root_only_dir_is_refused() {
     assert!(ran(&dir).is_empty());
     assert_no_state(&rt, &id);
 }
+
+/// A time namespace with offsets in a user-namespaced container (new and joined user
+/// namespace): the offsets must be written while the init still has the host's root uid
+/// (its /proc/self files belong to the host's root). runc 1.3.6 passes; crun 1.28 fails it
+/// ("openat `/proc/self/timens_offsets`: Permission denied"); runc 1.1.5 has no time
+/// namespaces.
+#[test]
+fn userns_time_namespace_offsets() {
+    if is_runc() && !runc_has_time_namespaces() {
+        return;
+    }
+    let rt = Runtime::new();
+    let hid = unique_id("unsholder");
+    let hb = holder_bundle(&hid);
+    let h = Container::with_id(&rt, &hb, &hid);
+    h.create();
+    // Without a user namespace too (the order of the init's steps changed for it).
+    for variant in ["new", "joined", "none"] {
+        let id = unique_id("unstime");
+        let args = ["cat", "/proc/uptime"];
+        let mut b = match variant {
+            "joined" => joined_userns_bundle(&id, h.pid(), &args),
+            "new" => userns_bundle(&id, &args),
+            _ => {
+                let mut b = Bundle::busybox();
+                b.set_cgroups_path(&test_cgroups_path(&id));
+                b
+            }
+        };
+        b.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
+        let (code, out, err) = run_container(&rt, &mut b, &args);
+        assert_eq!(code, 0, "{variant} userns: stdout {out:?} stderr {err:?}");
+        let up: f64 = out
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{variant} userns: bad /proc/uptime {out:?}"));
+        assert!(
+            up >= 86400000.0,
+            "{variant} userns: boottime offset not applied: {out:?}"
+        );
+    }
+}
+
+/// runc 1.2+ knows time namespaces; runc 1.1.5 refuses the config.
+fn runc_has_time_namespaces() -> bool {
+    let o = std::process::Command::new(hull_bin())
+        .arg("--version")
+        .output()
+        .expect("runc --version");
+    let v = String::from_utf8_lossy(&o.stdout);
+    !v.contains("version 1.1.")
+}

@@ -127,6 +127,12 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     if let Some(p) = cfg.spec.process().as_ref() {
         crate::setup::attrs::apply_oom_score_adj(p)?;
     }
+    // Like oom_score_adj, timens_offsets is a /proc/self file of a non-dumpable process: it
+    // must be written before we become root of the user namespace. We are already in that
+    // namespace, so it still owns the new time namespace.
+    if cfg.ns.has_new(NS::Time) && cfg.cloned_flags & libc::CLONE_NEWTIME == 0 {
+        enter_time_namespace(cfg.spec)?;
+    }
     if new_user || joins_user {
         // Become root of the user namespace, so what we create is owned by the container's root.
         if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0 {
@@ -139,9 +145,6 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
         & !(libc::CLONE_NEWTIME | libc::CLONE_NEWPID | libc::CLONE_NEWUSER);
     if remaining != 0 && unsafe { libc::unshare(remaining) } != 0 {
         return Err(std::io::Error::last_os_error()).context("unshare");
-    }
-    if cfg.ns.has_new(NS::Time) && cfg.cloned_flags & libc::CLONE_NEWTIME == 0 {
-        enter_time_namespace(cfg.spec)?;
     }
     Ok(())
 }
