@@ -172,7 +172,10 @@ fn joined_userns_runtime_hooks_under_a_root_only_dir() {
     check_runtime_hooks(&rt, b, &id);
 }
 
-/// process.oomScoreAdj takes effect in a user-namespaced container (new and joined).
+/// process.oomScoreAdj takes effect in a user-namespaced container: a new user namespace
+/// (set by the parent), a joined one with a new pid namespace (set by the intermediate
+/// process), a joined one with the holder's pid namespace too (set by the init before it joins),
+/// and without a user namespace.
 #[test]
 fn userns_oom_score_adj() {
     let rt = Runtime::new();
@@ -180,18 +183,29 @@ fn userns_oom_score_adj() {
     let hb = holder_bundle(&hid);
     let h = Container::with_id(&rt, &hb, &hid);
     h.create();
-    for joined in [false, true] {
+    for variant in ["new", "joined", "joined-pid", "none"] {
         let id = unique_id("unsoom");
         let args = ["sh", "-c", "cat /proc/self/oom_score_adj; id -u"];
-        let mut b = if joined {
-            joined_userns_bundle(&id, h.pid(), &args)
-        } else {
-            userns_bundle(&id, &args)
+        let mut b = match variant {
+            "new" => userns_bundle(&id, &args),
+            "none" => {
+                let mut b = Bundle::busybox();
+                b.set_cgroups_path(&test_cgroups_path(&id));
+                b
+            }
+            _ => joined_userns_bundle(&id, h.pid(), &args),
         };
+        if variant == "joined-pid" {
+            for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+                if n["type"] == "pid" {
+                    n["path"] = json!(format!("/proc/{}/ns/pid", h.pid()));
+                }
+            }
+        }
         b.config["process"]["oomScoreAdj"] = json!(567);
         let (code, out, err) = run_container(&rt, &mut b, &args);
-        assert_eq!(code, 0, "joined={joined}: stdout {out:?} stderr {err:?}");
-        assert_eq!(out, "567\n0\n", "joined={joined}: stderr {err:?}");
+        assert_eq!(code, 0, "{variant}: stdout {out:?} stderr {err:?}");
+        assert_eq!(out, "567\n0\n", "{variant}: stderr {err:?}");
     }
 }
 

@@ -104,6 +104,13 @@ fn write_cgroup_procs(files: &[PathBuf]) -> Result<()> {
 /// Places the calling process in its cgroup and joins every namespace given by path except
 /// the pid namespace (joined by the parent before the clone: it only affects children).
 pub(crate) fn enter_cgroup_and_joins(cfg: &InitConfig) -> Result<()> {
+    // Still in the host's user namespace: set the OOM score now (an intermediate process's
+    // is inherited by the init it clones). A new user namespace's init is set by the parent.
+    if !cfg.ns.has_new(NS::User) {
+        if let Some(p) = cfg.spec.process().as_ref() {
+            crate::setup::attrs::apply_oom_score_adj(None, p)?;
+        }
+    }
     write_cgroup_procs(cfg.cgroup_procs)?;
     for j in &cfg.ns.joins {
         if j.typ != NS::Pid {
@@ -124,12 +131,9 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
         // cgroup_procs is empty when the parent places us.
         enter_cgroup_and_joins(cfg)?;
     }
-    if let Some(p) = cfg.spec.process().as_ref() {
-        crate::setup::attrs::apply_oom_score_adj(p)?;
-    }
-    // Like oom_score_adj, timens_offsets is a /proc/self file of a non-dumpable process: it
-    // must be written before we become root of the user namespace. We are already in that
-    // namespace, so it still owns the new time namespace.
+    // timens_offsets is a /proc/self file of a non-dumpable process (it belongs to the host's
+    // root): write it before we become root of the user namespace. We are already in that
+    // namespace, so it owns the new time namespace.
     if cfg.ns.has_new(NS::Time) && cfg.cloned_flags & libc::CLONE_NEWTIME == 0 {
         enter_time_namespace(cfg.spec)?;
     }

@@ -202,6 +202,10 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
     if cfg.parent_places {
         if new_user {
             write_maps(l.pid, cfg.spec)?;
+            // The init, cloned into its user namespace, cannot set its OOM score itself.
+            if let Some(p) = cfg.spec.process().as_ref() {
+                crate::setup::attrs::apply_oom_score_adj(Some(l.pid), p)?;
+            }
         }
         duties.cgroup.add_pid(l.pid)?;
         l.chan.send(Tag::MapsWritten, b"")?;

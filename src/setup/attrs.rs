@@ -5,13 +5,19 @@ use anyhow::{Context, Result};
 use oci_spec::runtime::Process;
 use std::path::Path;
 
-/// process.oomScoreAdj, written while the init still has the host's root uid (before it
-/// becomes root of a user namespace), as runc writes it before entering one: the init is not
-/// dumpable, so its /proc/self files belong to the host's root, which the user namespace's
-/// root cannot write (EACCES under `hostUsers: false` pods).
-pub fn apply_oom_score_adj(p: &Process) -> Result<()> {
+/// process.oomScoreAdj of process `pid` (None: ourselves), written from the host's user
+/// namespace as runc does: by the init before it joins a user namespace, or by the parent for
+/// an init cloned into a new one. Inside a user namespace the write fails twice over: the
+/// non-dumpable init's /proc/self files belong to the host's root (EACCES for the namespace's
+/// root, seen with `hostUsers: false` pods), and a value below oom_score_adj_min needs
+/// CAP_SYS_RESOURCE in the host's user namespace.
+pub fn apply_oom_score_adj(pid: Option<i32>, p: &Process) -> Result<()> {
     if let Some(adj) = p.oom_score_adj() {
-        crate::util::fs::write_value(Path::new("/proc/self/oom_score_adj"), &adj.to_string())?;
+        let file = match pid {
+            Some(pid) => format!("/proc/{pid}/oom_score_adj"),
+            None => "/proc/self/oom_score_adj".to_string(),
+        };
+        crate::util::fs::write_value(Path::new(&file), &adj.to_string())?;
     }
     Ok(())
 }
