@@ -378,3 +378,29 @@ fn runc_has_time_namespaces() -> bool {
     let v = String::from_utf8_lossy(&o.stdout);
     !v.contains("version 1.1.")
 }
+
+/// process.rlimits below the runtime's own apply in a user-namespaced container (new and
+/// joined user namespace). Raising a hard limit needs CAP_SYS_RESOURCE, which this test
+/// machine's root lacks: not checked.
+#[test]
+fn userns_rlimits_lowered() {
+    let rt = Runtime::new();
+    let hid = unique_id("unsholder");
+    let hb = holder_bundle(&hid);
+    let h = Container::with_id(&rt, &hb, &hid);
+    h.create();
+    for joined in [false, true] {
+        let id = unique_id("unsrl");
+        let args = ["sh", "-c", "ulimit -Hn; ulimit -Sn"];
+        let mut b = if joined {
+            joined_userns_bundle(&id, h.pid(), &args)
+        } else {
+            userns_bundle(&id, &args)
+        };
+        b.config["process"]["rlimits"] =
+            json!([{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 1000}]);
+        let (code, out, err) = run_container(&rt, &mut b, &args);
+        assert_eq!(code, 0, "joined={joined}: stdout {out:?} stderr {err:?}");
+        assert_eq!(out, "4096\n1000\n", "joined={joined}: stderr {err:?}");
+    }
+}
