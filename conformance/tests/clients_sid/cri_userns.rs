@@ -323,7 +323,7 @@ const KUBELET_READONLY: &[&str] = &[
 /// `shareProcessNamespace: true` with `hostUsers: false`: the container joins the pod's pid
 /// namespace and user namespace by path (the pid namespace belongs to the pod's user
 /// namespace), sees the sandbox as pid 1, and the kubelet's default masked and read-only
-/// paths apply inside the user namespace.
+/// paths and a read-only root filesystem apply inside the user namespace.
 #[test]
 #[ignore = "needs the sid root: make test-sid"]
 fn cri_userns_pod_shared_pid_namespace_and_default_paths() {
@@ -352,6 +352,7 @@ fn cri_userns_pod_shared_pid_namespace_and_default_paths() {
         shared(&mut sc.namespace_options);
         sc.masked_paths = KUBELET_MASKED.iter().map(|s| s.to_string()).collect();
         sc.readonly_paths = KUBELET_READONLY.iter().map(|s| s.to_string()).collect();
+        sc.readonly_rootfs = true;
     }
     let id = cri.create_start(&pod, &pod_cfg, cfg);
     cri.wait_state(&id, ContainerState::ContainerRunning, WAIT);
@@ -374,6 +375,7 @@ fn cri_userns_pod_shared_pid_namespace_and_default_paths() {
         echo keys=$(stat -c %t:%T /proc/keys) firmware=$(ls /sys/firmware | wc -l)
         if echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null; then echo sys=rw; else echo sys=ro; fi
         echo uid_map $(cat /proc/self/uid_map)
+        if touch /x 2>/dev/null; then echo root=rw; else echo root=ro; fi
     "#;
     let (code, out, err) = cri.exec_sync(&id, &["sh", "-c", script]);
     assert_eq!(code, 0, "stdout {out:?} stderr {err:?}");
@@ -385,6 +387,7 @@ fn cri_userns_pod_shared_pid_namespace_and_default_paths() {
             "keys=1:3 firmware=0",
             "sys=ro",
             &format!("uid_map 0 {HOST_BASE} {RANGE}"),
+            "root=ro",
         ],
         "stderr {err:?}"
     );
