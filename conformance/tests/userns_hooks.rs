@@ -404,3 +404,26 @@ fn userns_rlimits_lowered() {
         assert_eq!(out, "4096\n1000\n", "joined={joined}: stderr {err:?}");
     }
 }
+
+/// `exec --process` with rlimits into a user-namespaced container: they apply to the exec'd
+/// process (set before it joins the container's user namespace).
+#[test]
+fn userns_exec_rlimits() {
+    let rt = Runtime::new();
+    let id = unique_id("unsexrl");
+    let b = userns_bundle(&id, &["sleep", "1000"]);
+    b.save();
+    let c = Container::with_id(&rt, &b, &id);
+    c.create();
+    c.start();
+    let process = b.dir.join("exec-process.json");
+    let mut p = b.config["process"].clone();
+    p["args"] = json!(["sh", "-c", "ulimit -Hn; ulimit -Sn"]);
+    p["terminal"] = json!(false);
+    p["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 2048, "soft": 500}]);
+    fs::write(&process, serde_json::to_vec(&p).unwrap()).unwrap();
+    let o = rt.run(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert_ok(&o, "exec --process with rlimits");
+    assert_eq!(stdout_str(&o), "2048\n500\n", "{}", describe(&o));
+    c.delete_force();
+}

@@ -287,6 +287,14 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     crate::setup::lsm::set_exec_labels(process, !cfg.no_new_keyring)?;
     crate::setup::attrs::apply_process_attrs(cfg.id, cfg.no_new_keyring)?;
     crate::setup::kattrs::apply(process, linux)?;
+    let rlimits = process.rlimits().as_deref().unwrap_or(&[]);
+    if userns && !rlimits.is_empty() {
+        // Raising a hard limit needs the host's CAP_SYS_RESOURCE: the parent sets them.
+        chan.send(Tag::SetRlimits, b"")?;
+        chan.expect(Tag::RlimitsSet)?;
+    } else {
+        crate::setup::rlimits::apply(None, rlimits)?;
+    }
     let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
     let f = crate::setup::finalize::finalize(
         process,

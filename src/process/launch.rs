@@ -215,6 +215,10 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
     loop {
         match l.chan.recv()? {
             Some((Tag::Ready, _)) => return Ok(()),
+            Some((Tag::SetRlimits, _)) => {
+                set_rlimits(cfg, l.pid)?;
+                l.chan.send(Tag::RlimitsSet, b"")?;
+            }
             Some((Tag::MoveNetDevices, _)) => {
                 let linux = cfg.spec.linux().as_ref();
                 let devices = crate::setup::netdev::requested(linux)
@@ -254,6 +258,19 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
             }
         }
     }
+}
+
+/// process.rlimits of a user-namespaced init, set by us at its request (just before its user
+/// switch, where it would set them itself): raising a hard limit needs CAP_SYS_RESOURCE in
+/// the host's user namespace, which the init lacks; runc's parent sets them at the same point.
+/// The host's root owns the init's user namespace, so it may set another uid's limits there.
+fn set_rlimits(cfg: &InitConfig, pid: i32) -> Result<()> {
+    let limits = cfg
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.rlimits().as_deref());
+    crate::setup::rlimits::apply(Some(pid), limits.unwrap_or(&[]))
 }
 
 /// Waits for our child `pid` and describes how it ended.
