@@ -3,9 +3,9 @@
 //! `userns_options` (mode POD, a 65536-id range at a multiple of 65536 for uids and gids), and
 //! every volume Mount carries the same range as `uidMappings`/`gidMappings` (KEP-127: volumes
 //! are idmapped mounts). containerd makes the user namespace in the sandbox container (a new
-//! `user` namespace with the maps), and each container joins it by path
-//! (`/proc/<sandbox pid>/ns/user`) with the maps repeated; the rootfs layers are idmapped by
-//! containerd's overlayfs snapshotter, the volumes by the runtime.
+//! `user` namespace with the maps), and each container joins it by path (the sandbox's
+//! `/proc/<pid>/ns/user`); the rootfs layers are idmapped by containerd's overlayfs
+//! snapshotter, the volumes by the runtime.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
