@@ -46,8 +46,7 @@ fn userns_bundle(id: &str, args: &[&str]) -> Bundle {
 }
 
 /// A bundle whose container joins `holder_pid`'s user and network namespaces by path, as a
-/// Kubernetes pod's containers join the sandbox's (the mappings are repeated, as containerd
-/// does).
+/// Kubernetes pod's containers join the sandbox's (the config keeps the mappings too).
 fn joined_userns_bundle(id: &str, holder_pid: i32, args: &[&str]) -> Bundle {
     let mut b = userns_bundle(id, args);
     b.config["linux"]["namespaces"] = json!([
