@@ -284,6 +284,12 @@ fn child(
     // outside the container's pid namespace (getpgrp() would be 0 there).
     unsafe { libc::setsid() };
     join_cgroup_and_groups(cfg)?;
+    let rlimits = cfg.process.rlimits().as_deref().unwrap_or(&[]);
+    if userns {
+        // Raising a hard limit needs CAP_SYS_RESOURCE in the host's user namespace: set them
+        // before joining the container's.
+        crate::setup::rlimits::apply(None, rlimits)?;
+    }
     for (fd, flag) in joins {
         if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
             return Err(std::io::Error::last_os_error())
@@ -314,6 +320,9 @@ fn child(
     crate::setup::kattrs::apply(cfg.process, cfg.linux)?;
     crate::setup::lsm::set_exec_labels(cfg.process, false)?;
     let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
+    if !userns {
+        crate::setup::rlimits::apply(None, rlimits)?;
+    }
     let f = finalize::finalize(cfg.process, &load, notify, userns, 0)?;
     // Said once when the container was created; runc repeats it on every exec, into the
     // stderr of the exec'd program that callers capture. Here it is a debug line.

@@ -107,6 +107,13 @@ fn write_cgroup_procs(files: &[PathBuf]) -> Result<()> {
 /// Places the calling process in its cgroup and joins every namespace given by path except
 /// the pid namespace (joined by the parent before the clone: it only affects children).
 pub(crate) fn enter_cgroup_and_joins(cfg: &InitConfig) -> Result<()> {
+    // Still in the host's user namespace: set the OOM score now (an intermediate process's
+    // is inherited by the init it clones). A new user namespace's init is set by the parent.
+    if !cfg.ns.has_new(NS::User) {
+        if let Some(p) = cfg.spec.process().as_ref() {
+            crate::setup::attrs::apply_oom_score_adj(None, p)?;
+        }
+    }
     write_cgroup_procs(cfg.cgroup_procs)?;
     for j in &cfg.ns.joins {
         if j.typ != NS::Pid {
@@ -127,6 +134,12 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
         // cgroup_procs is empty when the parent places us.
         enter_cgroup_and_joins(cfg)?;
     }
+    // timens_offsets is a /proc/self file of a non-dumpable process (it belongs to the host's
+    // root): write it before we become root of the user namespace. We are already in that
+    // namespace, so it owns the new time namespace.
+    if cfg.ns.has_new(NS::Time) && cfg.cloned_flags & libc::CLONE_NEWTIME == 0 {
+        enter_time_namespace(cfg.spec)?;
+    }
     if new_user || joins_user {
         // Become root of the user namespace, so what we create is owned by the container's root.
         if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0 {
@@ -139,9 +152,6 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
         & !(libc::CLONE_NEWTIME | libc::CLONE_NEWPID | libc::CLONE_NEWUSER);
     if remaining != 0 && unsafe { libc::unshare(remaining) } != 0 {
         return Err(std::io::Error::last_os_error()).context("unshare");
-    }
-    if cfg.ns.has_new(NS::Time) && cfg.cloned_flags & libc::CLONE_NEWTIME == 0 {
-        enter_time_namespace(cfg.spec)?;
     }
     Ok(())
 }
@@ -305,8 +315,16 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
     crate::setup::lsm::set_exec_labels(process, !cfg.no_new_keyring)?;
-    crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
+    crate::setup::attrs::apply_process_attrs(cfg.id, cfg.no_new_keyring)?;
     crate::setup::kattrs::apply(process, linux)?;
+    let rlimits = process.rlimits().as_deref().unwrap_or(&[]);
+    if userns && !rlimits.is_empty() {
+        // Raising a hard limit needs the host's CAP_SYS_RESOURCE: the parent sets them.
+        chan.send(Tag::SetRlimits, b"")?;
+        chan.expect(Tag::RlimitsSet)?;
+    } else {
+        crate::setup::rlimits::apply(None, rlimits)?;
+    }
     let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
     let f = crate::setup::finalize::finalize(
         process,

@@ -194,6 +194,10 @@ fn serve_init(
     if cfg.parent_places {
         if new_user {
             super::idmap::write(l.pid, cfg.spec)?;
+            // The init, cloned into its user namespace, cannot set its OOM score itself.
+            if let Some(p) = cfg.spec.process().as_ref() {
+                crate::setup::attrs::apply_oom_score_adj(Some(l.pid), p)?;
+            }
         }
         duties.cgroup.add_pid(l.pid)?;
         l.chan.send(Tag::MapsWritten, b"")?;
@@ -203,6 +207,10 @@ fn serve_init(
     loop {
         match l.chan.recv()? {
             Some((Tag::Ready, _)) => return Ok(()),
+            Some((Tag::SetRlimits, _)) => {
+                set_rlimits(cfg, l.pid)?;
+                l.chan.send(Tag::RlimitsSet, b"")?;
+            }
             Some((Tag::MoveNetDevices, _)) => {
                 let linux = cfg.spec.linux().as_ref();
                 let devices = crate::setup::netdev::requested(linux)
@@ -243,6 +251,19 @@ fn serve_init(
             }
         }
     }
+}
+
+/// process.rlimits of a user-namespaced init, set by us at its request (just before its user
+/// switch, where it would set them itself): raising a hard limit needs CAP_SYS_RESOURCE in
+/// the host's user namespace, which the init lacks; runc's parent sets them at the same point.
+/// The host's root owns the init's user namespace, so it may set another uid's limits there.
+fn set_rlimits(cfg: &InitConfig, pid: i32) -> Result<()> {
+    let limits = cfg
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.rlimits().as_deref());
+    crate::setup::rlimits::apply(Some(pid), limits.unwrap_or(&[]))
 }
 
 /// Waits for our child `pid` and describes how it ended.

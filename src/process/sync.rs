@@ -35,6 +35,10 @@ pub enum Tag {
     MountSource = b'o',
     /// Parent → child: the opened source, as an SCM_RIGHTS fd.
     MountSourceFd = b'O',
+    /// Child → parent (user namespace): set my process.rlimits (see launch::set_rlimits).
+    SetRlimits = b't',
+    /// Parent → child: they are set.
+    RlimitsSet = b'T',
 }
 
 impl Tag {
@@ -53,6 +57,8 @@ impl Tag {
             Tag::Error,
             Tag::MountSource,
             Tag::MountSourceFd,
+            Tag::SetRlimits,
+            Tag::RlimitsSet,
         ]
         .into_iter()
         .find(|t| *t as u8 == b)

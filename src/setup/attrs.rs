@@ -1,14 +1,28 @@
-//! Process attributes set just before the user switch: OOM score, rlimits, session keyring,
-//! and the final environment and signal state.
+//! Process attributes: the OOM score (set first, see `apply_oom_score_adj`), and, just before
+//! the user switch, the session keyring and the final environment and signal state.
 
 use anyhow::{Context, Result};
 use oci_spec::runtime::Process;
 use std::path::Path;
 
-pub fn apply_process_attrs(id: &str, p: &Process, no_new_keyring: bool) -> Result<()> {
+/// process.oomScoreAdj of process `pid` (None: ourselves), written from the host's user
+/// namespace as runc does: by the init before it joins a user namespace, or by the parent for
+/// an init cloned into a new one. Inside a user namespace the write fails twice over: the
+/// non-dumpable init's /proc/self files belong to the host's root (EACCES for the namespace's
+/// root, seen with `hostUsers: false` pods), and a value below oom_score_adj_min needs
+/// CAP_SYS_RESOURCE in the host's user namespace.
+pub fn apply_oom_score_adj(pid: Option<i32>, p: &Process) -> Result<()> {
     if let Some(adj) = p.oom_score_adj() {
-        crate::util::fs::write_value(Path::new("/proc/self/oom_score_adj"), &adj.to_string())?;
+        let file = match pid {
+            Some(pid) => format!("/proc/{pid}/oom_score_adj"),
+            None => "/proc/self/oom_score_adj".to_string(),
+        };
+        crate::util::fs::write_value(Path::new(&file), &adj.to_string())?;
     }
+    Ok(())
+}
+
+pub fn apply_process_attrs(id: &str, no_new_keyring: bool) -> Result<()> {
     if !no_new_keyring {
         join_session_keyring(id)?;
     }

@@ -1,8 +1,8 @@
-//! The process-identity steps shared by the container init and `exec`: rlimits, no_new_privs,
+//! The process-identity steps shared by the container init and `exec`: no_new_privs,
 //! seccomp (early or late, see below), capabilities, user switch, cwd, environment and the
 //! program lookup. What's returned is ready to execve.
 
-use super::{caps, exec, rlimits, user};
+use super::{caps, exec, user};
 use anyhow::{Context, Result};
 use oci_spec::runtime::Process;
 
@@ -23,7 +23,6 @@ pub fn finalize(
     userns: bool,
     listen_fds: u32,
 ) -> Result<Finalized> {
-    rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(std::io::Error::last_os_error()).context("PR_SET_NO_NEW_PRIVS");

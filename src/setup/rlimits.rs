@@ -25,9 +25,11 @@ fn resource(name: &str) -> Result<libc::__rlimit_resource_t> {
     })
 }
 
-/// Applies the limits. Raising a hard limit needs CAP_SYS_RESOURCE; without it the kernel
-/// refuses and so do we (as runc does), naming the limit.
-pub fn apply(limits: &[PosixRlimit]) -> Result<()> {
+/// Applies the limits to process `pid` (None: ourselves). Raising a hard limit needs
+/// CAP_SYS_RESOURCE in the host's user namespace; without it the kernel refuses and so do we
+/// (as runc does), naming the limit. A user-namespaced init never has it, so its parent sets
+/// its limits (see process::launch), as runc's does.
+pub fn apply(pid: Option<i32>, limits: &[PosixRlimit]) -> Result<()> {
     for l in limits {
         let name = serde_json::to_value(l.typ())
             .ok()
@@ -38,7 +40,8 @@ pub fn apply(limits: &[PosixRlimit]) -> Result<()> {
             rlim_cur: l.soft(),
             rlim_max: l.hard(),
         };
-        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+        let r = unsafe { libc::prlimit(pid.unwrap_or(0), res, &lim, std::ptr::null_mut()) };
+        if r != 0 {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("setrlimit {name} soft={} hard={}", l.soft(), l.hard()));
         }

@@ -2,7 +2,8 @@
 //! driving containerd 2.1's CRI plugin, whose default runtime handler `hull` is the runc shim
 //! v2 with `BinaryName` = the runtime under test and its own `Root` under the daemon's dir.
 //!
-//! Pods use the node's network namespace (no CNI) and a unique cgroup parent; the sandbox
+//! Pods use the node's network namespace by default (pods with their own get the test network
+//! of cni.rs) and a unique cgroup parent; the sandbox
 //! ("pause") image is the local busybox image re-tagged with `sleep` as its command. Drop stops
 //! and removes every pod, then the daemon guard tears the rest down.
 
@@ -33,6 +34,7 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// containerd 2's config with the CRI plugin and a runtime handler whose binary is `runtime`.
 fn config_cri(d: &Path, runtime: &Path) -> String {
+    super::cni::install(d);
     let base = config_base(3, d, DISABLED_PLUGINS);
     format!(
         r#"{base}

@@ -19,9 +19,11 @@
 #![allow(dead_code)]
 
 mod buildah;
+mod cni;
 pub mod containerd2;
 pub mod cri;
 mod cri_tests;
+mod cri_userns;
 pub mod docker;
 mod docker_tests;
 mod podman5;
