@@ -36,6 +36,7 @@ GLOBAL OPTIONS:
    --debug             enable debug logging
    --systemd-cgroup    use the systemd cgroup driver
    --rootless value    ignore cgroup permission errors (true, false, auto)
+   --criu value        path to the criu binary used for checkpoint and restore (default: \"criu\")
    --version, -v       print the version
 ";
 
@@ -102,9 +103,6 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         Some("true" | "auto") => bail!("rootless mode is not supported by hull yet: run as root"),
         Some(v) => bail!("invalid --rootless value {v:?}: use true, false or auto"),
     }
-    if g.get("criu").is_some() {
-        bail!("--criu: checkpoint/restore is not supported by hull");
-    }
     if help::wants_help(&cmd, &rest) {
         if let Some(h) = help::command_help(&cmd) {
             print!("{h}");
@@ -115,6 +113,7 @@ fn dispatch(argv: &[String]) -> Result<i32> {
     let globals = Globals {
         store: crate::state::Store::new(&PathBuf::from(g.get("root").unwrap_or("/run/hull"))),
         systemd_cgroup: g.bool("systemd-cgroup"),
+        criu: PathBuf::from(g.get("criu").unwrap_or("criu")),
     };
     match cmd.as_str() {
         "create" => commands::create::run(&globals, &rest),
@@ -137,12 +136,13 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         "events" => commands::events::run(&globals, &rest),
         "update" => commands::update::run(&globals, &rest),
         "spec" => commands::spec::run(&rest),
-        "features" => commands::features::run(&rest),
+        "features" => commands::features::run(&globals, &rest),
+        "checkpoint" => commands::checkpoint::run(&globals, &rest),
+        "restore" => commands::restore::run(&globals, &rest),
         "help" => {
             print_usage();
             Ok(0)
         }
-        "checkpoint" | "restore" => bail!("{cmd} is not supported by hull"),
         other => bail!("unknown command {other:?}; see hull --help"),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per CLI command. `container` holds what several commands share: creating a
 //! container (create/run) and tearing one down (delete/run).
 
+pub mod checkpoint;
 pub mod container;
 pub mod create;
 pub mod delete;
@@ -12,6 +13,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod signals;
 pub mod spec;
@@ -27,6 +29,8 @@ use std::path::Path;
 pub struct Globals {
     pub store: Store,
     pub systemd_cgroup: bool,
+    /// `--criu`: the CRIU binary checkpoint/restore run (default: "criu" from $PATH).
+    pub criu: std::path::PathBuf,
 }
 
 /// The state JSON hooks receive on stdin (and the seccomp agent gets with its fd).

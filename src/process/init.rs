@@ -208,6 +208,11 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     }
     if process.terminal().unwrap_or(false) {
         setup_terminal(cfg, process)?;
+    } else {
+        // A session of its own, as runc's init always has: CRIU refuses to checkpoint a
+        // container whose session leader is outside of its pid namespace.
+        unsafe { libc::setsid() };
+        crate::setup::fds::reopen_dev_null()?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).context("sethostname")?;
