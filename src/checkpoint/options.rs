@@ -227,7 +227,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("pre")).unwrap();
         std::fs::write(dir.join("file"), b"").unwrap();
         assert!(check_parent_path(&dir, "pre").is_ok());
-        assert!(check_parent_path(&dir, "../x")
+        assert!(check_parent_path(&dir, "../hull-no-such-dir")
             .unwrap_err()
             .to_string()
             .contains("--parent-path"));
