@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 const SID: &str = "needs the sid root: make test-sid";
 
+#[path = "checkpoint/clients.rs"]
+mod clients;
+
 fn t() -> Duration {
     budget(Duration::from_secs(20))
 }
