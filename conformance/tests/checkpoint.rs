@@ -112,10 +112,14 @@ fn restore_detached(rt: &Runtime, b: &Bundle, id: &str, images: &Path, extra: &[
     run_piped(rt, &args)
 }
 
-/// The restored container is a normal one: running, exec works, kill and delete work.
+/// The restored container is a normal one: running, in its own cgroup, exec works, kill
+/// and delete work.
 #[track_caller]
 fn check_normal_container(c: &Container, b: &Bundle) {
     assert_eq!(c.status().as_deref(), Some("running"));
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap_or_default();
+    let want = test_cgroups_path(&c.id);
+    assert!(cg.lines().any(|l| l.ends_with(&want)), "restored init is not in {want}: {cg}");
     let o = c.exec(&["cat", "/count"]);
     assert_ok(&o, "exec in the restored container");
     let seen: u64 = stdout_str(&o).trim().parse().expect("count from exec");
@@ -332,6 +336,54 @@ fn tcp_established_connection_survives() {
     if carried_on {
         check_normal_container(&c, &b);
     }
+}
+
+/// Foreground restore: hull waits for the restored init like `run`, returns its exit status
+/// and deletes the container; `--pid-file` names the restored init; `--work-path` takes
+/// CRIU's logs; a bind mount from the host is there again.
+#[test]
+#[ignore = "needs the sid root: make test-sid"]
+fn foreground_restore_with_pid_file_work_path_and_bind_mount() {
+    let rt = Runtime::new();
+    let id = unique_id("crf");
+    let mut b = counting_bundle(&id, "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; cp /count /data/seen; sleep 0.1; done");
+    let data = b.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": data.to_str().unwrap(), "options": ["rbind", "rw"]
+    }));
+    b.save();
+    let (c, _pipes) = start_counter(&rt, &b, &id);
+    assert!(poll_until(t(), || data.join("seen").exists()), "bind mount not written");
+    let images = b.dir.join("images");
+    let work = b.dir.join("work");
+    rt.run_ok(&[
+        "checkpoint", "--image-path", images.to_str().unwrap(), "--work-path", work.to_str().unwrap(), &id,
+    ]);
+    assert!(work.join("dump.log").exists() && !images.join("dump.log").exists(), "dump.log not in --work-path");
+    let stopped_at = frozen_count(&b);
+    std::fs::remove_file(data.join("seen")).unwrap();
+    let pid_file = b.dir.join("restored.pid");
+    let mut cmd = rt.cmd(&[
+        "restore", "--bundle", b.dir_str(), "--image-path", images.to_str().unwrap(),
+        "--work-path", work.to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), &id,
+    ]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut fg = cmd.spawn().expect("spawn restore");
+    let first = wait_count(&b, "foreground-restored counter runs", |n| n != stopped_at);
+    assert!(first > stopped_at && first < stopped_at + 20, "{stopped_at} -> {first}");
+    assert!(work.join("restore.log").exists(), "restore.log not in --work-path");
+    // The host directory is bound again: the restored process writes into it.
+    assert!(poll_until(t(), || data.join("seen").exists()), "bind mount missing after restore");
+    // Written once CRIU is done (the tasks may run a moment before).
+    assert!(poll_until(t(), || pid_file.exists()), "no --pid-file");
+    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid file").trim().parse().unwrap();
+    assert_eq!(pid, c.pid(), "--pid-file differs from the state's pid");
+    assert!(fg.try_wait().unwrap().is_none(), "foreground restore returned early");
+    c.kill("KILL");
+    let st = wait_child(&mut fg, t(), "foreground restore");
+    assert_eq!(exit_code(&st), 137, "foreground restore exit status");
+    assert_no_state(&rt, &id);
 }
 
 // ---------------------------------------------------------------------------
