@@ -50,18 +50,25 @@ impl Pipes {
 #[track_caller]
 fn run_piped(rt: &Runtime, args: &[&str]) -> Pipes {
     let mut cmd = rt.cmd(args);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn runtime");
     let status = wait_child(&mut child, t(), &format!("{args:?}"));
     let mut p = Pipes {
         _out: child.stdout.take().unwrap(),
         err: child.stderr.take().unwrap(),
     };
-    assert!(status.success(), "{args:?} failed: {status}: {}", p.err_now());
+    assert!(
+        status.success(),
+        "{args:?} failed: {status}: {}",
+        p.err_now()
+    );
     p
 }
 
-const COUNTER: &str = "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; sleep 0.1; done";
+const COUNTER: &str =
+    "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; sleep 0.1; done";
 
 fn counting_bundle(id: &str, script: &str) -> Bundle {
     let mut b = Bundle::busybox();
@@ -73,7 +80,11 @@ fn counting_bundle(id: &str, script: &str) -> Bundle {
 }
 
 fn count(b: &Bundle) -> Option<u64> {
-    std::fs::read_to_string(b.rootfs().join("count")).ok()?.trim().parse().ok()
+    std::fs::read_to_string(b.rootfs().join("count"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[track_caller]
@@ -106,7 +117,14 @@ fn start_counter<'a>(rt: &'a Runtime, b: &'a Bundle, id: &str) -> (Container<'a>
 }
 
 fn restore_detached(rt: &Runtime, b: &Bundle, id: &str, images: &Path, extra: &[&str]) -> Pipes {
-    let mut args = vec!["restore", "-d", "--bundle", b.dir_str(), "--image-path", images.to_str().unwrap()];
+    let mut args = vec![
+        "restore",
+        "-d",
+        "--bundle",
+        b.dir_str(),
+        "--image-path",
+        images.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     args.push(id);
     run_piped(rt, &args)
@@ -119,11 +137,17 @@ fn check_normal_container(c: &Container, b: &Bundle) {
     assert_eq!(c.status().as_deref(), Some("running"));
     let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap_or_default();
     let want = test_cgroups_path(&c.id);
-    assert!(cg.lines().any(|l| l.ends_with(&want)), "restored init is not in {want}: {cg}");
+    assert!(
+        cg.lines().any(|l| l.ends_with(&want)),
+        "restored init is not in {want}: {cg}"
+    );
     let o = c.exec(&["cat", "/count"]);
     assert_ok(&o, "exec in the restored container");
     let seen: u64 = stdout_str(&o).trim().parse().expect("count from exec");
     assert!(seen > 0);
+    // maskedPaths are still masked (a masked file is /dev/null bound over it).
+    let o = c.exec(&["sh", "-c", "cat /proc/timer_list | wc -c"]);
+    assert_eq!(stdout_str(&o).trim(), "0", "/proc/timer_list is not masked after restore");
     c.kill("KILL");
     c.wait_status("stopped", t());
     c.delete();
@@ -147,7 +171,10 @@ fn checkpoint_and_restore_keep_counting() {
     let _restored = restore_detached(&rt, &b, &id, &images, &[]);
     // It continues from where it stopped, not from 1.
     let first = wait_count(&b, "restored counter runs", |n| n != stopped_at);
-    assert!(first > stopped_at && first < stopped_at + 20, "restarted? {stopped_at} -> {first}");
+    assert!(
+        first > stopped_at && first < stopped_at + 20,
+        "restarted? {stopped_at} -> {first}"
+    );
     wait_count(&b, "restored counter keeps counting", |n| n >= first + 3);
     check_normal_container(&c, &b);
 }
@@ -160,11 +187,19 @@ fn leave_running_keeps_the_container_and_its_image_restores() {
     let b = counting_bundle(&id, COUNTER);
     let (c, _pipes) = start_counter(&rt, &b, &id);
     let images = b.dir.join("images");
-    rt.run_ok(&["checkpoint", "--leave-running", "--image-path", images.to_str().unwrap(), &id]);
+    rt.run_ok(&[
+        "checkpoint",
+        "--leave-running",
+        "--image-path",
+        images.to_str().unwrap(),
+        &id,
+    ]);
     assert_eq!(c.status().as_deref(), Some("running"));
     let dumped_near = count(&b).unwrap();
     // It goes on counting after the dump.
-    let later = wait_count(&b, "counter goes on after --leave-running", |n| n >= dumped_near + 10);
+    let later = wait_count(&b, "counter goes on after --leave-running", |n| {
+        n >= dumped_near + 10
+    });
     c.kill("KILL");
     c.wait_status("stopped", t());
     c.delete();
@@ -194,7 +229,13 @@ fn pre_dump_then_dump_with_parent_path() {
     let base = b.dir.join("images");
     let pre = base.join("pre");
     let fin = base.join("final");
-    let o = rt.run(&["checkpoint", "--pre-dump", "--image-path", pre.to_str().unwrap(), &id]);
+    let o = rt.run(&[
+        "checkpoint",
+        "--pre-dump",
+        "--image-path",
+        pre.to_str().unwrap(),
+        &id,
+    ]);
     if !kernel_tracks_dirty_memory() {
         // This kernel has no soft-dirty tracking: CRIU cannot pre-dump, and the runtime must
         // say so (runc's words: "criu is missing features: [MemTrack]") and leave it running.
@@ -204,13 +245,25 @@ fn pre_dump_then_dump_with_parent_path() {
         return;
     }
     assert_ok(&o, "checkpoint --pre-dump");
-    assert_eq!(c.status().as_deref(), Some("running"), "pre-dump leaves it running");
+    assert_eq!(
+        c.status().as_deref(),
+        Some("running"),
+        "pre-dump leaves it running"
+    );
     let after_pre = count(&b).unwrap();
     wait_count(&b, "counting after pre-dump", |n| n > after_pre + 2);
     rt.run_ok(&[
-        "checkpoint", "--image-path", fin.to_str().unwrap(), "--parent-path", "../pre", &id,
+        "checkpoint",
+        "--image-path",
+        fin.to_str().unwrap(),
+        "--parent-path",
+        "../pre",
+        &id,
     ]);
-    assert!(fin.join("parent").exists(), "the dump does not link its parent pre-dump");
+    assert!(
+        fin.join("parent").exists(),
+        "the dump does not link its parent pre-dump"
+    );
     let stopped_at = frozen_count(&b);
     let _restored = restore_detached(&rt, &b, &id, &fin, &[]);
     let first = wait_count(&b, "restored after pre-dump", |n| n != stopped_at);
@@ -240,8 +293,14 @@ fn restore_in_another_root_from_copied_images() {
     let c2 = Container::with_id(&rt2, &b, &id);
     let _restored = restore_detached(&rt2, &b, &id, &copied, &[]);
     let first = wait_count(&b, "migrated counter runs", |n| n != stopped_at);
-    assert!(first > stopped_at && first < stopped_at + 20, "{stopped_at} -> {first}");
-    assert!(rt.ids_in_root().is_empty(), "the old root still has the container");
+    assert!(
+        first > stopped_at && first < stopped_at + 20,
+        "{stopped_at} -> {first}"
+    );
+    assert!(
+        rt.ids_in_root().is_empty(),
+        "the old root still has the container"
+    );
     check_normal_container(&c2, &b);
 }
 
@@ -251,7 +310,10 @@ struct NetNs(String);
 impl NetNs {
     fn new(name: &str) -> NetNs {
         let ip = |args: &[&str]| {
-            let st = std::process::Command::new("ip").args(args).status().expect("run ip");
+            let st = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .expect("run ip");
             assert!(st.success(), "ip {args:?}: {st}");
         };
         ip(&["netns", "add", name]);
@@ -286,7 +348,9 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
     }
 }
 
@@ -320,9 +384,18 @@ fn tcp_established_connection_survives() {
             .filter_map(|l| l.parse::<u64>().ok())
             .last()
     };
-    assert!(poll_until(t(), || received(&b).is_some_and(|n| n >= 3)), "nothing received over TCP");
+    assert!(
+        poll_until(t(), || received(&b).is_some_and(|n| n >= 3)),
+        "nothing received over TCP"
+    );
     let images = b.dir.join("images");
-    rt.run_ok(&["checkpoint", "--tcp-established", "--image-path", images.to_str().unwrap(), &id]);
+    rt.run_ok(&[
+        "checkpoint",
+        "--tcp-established",
+        "--image-path",
+        images.to_str().unwrap(),
+        &id,
+    ]);
     let stopped_at = frozen_count(&b);
     let _restored = restore_detached(&rt, &b, &id, &images, &["--tcp-established"]);
     netns.drop_criu_lock();
@@ -331,8 +404,13 @@ fn tcp_established_connection_survives() {
     // ... but on this kernel the restored loopback connection is closed right after the
     // restore (TIME-WAIT in the namespace, nothing more received), with runc 1.3.6 exactly as
     // with hull: see /work/wt/notes/criu.md. Where it carries on, the client keeps sending.
-    let carried_on = poll_until(Duration::from_secs(3), || received(&b).is_some_and(|n| n > stopped_at + 3));
-    eprintln!("connection after restore carried on: {carried_on} (last received {:?})", received(&b));
+    let carried_on = poll_until(Duration::from_secs(3), || {
+        received(&b).is_some_and(|n| n > stopped_at + 3)
+    });
+    eprintln!(
+        "connection after restore carried on: {carried_on} (last received {:?})",
+        received(&b)
+    );
     if carried_on {
         check_normal_container(&c, &b);
     }
@@ -354,32 +432,69 @@ fn foreground_restore_with_pid_file_work_path_and_bind_mount() {
     }));
     b.save();
     let (c, _pipes) = start_counter(&rt, &b, &id);
-    assert!(poll_until(t(), || data.join("seen").exists()), "bind mount not written");
+    assert!(
+        poll_until(t(), || data.join("seen").exists()),
+        "bind mount not written"
+    );
     let images = b.dir.join("images");
     let work = b.dir.join("work");
     rt.run_ok(&[
-        "checkpoint", "--image-path", images.to_str().unwrap(), "--work-path", work.to_str().unwrap(), &id,
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap(),
+        "--work-path",
+        work.to_str().unwrap(),
+        &id,
     ]);
-    assert!(work.join("dump.log").exists() && !images.join("dump.log").exists(), "dump.log not in --work-path");
+    assert!(
+        work.join("dump.log").exists() && !images.join("dump.log").exists(),
+        "dump.log not in --work-path"
+    );
     let stopped_at = frozen_count(&b);
     std::fs::remove_file(data.join("seen")).unwrap();
     let pid_file = b.dir.join("restored.pid");
     let mut cmd = rt.cmd(&[
-        "restore", "--bundle", b.dir_str(), "--image-path", images.to_str().unwrap(),
-        "--work-path", work.to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), &id,
+        "restore",
+        "--bundle",
+        b.dir_str(),
+        "--image-path",
+        images.to_str().unwrap(),
+        "--work-path",
+        work.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
     ]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut fg = cmd.spawn().expect("spawn restore");
     let first = wait_count(&b, "foreground-restored counter runs", |n| n != stopped_at);
-    assert!(first > stopped_at && first < stopped_at + 20, "{stopped_at} -> {first}");
-    assert!(work.join("restore.log").exists(), "restore.log not in --work-path");
+    assert!(
+        first > stopped_at && first < stopped_at + 20,
+        "{stopped_at} -> {first}"
+    );
+    assert!(
+        work.join("restore.log").exists(),
+        "restore.log not in --work-path"
+    );
     // The host directory is bound again: the restored process writes into it.
-    assert!(poll_until(t(), || data.join("seen").exists()), "bind mount missing after restore");
+    assert!(
+        poll_until(t(), || data.join("seen").exists()),
+        "bind mount missing after restore"
+    );
     // Written once CRIU is done (the tasks may run a moment before).
     assert!(poll_until(t(), || pid_file.exists()), "no --pid-file");
-    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid file").trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(pid, c.pid(), "--pid-file differs from the state's pid");
-    assert!(fg.try_wait().unwrap().is_none(), "foreground restore returned early");
+    assert!(
+        fg.try_wait().unwrap().is_none(),
+        "foreground restore returned early"
+    );
     c.kill("KILL");
     let st = wait_child(&mut fg, t(), "foreground restore");
     assert_eq!(exit_code(&st), 137, "foreground restore exit status");
@@ -392,7 +507,10 @@ fn foreground_restore_with_pid_file_work_path_and_bind_mount() {
 
 fn recv_fd(s: &UnixStream) -> OwnedFd {
     let mut buf = [0u8; 4096];
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
     let mut cbuf = [0u64; 16];
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -437,7 +555,8 @@ fn tick_above(master: &OwnedFd, above: u64) -> Option<u64> {
             Ok(n) if n > 0 => text.push_str(&String::from_utf8_lossy(&buf[..n])),
             _ => std::thread::sleep(Duration::from_millis(50)),
         }
-        let best = text.split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+        let best = text
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
             .filter_map(|w| w.strip_prefix("tick-")?.parse::<u64>().ok())
             .max();
         if best.is_some_and(|n| n > above) {
@@ -458,23 +577,48 @@ fn terminal_container_with_shell_job() {
     b.save();
     let c = Container::with_id(&rt, &b, &id);
     let (o, master) = with_console(&b.dir, |sock| {
-        rt.run(&["create", "--bundle", b.dir_str(), "--console-socket", sock, &id])
+        rt.run(&[
+            "create",
+            "--bundle",
+            b.dir_str(),
+            "--console-socket",
+            sock,
+            &id,
+        ])
     });
     assert_ok(&o, "create with a terminal");
     c.start();
-    assert!(tick_above(&master, 2).is_some(), "no output on the terminal");
+    assert!(
+        tick_above(&master, 2).is_some(),
+        "no output on the terminal"
+    );
     let images = b.dir.join("images");
-    rt.run_ok(&["checkpoint", "--shell-job", "--image-path", images.to_str().unwrap(), &id]);
+    rt.run_ok(&[
+        "checkpoint",
+        "--shell-job",
+        "--image-path",
+        images.to_str().unwrap(),
+        &id,
+    ]);
     let stopped_at = frozen_count(&b);
     drop(master);
     let (o, master2) = with_console(&b.dir, |sock| {
         rt.run(&[
-            "restore", "-d", "--shell-job", "--bundle", b.dir_str(), "--console-socket", sock,
-            "--image-path", images.to_str().unwrap(), &id,
+            "restore",
+            "-d",
+            "--shell-job",
+            "--bundle",
+            b.dir_str(),
+            "--console-socket",
+            sock,
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
         ])
     });
     assert_ok(&o, "restore with a terminal");
-    let tick = tick_above(&master2, stopped_at).expect("the restored process does not write to the new terminal");
+    let tick = tick_above(&master2, stopped_at)
+        .expect("the restored process does not write to the new terminal");
     assert!(tick < stopped_at + 50, "restarted? {stopped_at} -> {tick}");
     check_normal_container(&c, &b);
 }
@@ -502,7 +646,14 @@ fn bad_parent_path_is_refused_by_name() {
     let images = b.dir.join("images");
     let img = images.to_str().unwrap();
     for parent in ["does-not-exist", "/absolute"] {
-        let o = rt.run(&["checkpoint", "--image-path", img, "--parent-path", parent, &id]);
+        let o = rt.run(&[
+            "checkpoint",
+            "--image-path",
+            img,
+            "--parent-path",
+            parent,
+            &id,
+        ]);
         assert_fail1(&o, "checkpoint with a bad --parent-path");
         assert!(stderr_str(&o).contains("--parent-path"), "{}", describe(&o));
     }
@@ -524,14 +675,27 @@ fn missing_criu_is_named() {
     let err = stderr_str(&o);
     assert!(err.contains("criu"), "{}", describe(&o));
     if !is_runc() {
-        assert!(err.contains("criu not found") && err.contains("or newer"), "{}", describe(&o));
+        assert!(
+            err.contains("criu not found") && err.contains("or newer"),
+            "{}",
+            describe(&o)
+        );
         // --criu names the binary to use, and the error names it. (runc 1.3 ignores --criu
         // with a warning and always runs criu from $PATH.)
-        let mut cmd = rt.bare_cmd(&["--root", rt.root.to_str().unwrap(), "--criu", "/nonexistent/criu"]);
+        let mut cmd = rt.bare_cmd(&[
+            "--root",
+            rt.root.to_str().unwrap(),
+            "--criu",
+            "/nonexistent/criu",
+        ]);
         cmd.args(["checkpoint", "--image-path", img.to_str().unwrap(), &id]);
         let o = output_with_timeout(&mut cmd, t());
         assert_fail1(&o, "checkpoint with a missing --criu");
-        assert!(stderr_str(&o).contains("/nonexistent/criu not found"), "{}", describe(&o));
+        assert!(
+            stderr_str(&o).contains("/nonexistent/criu not found"),
+            "{}",
+            describe(&o)
+        );
     }
     assert_eq!(c.status().as_deref(), Some("running"));
 }
@@ -542,9 +706,18 @@ fn created_container_cannot_be_checkpointed() {
     let (b, id) = sleeper(&rt);
     let c = Container::with_id(&rt, &b, &id);
     c.create();
-    let o = rt.run(&["checkpoint", "--image-path", b.dir.join("i").to_str().unwrap(), &id]);
+    let o = rt.run(&[
+        "checkpoint",
+        "--image-path",
+        b.dir.join("i").to_str().unwrap(),
+        &id,
+    ]);
     assert_fail1(&o, "checkpoint of a created container");
-    assert!(stderr_str(&o).contains("cannot be checkpointed in created state"), "{}", describe(&o));
+    assert!(
+        stderr_str(&o).contains("cannot be checkpointed in created state"),
+        "{}",
+        describe(&o)
+    );
 }
 
 #[test]
@@ -554,12 +727,26 @@ fn bad_flag_values_are_refused() {
     let c = Container::with_id(&rt, &b, &id);
     c.create().start();
     let img = b.dir.join("i");
-    let o = rt.run(&["checkpoint", "--manage-cgroups-mode", "bogus", "--image-path", img.to_str().unwrap(), &id]);
+    let o = rt.run(&[
+        "checkpoint",
+        "--manage-cgroups-mode",
+        "bogus",
+        "--image-path",
+        img.to_str().unwrap(),
+        &id,
+    ]);
     assert_fail1(&o, "bad --manage-cgroups-mode");
     // runc 1.1: "Invalid manage cgroups mode"; 1.3 and hull name the flag.
     let err = stderr_str(&o).to_lowercase().replace('-', " ");
     assert!(err.contains("manage cgroups mode"), "{}", describe(&o));
-    let o = rt.run(&["checkpoint", "--page-server", "nonsense", "--image-path", img.to_str().unwrap(), &id]);
+    let o = rt.run(&[
+        "checkpoint",
+        "--page-server",
+        "nonsense",
+        "--image-path",
+        img.to_str().unwrap(),
+        &id,
+    ]);
     assert_fail1(&o, "bad --page-server");
     assert!(stderr_str(&o).contains("--page-server"), "{}", describe(&o));
     assert_eq!(c.status().as_deref(), Some("running"));
@@ -571,7 +758,15 @@ fn restore_without_a_checkpoint_leaves_nothing() {
     let (b, id) = sleeper(&rt);
     let empty: PathBuf = b.dir.join("no-images");
     std::fs::create_dir_all(&empty).unwrap();
-    let o = rt.run(&["restore", "-d", "--bundle", b.dir_str(), "--image-path", empty.to_str().unwrap(), &id]);
+    let o = rt.run(&[
+        "restore",
+        "-d",
+        "--bundle",
+        b.dir_str(),
+        "--image-path",
+        empty.to_str().unwrap(),
+        &id,
+    ]);
     assert_fail1(&o, "restore without images");
     assert_no_state(&rt, &id);
     assert_no_cgroup(&test_cgroups_path(&id));

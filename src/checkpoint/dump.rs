@@ -98,11 +98,10 @@ fn check_features(criu: &Path, d: &Dump) -> Result<()> {
     Ok(())
 }
 
-/// Dumps (or pre-dumps) the container. The caller destroys it afterwards unless it was told
-/// to leave it running.
+/// Dumps (or pre-dumps) the container into the directories options::prepare_dump_dirs made.
+/// The caller destroys it afterwards unless it was told to leave it running.
 pub fn checkpoint(criu: &Path, st: &ContainerState, spec: &Spec, d: &Dump) -> Result<()> {
     version::check(criu)?;
-    super::options::prepare_dump_dirs(d)?;
     check_features(criu, d)?;
     let dirs = request::open_dirs(&d.common)?;
     let opts = dump_opts(st, spec, d, &dirs)?;
