@@ -147,7 +147,11 @@ fn check_normal_container(c: &Container, b: &Bundle) {
     assert!(seen > 0);
     // maskedPaths are still masked (a masked file is /dev/null bound over it).
     let o = c.exec(&["sh", "-c", "cat /proc/timer_list | wc -c"]);
-    assert_eq!(stdout_str(&o).trim(), "0", "/proc/timer_list is not masked after restore");
+    assert_eq!(
+        stdout_str(&o).trim(),
+        "0",
+        "/proc/timer_list is not masked after restore"
+    );
     c.kill("KILL");
     c.wait_status("stopped", t());
     c.delete();
@@ -176,6 +180,44 @@ fn checkpoint_and_restore_keep_counting() {
         "restarted? {stopped_at} -> {first}"
     );
     wait_count(&b, "restored counter keeps counting", |n| n >= first + 3);
+    check_normal_container(&c, &b);
+}
+
+/// A container with its own cgroup namespace (a real cgroup mount inside) restores into its
+/// cgroup, and sees itself at the root of its cgroup namespace again.
+#[test]
+#[ignore = "needs the sid root: make test-sid"]
+fn cgroup_namespace_container_restores() {
+    let rt = Runtime::new();
+    let id = unique_id("crcg");
+    let mut b = counting_bundle(&id, COUNTER);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup"}));
+    b.save();
+    let (c, _pipes) = start_counter(&rt, &b, &id);
+    let before = stdout_str(&c.exec(&["cat", "/proc/self/cgroup"]));
+    let images = b.dir.join("images");
+    rt.run_ok(&["checkpoint", "--image-path", images.to_str().unwrap(), &id]);
+    let stopped_at = frozen_count(&b);
+    let _restored = restore_detached(&rt, &b, &id, &images, &[]);
+    wait_count(&b, "restored counter runs", |n| n > stopped_at);
+    let after = stdout_str(&c.exec(&["cat", "/proc/1/cgroup"]));
+    let inside = |s: &str| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .lines()
+            .map(|l| l.splitn(3, ':').nth(2).unwrap_or("").to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert_eq!(
+        inside(&after),
+        vec!["/".to_string()],
+        "the init's cgroup namespace root moved: {after} (before: {before})"
+    );
     check_normal_container(&c, &b);
 }
 
