@@ -38,6 +38,8 @@ pub const RESTORE_FLAGS: &[FlagSpec] = &[
     flag(&["detach", "d"], Kind::Bool),
     flag(&["pid-file"], Kind::Value),
     flag(&["no-subreaper"], Kind::Bool),
+    // Accepted as runc accepts it (containerd passes it when configured): CRIU rebuilds the
+    // mount namespace from the images, there is no pivot_root to skip.
     flag(&["no-pivot"], Kind::Bool),
     flag(&["empty-ns"], Kind::Multi),
     flag(&["auto-dedup"], Kind::Bool),

@@ -89,6 +89,36 @@ fn run_hooks(id: &str, bundle: &Bundle, pid: i32) -> Result<()> {
     )
 }
 
+/// The container's cgroup manager, as create makes it (cgroupsPath, driver, annotations).
+fn new_cgroup(g: &Globals, id: &str, bundle: &Bundle) -> Result<Box<dyn Manager>> {
+    let cgroups_path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = cgroups::new_manager(cgroups_path.as_deref(), id, g.systemd_cgroup)?;
+    if let Some(a) = bundle.spec.annotations() {
+        cgroup.set_annotations(a)?;
+    }
+    Ok(cgroup)
+}
+
+/// The state file now names the restored init: from here on it is an ordinary container.
+fn record_restored(
+    g: &Globals,
+    state: &mut ContainerState,
+    pid: i32,
+    cgroup: &dyn Manager,
+) -> Result<()> {
+    state.pid = pid;
+    state.pid_start = crate::util::proc::stat(pid)
+        .map(|s| s.start_time)
+        .context("reading the restored init's start time")?;
+    state.cgroup = Some(cgroup.state());
+    g.store.save(state)
+}
+
 pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let p = parse(args, options::RESTORE_FLAGS, Trailing::Interleaved)?;
     let id = super::create::single_id("restore", &p)?;
@@ -109,16 +139,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     } else {
         Some(SignalFd::block_all()?)
     };
-    let cgroups_path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = cgroups::new_manager(cgroups_path.as_deref(), id, g.systemd_cgroup)?;
-    if let Some(a) = bundle.spec.annotations() {
-        cgroup.set_annotations(a)?;
-    }
+    let cgroup = new_cgroup(g, id, &bundle)?;
     let dir = g.store.claim(id)?;
     let mut rollback = Rollback {
         g,
@@ -159,12 +180,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
             },
         },
     )?;
-    state.pid = pid;
-    state.pid_start = crate::util::proc::stat(pid)
-        .map(|s| s.start_time)
-        .context("reading the restored init's start time")?;
-    state.cgroup = Some(cgroup.state());
-    g.store.save(&state)?;
+    record_restored(g, &mut state, pid, cgroup.as_ref())?;
     let pidfd = crate::util::proc::pidfd_open(pid).context("pidfd of the restored init")?;
     if let Some(pf) = p.get("pid-file") {
         if let Err(e) = container::write_pid_file(Path::new(pf), pid) {
