@@ -221,6 +221,58 @@ fn cgroup_namespace_container_restores() {
     check_normal_container(&c, &b);
 }
 
+/// A UTS namespace file (`unshare --uts=<file>`), unmounted on drop.
+struct UtsNs(PathBuf);
+
+impl Drop for UtsNs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A namespace joined by path (other than net and pid) is joined again on restore (CRIU's
+/// join_ns, as runc asks for it).
+#[test]
+#[ignore = "needs the sid root: make test-sid"]
+fn uts_namespace_joined_by_path_is_joined_again() {
+    use std::os::unix::fs::MetadataExt;
+    let rt = Runtime::new();
+    let id = unique_id("cruts");
+    let mut b = counting_bundle(&id, COUNTER);
+    let file = b.dir.join("uts");
+    std::fs::write(&file, b"").unwrap();
+    let st = std::process::Command::new("unshare")
+        .arg(format!("--uts={}", file.display()))
+        .args(["hostname", "joined-uts"])
+        .status()
+        .expect("unshare");
+    assert!(st.success(), "unshare --uts: {st}");
+    let ns = UtsNs(file.clone());
+    let ino = std::fs::metadata(&ns.0).unwrap().ino();
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "uts" {
+            n["path"] = json!(file.to_str().unwrap());
+        }
+    }
+    b.config.as_object_mut().unwrap().remove("hostname");
+    b.save();
+    let (c, _pipes) = start_counter(&rt, &b, &id);
+    let images = b.dir.join("images");
+    rt.run_ok(&["checkpoint", "--image-path", images.to_str().unwrap(), &id]);
+    let stopped_at = frozen_count(&b);
+    let _restored = restore_detached(&rt, &b, &id, &images, &[]);
+    wait_count(&b, "restored counter runs", |n| n > stopped_at);
+    let link = std::fs::read_link(format!("/proc/{}/ns/uts", c.pid())).unwrap();
+    assert_eq!(
+        link.to_string_lossy(),
+        format!("uts:[{ino}]"),
+        "not in the joined namespace"
+    );
+    assert_eq!(stdout_str(&c.exec(&["hostname"])).trim(), "joined-uts");
+    check_normal_container(&c, &b);
+}
+
 #[test]
 #[ignore = "needs the sid root: make test-sid"]
 fn leave_running_keeps_the_container_and_its_image_restores() {
