@@ -273,6 +273,24 @@ fn uts_namespace_joined_by_path_is_joined_again() {
     check_normal_container(&c, &b);
 }
 
+/// A paused container can be checkpointed (runc too); restored, it runs.
+#[test]
+#[ignore = "needs the sid root: make test-sid"]
+fn paused_container_checkpoints() {
+    let rt = Runtime::new();
+    let id = unique_id("crpause");
+    let b = counting_bundle(&id, COUNTER);
+    let (c, _pipes) = start_counter(&rt, &b, &id);
+    rt.run_ok(&["pause", &id]);
+    let images = b.dir.join("images");
+    rt.run_ok(&["checkpoint", "--image-path", images.to_str().unwrap(), &id]);
+    assert_no_state(&rt, &id);
+    let stopped_at = frozen_count(&b);
+    let _restored = restore_detached(&rt, &b, &id, &images, &[]);
+    wait_count(&b, "restored counter runs", |n| n > stopped_at);
+    check_normal_container(&c, &b);
+}
+
 #[test]
 #[ignore = "needs the sid root: make test-sid"]
 fn leave_running_keeps_the_container_and_its_image_restores() {
