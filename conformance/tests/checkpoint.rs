@@ -291,6 +291,40 @@ fn paused_container_checkpoints() {
     check_normal_container(&c, &b);
 }
 
+/// prestart and createRuntime hooks run again on restore, once CRIU has made the namespaces
+/// (runc: at CRIU's "setup-namespaces"), with the state of the container being restored.
+#[test]
+#[ignore = "needs the sid root: make test-sid"]
+fn restore_runs_prestart_and_create_runtime_hooks() {
+    let rt = Runtime::new();
+    let id = unique_id("crhook");
+    let mut b = counting_bundle(&id, COUNTER);
+    let log = b.dir.join("hooks.log");
+    let hook = |name: &str| json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat >> {}; echo ' {name}' >> {}", log.display(), log.display())]}]);
+    b.config["hooks"] =
+        json!({"prestart": hook("prestart"), "createRuntime": hook("createRuntime")});
+    b.save();
+    let (c, _pipes) = start_counter(&rt, &b, &id);
+    let lines = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lines().len(), 2, "{:?}", lines());
+    let images = b.dir.join("images");
+    rt.run_ok(&["checkpoint", "--image-path", images.to_str().unwrap(), &id]);
+    let _restored = restore_detached(&rt, &b, &id, &images, &[]);
+    let l = lines();
+    assert_eq!(l.len(), 4, "hooks did not run on restore: {l:?}");
+    for (line, name) in l[2..].iter().zip(["prestart", "createRuntime"]) {
+        assert!(line.ends_with(name), "{l:?}");
+        assert!(line.contains(&format!("\"id\":\"{id}\"")), "{line}");
+    }
+    check_normal_container(&c, &b);
+}
+
 #[test]
 #[ignore = "needs the sid root: make test-sid"]
 fn leave_running_keeps_the_container_and_its_image_restores() {
