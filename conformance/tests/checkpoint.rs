@@ -67,8 +67,7 @@ fn run_piped(rt: &Runtime, args: &[&str]) -> Pipes {
     p
 }
 
-const COUNTER: &str =
-    "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; sleep 0.1; done";
+const COUNTER: &str = "i=0; while :; do i=$((i+1)); echo $i >> /count; sleep 0.1; done";
 
 fn counting_bundle(id: &str, script: &str) -> Bundle {
     let mut b = Bundle::busybox();
@@ -79,12 +78,14 @@ fn counting_bundle(id: &str, script: &str) -> Bundle {
     b
 }
 
+/// The last count the container appended (appending needs no fork, so checkpoints rarely
+/// catch a task mid-fork, and a reader never sees a truncated file).
 fn count(b: &Bundle) -> Option<u64> {
-    std::fs::read_to_string(b.rootfs().join("count"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    last_number(&std::fs::read_to_string(b.rootfs().join("count")).ok()?)
+}
+
+fn last_number(s: &str) -> Option<u64> {
+    s.lines().rev().find_map(|l| l.trim().parse().ok())
 }
 
 #[track_caller]
@@ -143,7 +144,7 @@ fn check_normal_container(c: &Container, b: &Bundle) {
     );
     let o = c.exec(&["cat", "/count"]);
     assert_ok(&o, "exec in the restored container");
-    let seen: u64 = stdout_str(&o).trim().parse().expect("count from exec");
+    let seen = last_number(&stdout_str(&o)).expect("count from exec");
     assert!(seen > 0);
     // maskedPaths are still masked (a masked file is /dev/null bound over it).
     let o = c.exec(&["sh", "-c", "cat /proc/timer_list | wc -c"]);
@@ -513,7 +514,7 @@ fn tcp_established_connection_survives() {
     let netns = NetNs::new(&id);
     // The server's stdin must stay open: busybox nc ends the connection at EOF on stdin.
     let script = "sleep 100000 | nc -l -p 5555 > /recv & sleep 0.5; \
-        i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; echo $i; sleep 0.1; done \
+        i=0; while :; do i=$((i+1)); echo $i >> /count; echo $i; sleep 0.1; done \
         | nc 127.0.0.1 5555";
     let mut b = counting_bundle(&id, script);
     for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
@@ -570,7 +571,10 @@ fn tcp_established_connection_survives() {
 fn foreground_restore_with_pid_file_work_path_and_bind_mount() {
     let rt = Runtime::new();
     let id = unique_id("crf");
-    let mut b = counting_bundle(&id, "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; cp /count /data/seen; sleep 0.1; done");
+    let mut b = counting_bundle(
+        &id,
+        "i=0; while :; do i=$((i+1)); echo $i >> /count; echo $i > /data/seen; sleep 0.1; done",
+    );
     let data = b.dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     b.config["mounts"].as_array_mut().unwrap().push(json!({
@@ -717,7 +721,7 @@ fn tick_above(master: &OwnedFd, above: u64) -> Option<u64> {
 fn terminal_container_with_shell_job() {
     let rt = Runtime::new();
     let id = unique_id("crtty");
-    let script = "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; echo tick-$i; sleep 0.1; done";
+    let script = "i=0; while :; do i=$((i+1)); echo $i >> /count; echo tick-$i; sleep 0.1; done";
     let mut b = counting_bundle(&id, script);
     b.config["process"]["terminal"] = json!(true);
     b.save();

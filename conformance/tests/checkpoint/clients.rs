@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(30);
 fn exec_count(p: &Podman, name: &str) -> Option<u64> {
     let o = p.podman(&["exec", name, "cat", "/count"]);
     (o.code() == 0)
-        .then(|| o.out().trim().parse().ok())
+        .then(|| super::last_number(&o.out()))
         .flatten()
 }
 
@@ -35,11 +35,9 @@ fn podman_checkpoint_and_restore() {
     // The container's files are in its overlay upper directory while it is not running.
     let upper = p.inspect(&name, "{{.GraphDriver.Data.UpperDir}}");
     let read = || -> Option<u64> {
-        std::fs::read_to_string(std::path::Path::new(&upper).join("count"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        super::last_number(
+            &std::fs::read_to_string(std::path::Path::new(&upper).join("count")).ok()?,
+        )
     };
     let stopped_at = read().expect("count in the upper dir");
     std::thread::sleep(Duration::from_millis(500));
@@ -68,7 +66,7 @@ fn ctr_count(c: &Containerd, id: &str) -> Option<u64> {
         "/count",
     ]);
     (o.code() == 0)
-        .then(|| o.out().trim().parse().ok())
+        .then(|| super::last_number(&o.out()))
         .flatten()
 }
 
