@@ -67,7 +67,12 @@ fn run_piped(rt: &Runtime, args: &[&str]) -> Pipes {
     p
 }
 
-const COUNTER: &str = "i=0; while :; do i=$((i+1)); echo $i >> /count; sleep 0.1; done";
+/// Counts ten times a second into /count. It forks nothing in its loop (it waits with the
+/// shell's own `read -t` on a fifo nobody writes to): a task forking or in vfork when CRIU
+/// freezes the cgroup can keep the v1 freezer from reaching FROZEN ("Timeout reached ...
+/// Unseizable non-zombie ... state D", runc alike), which made the tests flaky.
+const COUNTER: &str = "mkfifo /tick 2>/dev/null; exec 3<>/tick; \
+    i=0; while :; do i=$((i+1)); echo $i >> /count; read -t 0.1 x <&3; done";
 
 fn counting_bundle(id: &str, script: &str) -> Bundle {
     let mut b = Bundle::busybox();
@@ -514,7 +519,8 @@ fn tcp_established_connection_survives() {
     let netns = NetNs::new(&id);
     // The server's stdin must stay open: busybox nc ends the connection at EOF on stdin.
     let script = "sleep 100000 | nc -l -p 5555 > /recv & sleep 0.5; \
-        i=0; while :; do i=$((i+1)); echo $i >> /count; echo $i; sleep 0.1; done \
+        mkfifo /tick; exec 3<>/tick; \
+        i=0; while :; do i=$((i+1)); echo $i >> /count; echo $i; read -t 0.1 x <&3; done \
         | nc 127.0.0.1 5555";
     let mut b = counting_bundle(&id, script);
     for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
@@ -573,7 +579,8 @@ fn foreground_restore_with_pid_file_work_path_and_bind_mount() {
     let id = unique_id("crf");
     let mut b = counting_bundle(
         &id,
-        "i=0; while :; do i=$((i+1)); echo $i >> /count; echo $i > /data/seen; sleep 0.1; done",
+        "mkfifo /tick; exec 3<>/tick; \
+        i=0; while :; do i=$((i+1)); echo $i >> /count; echo $i > /data/seen; read -t 0.1 x <&3; done",
     );
     let data = b.dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -619,7 +626,16 @@ fn foreground_restore_with_pid_file_work_path_and_bind_mount() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut fg = cmd.spawn().expect("spawn restore");
-    let first = wait_count(&b, "foreground-restored counter runs", |n| n != stopped_at);
+    let ran = poll_until(t(), || {
+        if let Some(st) = fg.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = fg.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("foreground restore ended early ({st}): {err}");
+        }
+        count(&b).is_some_and(|n| n != stopped_at)
+    });
+    assert!(ran, "the foreground-restored counter does not run");
+    let first = count(&b).unwrap();
     assert!(
         first > stopped_at && first < stopped_at + 20,
         "{stopped_at} -> {first}"
@@ -721,7 +737,8 @@ fn tick_above(master: &OwnedFd, above: u64) -> Option<u64> {
 fn terminal_container_with_shell_job() {
     let rt = Runtime::new();
     let id = unique_id("crtty");
-    let script = "i=0; while :; do i=$((i+1)); echo $i >> /count; echo tick-$i; sleep 0.1; done";
+    let script = "mkfifo /tick; exec 3<>/tick; \
+        i=0; while :; do i=$((i+1)); echo $i >> /count; echo tick-$i; read -t 0.1 x <&3; done";
     let mut b = counting_bundle(&id, script);
     b.config["process"]["terminal"] = json!(true);
     b.save();
