@@ -2,7 +2,7 @@
 
 use super::options::Dump;
 use super::request::{self, base_opts, quote_log, Dirs};
-use super::swrk::{Stdio3, Swrk};
+use super::swrk::{CriuStdio, Swrk};
 use super::version;
 use crate::state::ContainerState;
 use anyhow::{bail, Context, Result};
@@ -114,7 +114,7 @@ pub fn checkpoint(criu: &Path, st: &ContainerState, spec: &Spec, d: &Dump) -> Re
         rpc::Criu_req_type::DUMP
     };
     let mut status_fd = d.status_fd;
-    let mut swrk = Swrk::spawn(criu, &[], Stdio3::Null)?;
+    let mut swrk = Swrk::spawn(criu, &[], CriuStdio::Null)?;
     let res = swrk.call(&request::request(t, opts), &mut |n| {
         if n.script == "status-ready" {
             // Lazy pages: the page server is ready; tell whoever waits on --status-fd.

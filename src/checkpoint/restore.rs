@@ -6,7 +6,7 @@
 
 use super::options::Common;
 use super::request::{self, base_opts, quote_log};
-use super::swrk::{Notify, Stdio3, Swrk, FIRST_EXTRA_FD};
+use super::swrk::{CriuStdio, Notify, Swrk, FIRST_EXTRA_FD};
 use super::version;
 use crate::cgroups::Manager;
 use anyhow::{bail, Context, Result};
@@ -175,7 +175,7 @@ pub fn restore(r: &Request, h: &mut Handlers) -> Result<i32> {
     let root = CriuRoot::mount(r.rootfs, r.state_dir)?;
     let (mut opts, files) = restore_opts(r, &dirs, &root.0)?;
     let raw: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
-    let mut swrk = Swrk::spawn(r.criu, &raw, Stdio3::Inherit)?;
+    let mut swrk = Swrk::spawn(r.criu, &raw, CriuStdio::Inherit)?;
     drop(files);
     // In the container's cgroups before it restores anything, so every task lands there.
     r.cgroup

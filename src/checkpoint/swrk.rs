@@ -23,8 +23,9 @@ pub struct Notify {
 }
 
 /// How CRIU's own stdio is connected.
-pub enum Stdio3 {
-    /// /dev/null: dump, pre-dump, version, feature check.
+pub enum CriuStdio {
+    /// stdin and stdout /dev/null, stderr captured for error messages: dump, pre-dump,
+    /// version, feature check.
     Null,
     /// Ours: on restore the container's pipes are replaced by these (inherit_fd).
     Inherit,
@@ -63,7 +64,7 @@ fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
 
 impl Swrk {
     /// Starts `criu swrk 3`; `extra` become fds 4, 5, ... in CRIU.
-    pub fn spawn(criu: &Path, extra: &[RawFd], stdio: Stdio3) -> Result<Swrk> {
+    pub fn spawn(criu: &Path, extra: &[RawFd], stdio: CriuStdio) -> Result<Swrk> {
         let (ours, theirs) = seqpacket_pair()?;
         let mut sources = vec![dup_high(theirs.as_raw_fd())?];
         for &fd in extra {
@@ -73,7 +74,7 @@ impl Swrk {
         let raw: Vec<RawFd> = sources.iter().map(|f| f.as_raw_fd()).collect();
         let mut cmd = Command::new(criu);
         cmd.arg("swrk").arg(SERVER_FD.to_string());
-        if let Stdio3::Null = stdio {
+        if let CriuStdio::Null = stdio {
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
@@ -198,7 +199,7 @@ impl Swrk {
     }
 
     /// Closes our end (a pre-dump CRIU waits for more requests until then), waits for CRIU
-    /// and returns how it ended with what it wrote on stderr (captured for Stdio3::Null).
+    /// and returns how it ended with what it wrote on stderr (captured for CriuStdio::Null).
     pub fn finish(self) -> (std::process::ExitStatus, String) {
         use std::io::Read;
         let Swrk { mut child, sock } = self;

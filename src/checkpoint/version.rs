@@ -2,7 +2,7 @@
 //! A CRIU that cannot even answer (Debian 12's 3.17 fails its kernel probe on 6.x kernels
 //! with newer vDSO layouts) is reported with what `criu --version` says and its own error.
 
-use super::swrk::{Stdio3, Swrk};
+use super::swrk::{CriuStdio, Swrk};
 use anyhow::{bail, Result};
 use rust_criu::rust_criu_protobuf::rpc;
 use std::path::Path;
@@ -48,7 +48,7 @@ fn self_described(criu: &Path) -> String {
 /// One request in its own `criu swrk` session (CRIU serves one per session); on failure the
 /// error and CRIU's last "Error" line on stderr.
 fn ask(criu: &Path, req: rpc::Criu_req) -> Result<rpc::Criu_resp, (anyhow::Error, String)> {
-    let mut s = Swrk::spawn(criu, &[], Stdio3::Null).map_err(|e| (e, String::new()))?;
+    let mut s = Swrk::spawn(criu, &[], CriuStdio::Null).map_err(|e| (e, String::new()))?;
     let answer = s.call(&req, &mut |_| Ok(()));
     let (_, stderr) = s.finish();
     answer.map_err(|e| {
