@@ -120,7 +120,7 @@ pub fn checkpoint(criu: &Path, st: &ContainerState, spec: &Spec, d: &Dump) -> Re
             // Lazy pages: the page server is ready; tell whoever waits on --status-fd.
             if let Some(fd) = status_fd.take() {
                 unsafe {
-                    libc::write(fd, b"\0".as_ptr().cast(), 1);
+                    libc::write(fd, [0u8].as_ptr().cast(), 1);
                     libc::close(fd);
                 }
             }
