@@ -531,11 +531,7 @@ fn tcp_established_connection_survives() {
     b.save();
     let (c, _pipes) = start_counter(&rt, &b, &id);
     let received = |b: &Bundle| {
-        std::fs::read_to_string(b.rootfs().join("recv"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.parse::<u64>().ok())
-            .last()
+        last_number(&std::fs::read_to_string(b.rootfs().join("recv")).unwrap_or_default())
     };
     assert!(
         poll_until(t(), || received(&b).is_some_and(|n| n >= 3)),

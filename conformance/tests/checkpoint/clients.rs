@@ -1,7 +1,7 @@
 //! Checkpoint and restore driven by real clients with the runtime under test: podman 5
-//! (`container checkpoint` / `container restore`, through conmon). Sid root only.
+//! (`container checkpoint` / `container restore`, through conmon) and containerd 2 (`ctr`).
+//! Sid root only.
 
-#[allow(dead_code)]
 #[path = "../clients/mod.rs"]
 mod harness;
 
