@@ -934,3 +934,33 @@ fn restore_without_a_checkpoint_leaves_nothing() {
     assert_no_state(&rt, &id);
     assert_no_cgroup(&test_cgroups_path(&id));
 }
+
+/// What CRIU needs of every container's init, as runc's init does it: a session of its own
+/// (a session leader outside the pid namespace cannot be dumped), and stdio that was the
+/// host's /dev/null reopened as the container's /dev/null (an fd on a host mount cannot be).
+#[test]
+fn init_is_a_session_leader_with_the_containers_dev_null() {
+    let rt = Runtime::new();
+    let id = unique_id("crsid");
+    let mut b = Bundle::busybox();
+    b.set_cgroups_path(&test_cgroups_path(&id));
+    b.set_readonly(false);
+    // Detached (create/start) with stdin /dev/null: runc's foreground run would give pipes.
+    let script = "read pid comm state ppid pgrp sid rest < /proc/$$/stat; r=\"sid=$sid pid=$pid\"; \
+        [ \"$(stat -L -c %d:%i /proc/$$/fd/0)\" = \"$(stat -c %d:%i /dev/null)\" ] && r=\"$r stdin=container-null\"; \
+        echo $r > /result.tmp; mv /result.tmp /result; sleep 300";
+    b.set_args(&["sh", "-c", script]);
+    b.save();
+    let c = Container::with_id(&rt, &b, &id);
+    c.create().start();
+    c.wait_file("/result", t());
+    let out = std::fs::read_to_string(c.host_path("/result")).unwrap();
+    assert!(
+        out.contains("sid=1 pid=1"),
+        "init is not its session's leader: {out}"
+    );
+    assert!(
+        out.contains("stdin=container-null"),
+        "stdin is the host's /dev/null: {out}"
+    );
+}
