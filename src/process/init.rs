@@ -212,7 +212,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         // A session of its own, as runc's init always has: CRIU refuses to checkpoint a
         // container whose session leader is outside of its pid namespace.
         unsafe { libc::setsid() };
-        crate::setup::fds::reopen_dev_null()?;
+        crate::setup::dev_null::reopen_for_stdio()?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).context("sethostname")?;

@@ -5,6 +5,7 @@
 pub mod attrs;
 pub mod caps;
 pub mod cgroupfs;
+pub mod dev_null;
 pub mod devices;
 pub mod exec;
 pub mod fds;
