@@ -5,7 +5,6 @@
 pub mod attrs;
 pub mod caps;
 pub mod cgroupfs;
-pub mod dev_null;
 pub mod devices;
 pub mod exec;
 pub mod fds;
@@ -19,5 +18,6 @@ pub mod rootfs;
 pub mod sysctl;
 pub mod terminal;
 pub mod user;
+
 // After the others only to keep merges with parallel branches clean.
 pub mod dev_null;
