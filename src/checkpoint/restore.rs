@@ -34,6 +34,28 @@ pub struct Handlers<'a> {
     pub pty_master: &'a mut dyn FnMut(OwnedFd) -> Result<()>,
 }
 
+/// mount(2) with MS_BIND|MS_REC.
+fn bind_rec(src: &Path, dst: &Path) -> std::io::Result<()> {
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)
+    };
+    let (s, d) = (c(src)?, c(dst)?);
+    let flags = libc::MS_BIND | libc::MS_REC;
+    if unsafe {
+        libc::mount(
+            s.as_ptr(),
+            d.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The rootfs bound at <state dir>/criu-root: CRIU wants its root to be a mount point whose
 /// parent is not overmounted. Unmounted and removed on drop.
 struct CriuRoot(PathBuf);
@@ -43,14 +65,7 @@ impl CriuRoot {
         let dir = state_dir.join("criu-root");
         std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let guard = CriuRoot(dir);
-        crate::setup::mounts::sys_mount(
-            Some(&rootfs.to_string_lossy()),
-            &guard.0.to_string_lossy(),
-            None,
-            libc::MS_BIND | libc::MS_REC,
-            None,
-        )
-        .context("binding the rootfs for criu")?;
+        bind_rec(rootfs, &guard.0).context("binding the rootfs for criu")?;
         Ok(guard)
     }
 }

@@ -57,20 +57,19 @@ fn check_terminal(bundle: &Bundle, p: &Parsed) -> Result<()> {
     Ok(())
 }
 
+/// The state before CRIU runs (pid 0: being created). Fields not named are the defaults, so
+/// state fields added later (recorded by create) start empty here too.
 fn new_state(id: &str, bundle: &Bundle, cgroup: &dyn Manager) -> ContainerState {
     ContainerState {
         id: id.to_string(),
-        pid: 0,
-        pid_start: 0,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: crate::util::time::rfc3339_nano_now(),
         annotations: bundle.spec.annotations().clone(),
-        owner: String::new(),
         cgroup: Some(cgroup.state()),
         hooks: bundle.spec.hooks().clone(),
-        paused: false,
         shares_pid_ns: !container::has_private_pid_ns(&bundle.spec),
+        ..Default::default()
     }
 }
 
