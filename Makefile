@@ -3,8 +3,9 @@ DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-d
 	systemd dbus-daemon apparmor debootstrap protobuf-compiler uidmap
 HULL_DEBUG := target/debug/hull
 SID_RUNTIME ?= /usr/local/bin/hull
-# Test files with sid-only (#[ignore]d) tests: the 2026 clients, podman --userns=auto.
-SID_TESTS ?= clients_sid mounts
+# Test files with sid-only (#[ignore]d) tests: the 2026 clients, podman --userns=auto and
+# :idmap, rootless podman, checkpoint/restore with criu 4.2.1.
+SID_TESTS ?= clients_sid mounts rootless checkpoint
 
 .PHONY: deps build demo test test-v2 test-systemd test-apparmor test-sid unit conformance bench
 

@@ -6,6 +6,7 @@
 //! attributes, security) → `cgroups` holds the cgroup managers → `hooks` runs OCI hooks.
 
 mod cgroups;
+mod checkpoint;
 mod cli;
 mod commands;
 mod hooks;

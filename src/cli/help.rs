@@ -28,6 +28,8 @@ pub const COMMANDS: &[CommandHelp] = &[
     CommandHelp { name: "ps", args: "<container-id> [ps options]", about: "list the processes running in the container", flags: commands::ps::FLAGS },
     CommandHelp { name: "events", args: "<container-id>", about: "display container events such as OOM notifications, cpu, memory, and IO usage statistics", flags: commands::events::FLAGS },
     CommandHelp { name: "update", args: "<container-id>", about: "update container resource constraints", flags: commands::update::FLAGS },
+    CommandHelp { name: "checkpoint", args: "<container-id>", about: "checkpoint a running container (with criu)", flags: crate::checkpoint::options::CHECKPOINT_FLAGS },
+    CommandHelp { name: "restore", args: "<container-id>", about: "restore a container from a previous checkpoint", flags: crate::checkpoint::options::RESTORE_FLAGS },
     CommandHelp { name: "features", args: "", about: "show the enabled features", flags: NONE },
 ];
 

@@ -38,6 +38,7 @@ GLOBAL OPTIONS:
    --debug             enable debug logging
    --systemd-cgroup    use the systemd cgroup driver
    --rootless value    ignore cgroup permission errors (true, false, auto) (default: \"auto\")
+   --criu value        path to the criu binary used for checkpoint and restore (default: \"criu\")
    --help, -h          show help
    --version, -v       print the version
 ";
@@ -109,9 +110,6 @@ fn dispatch(argv: &[String]) -> Result<i32> {
              supported by hull: leave it out to use cgroupfs"
         );
     }
-    if g.get("criu").is_some() {
-        bail!("--criu: checkpoint/restore is not supported by hull");
-    }
     if matches!(cmd.as_str(), "help" | "h") {
         return Ok(match rest.first() {
             None => {
@@ -121,7 +119,7 @@ fn dispatch(argv: &[String]) -> Result<i32> {
             Some(topic) => show_command_help(topic),
         });
     }
-    let known = help::command_help(&cmd).is_some() || matches!(cmd.as_str(), "checkpoint" | "restore");
+    let known = help::command_help(&cmd).is_some();
     if !known {
         // runc (urfave/cli) answers an unknown command, with or without -h, like `help foo`
         return Ok(show_command_help(&cmd));
@@ -144,6 +142,7 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         store: crate::state::Store::new(&root),
         systemd_cgroup: g.bool("systemd-cgroup"),
         rootless_cgroups,
+        criu: PathBuf::from(g.get("criu").unwrap_or("criu")),
     };
     match cmd.as_str() {
         "create" => commands::create::run(&globals, &rest),
@@ -166,8 +165,9 @@ fn dispatch(argv: &[String]) -> Result<i32> {
         "events" => commands::events::run(&globals, &rest),
         "update" => commands::update::run(&globals, &rest),
         "spec" => commands::spec::run(&rest),
-        "features" => commands::features::run(&rest),
-        "checkpoint" | "restore" => bail!("{cmd} is not supported by hull"),
+        "features" => commands::features::run(&globals, &rest),
+        "checkpoint" => commands::checkpoint::run(&globals, &rest),
+        "restore" => commands::restore::run(&globals, &rest),
         other => bail!("unknown command {other:?}; see hull --help"),
     }
 }

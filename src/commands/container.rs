@@ -110,7 +110,7 @@ pub(crate) fn device_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
     rules
 }
 
-fn resources_with_devices(spec: &Spec) -> LinuxResources {
+pub(super) fn resources_with_devices(spec: &Spec) -> LinuxResources {
     let mut res = spec
         .linux()
         .as_ref()
@@ -519,7 +519,7 @@ pub fn kill_and_wait(pid: i32, start: u64) -> Result<()> {
 }
 
 /// Whether the config gives the container a new pid namespace (runc's `IsPrivate(NEWPID)`).
-fn has_private_pid_ns(spec: &oci_spec::runtime::Spec) -> bool {
+pub(super) fn has_private_pid_ns(spec: &oci_spec::runtime::Spec) -> bool {
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
     namespaces
         .into_iter()

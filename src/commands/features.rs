@@ -4,7 +4,8 @@
 use anyhow::Result;
 use serde_json::json;
 
-pub fn run(_args: &[String]) -> Result<i32> {
+pub fn run(g: &super::Globals, _args: &[String]) -> Result<i32> {
+    let checkpoint = crate::checkpoint::available(&g.criu);
     let last = crate::setup::caps::last_cap();
     let caps: Vec<String> = caps::all()
         .into_iter()
@@ -48,7 +49,7 @@ pub fn run(_args: &[String]) -> Result<i32> {
             "mountExtensions": {"idmap": {"enabled": crate::setup::idmap::supported()}}
         },
         "annotations": {
-            "org.opencontainers.runc.checkpoint.enabled": "false",
+            "org.opencontainers.runc.checkpoint.enabled": checkpoint.to_string(),
             "io.github.hull.version": env!("CARGO_PKG_VERSION")
         }
     });

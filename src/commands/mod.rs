@@ -1,6 +1,7 @@
 //! One module per CLI command. `container` holds what several commands share: creating a
 //! container (create/run) and tearing one down (delete/run).
 
+pub mod checkpoint;
 pub mod container;
 pub mod create;
 pub mod delete;
@@ -13,6 +14,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod signals;
 pub mod spec;
@@ -31,6 +33,8 @@ pub struct Globals {
     /// runc's rootless cgroup manager: tolerate a cgroup the caller may not create when
     /// nothing needs it (see `cgroups::rootless`).
     pub rootless_cgroups: bool,
+    /// `--criu`: the CRIU binary checkpoint/restore run (default: "criu" from $PATH).
+    pub criu: std::path::PathBuf,
 }
 
 /// The state JSON hooks receive on stdin (and the seccomp agent gets with its fd).

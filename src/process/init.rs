@@ -291,6 +291,9 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     }
     if process.terminal().unwrap_or(false) {
         setup_terminal(cfg, process)?;
+    } else {
+        // (The session of its own that CRIU needs was made above.)
+        crate::setup::dev_null::reopen_for_stdio()?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).context("sethostname")?;

@@ -159,3 +159,26 @@ fn mount_one(
     }
     Ok(())
 }
+
+/// Without a cgroup namespace on a v1/hybrid host, each hierarchy is a bind mount from the
+/// host: (its name below the cgroup mount, the host directory) for a process whose
+/// /proc/<pid>/cgroup is `proc_cgroup`. CRIU needs these as external mounts. Empty on a pure
+/// v2 host, where the container has a real cgroup2 mount.
+pub fn v1_bind_sources(proc_cgroup: &str) -> Result<Vec<(String, std::path::PathBuf)>> {
+    let hierarchies = host_hierarchies()?;
+    if let [h] = hierarchies.as_slice() {
+        if h.v2 && h.name.is_empty() {
+            return Ok(Vec::new());
+        }
+    }
+    Ok(hierarchies
+        .iter()
+        .filter(|h| !h.name.is_empty())
+        .map(|h| {
+            let host = Path::new("/sys/fs/cgroup")
+                .join(&h.name)
+                .join(own_cgroup(proc_cgroup, h).trim_start_matches('/'));
+            (h.name.clone(), host)
+        })
+        .collect())
+}
