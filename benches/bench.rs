@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "bench/report.rs"]
 mod report;
 use report::report;
 
@@ -253,8 +254,10 @@ fn one_lifecycle(
     errfile: &str,
 ) -> Res<([f64; 4], [i64; 3], Option<i64>)> {
     live.lock().unwrap().push((id.to_string(), 0));
-    let (t_create, r_create) =
-        inv.spawn(&["create", "--bundle", bundle, "--pid-file", pidfile, id], errfile)?;
+    let (t_create, r_create) = inv.spawn(
+        &["create", "--bundle", bundle, "--pid-file", pidfile, id],
+        errfile,
+    )?;
     let pid = read_pid(&inv.name, pidfile)?;
     if let Some(e) = live.lock().unwrap().iter_mut().find(|(i, _)| i == id) {
         e.1 = pid;
@@ -322,7 +325,12 @@ fn start_exec_target(rt: &mut Runtime, bundle: &str, tmp: &str, prefix: &str) ->
 }
 
 fn exec_once(rt: &mut Runtime, keep: bool) -> Res<()> {
-    let id = rt.exec_target.as_ref().expect("exec target started").0.clone();
+    let id = rt
+        .exec_target
+        .as_ref()
+        .expect("exec target started")
+        .0
+        .clone();
     let (t, r) = rt.spawn(&["exec", &id, "/bin/true"])?;
     if keep {
         rt.times[ti("exec")].push(t);
@@ -400,7 +408,9 @@ fn scale_round(
                 let errfile = format!("{tmp}/{}-scale{w}.stderr", inv.name);
                 loop {
                     let n = next.fetch_add(1, Ordering::SeqCst);
-                    if n >= total || failure.lock().unwrap().is_some() || STOP.load(Ordering::SeqCst)
+                    if n >= total
+                        || failure.lock().unwrap().is_some()
+                        || STOP.load(Ordering::SeqCst)
                     {
                         return;
                     }
@@ -669,4 +679,3 @@ fn main() {
     }
     report(&rts, &o, elapsed, baseline(&o.bundle));
 }
-

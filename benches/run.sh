@@ -178,7 +178,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The measuring program: std-only Rust (bench.rs + report.rs), no cargo project needed.
+# The measuring program: std-only Rust (bench.rs + bench/report.rs), no cargo project needed.
 # Built here, run inside the sid root: its glibc is newer than the host's.
 rustc -O --edition 2021 -o "$BENCH_TMP/bench" "$here/bench.rs" ||
     die "compiling benches/bench.rs failed"

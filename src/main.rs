@@ -15,6 +15,7 @@ mod seccomp;
 mod setup;
 mod spec;
 mod state;
+mod steps;
 mod util;
 
 fn main() {

@@ -124,6 +124,7 @@ fn check_terminal_options(spec: &Spec, o: &CreateOptions) -> Result<()> {
 pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     crate::state::id::validate(o.id)?;
     let bundle = crate::spec::load_bundle(o.bundle)?;
+    crate::steps::mark("load config");
     check_terminal_options(&bundle.spec, o)?;
     let seccomp = match bundle
         .spec
@@ -134,6 +135,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         Some(s) => Some(crate::seccomp::prepare(s)?),
         None => None,
     };
+    crate::steps::mark("seccomp prepare");
     let ns = namespaces::plan(
         bundle
             .spec
@@ -152,6 +154,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     if let Some(a) = bundle.spec.annotations() {
         cgroup.set_annotations(a)?;
     }
+    crate::steps::mark("namespace plan, cgroup manager");
     let terminal = bundle
         .spec
         .process()
@@ -201,13 +204,16 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     // Recorded before anything else exists, so `delete --force` can clean up after a create
     // that was killed at any later point.
     g.store.save(&state)?;
+    crate::steps::mark("state dir");
     rollback.cgroup = Some(cgroup.as_ref());
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
+    crate::steps::mark("cgroup create and apply");
     let fifo = match o.start {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,
     };
+    crate::steps::mark("exec fifo");
     let launched = spawn(
         o,
         &bundle,
@@ -235,6 +241,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     if let Some(sock) = &pidfd_receiver {
         send_pidfd(sock, &launched.pidfd, "standard")?;
     }
+    crate::steps::mark("save state");
     rollback.armed = false;
     drop(rollback);
     Ok(Created {
@@ -342,9 +349,11 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     if st.pid > 0 && crate::util::proc::is_alive(st.pid, st.pid_start) {
         kill_and_wait(st.pid, st.pid_start)?;
     }
+    crate::steps::mark("kill init");
     if let Some(cg) = cgroup {
         cg.destroy()?;
     }
+    crate::steps::mark("cgroup destroy");
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let spec_state = hook_state_from(st, "stopped");
         crate::hooks::run_all_logged("poststop", h, &spec_state);

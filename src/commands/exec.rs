@@ -162,11 +162,15 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let raw = std::fs::read(g.store.dir(id).join(CONFIG_FILE))
         .context("reading the container's saved config")?;
     let spec = crate::spec::parse(&raw)?;
+    crate::steps::mark("load state and config");
     let process = build_process(&p, spec.process().as_ref(), cmd)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::seccomp::prepare(s)?),
         None => None,
     };
+    crate::steps::mark_with("process, seccomp prepare", &|| {
+        format!("{:?}", process.args().as_deref().unwrap_or_default())
+    });
     let detach = p.bool("detach");
     let terminal = process.terminal().unwrap_or(false);
     if terminal && detach && p.get("console-socket").is_none() {
@@ -221,10 +225,12 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         Some((ours, _)) => Some(crate::setup::terminal::recv_fd(ours.as_raw_fd())?),
         None => None,
     };
-    super::run::supervise_pid(
+    let code = super::run::supervise_pid(
         spawned.pid,
         &spawned.pidfd,
         signals.as_ref().expect("foreground"),
         master.as_ref(),
-    )
+    )?;
+    crate::steps::mark_with("wait for exit", &|| format!("exit code {code}"));
+    Ok(code)
 }

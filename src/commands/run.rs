@@ -41,6 +41,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     }
     let created = container::create(g, &o)?;
     created.launched.chan.send(Tag::Start, b"")?;
+    crate::steps::mark("send start");
     // The init's end of the channel is close-on-exec: EOF means the program runs now; an
     // Error means startContainer hooks or the exec failed.
     if let Some((Tag::Error, msg)) = created.launched.chan.recv()? {
@@ -48,6 +49,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         let _ = container::destroy(g, &created.state);
         anyhow::bail!("{} ({status})", String::from_utf8_lossy(&msg));
     }
+    crate::steps::mark("wait for execve");
     if let Some(h) = created
         .state
         .hooks
@@ -75,8 +77,10 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         signals.as_ref().expect("foreground has signals"),
         master.as_ref(),
     )?;
+    crate::steps::mark_with("wait for exit", &|| format!("exit code {code}"));
     if !p.bool("keep") {
         container::destroy(g, &created.state)?;
+        crate::steps::mark("remove state");
     }
     Ok(code)
 }

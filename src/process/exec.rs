@@ -62,6 +62,7 @@ pub struct Spawned {
 
 pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
     let (joins, pidns, userns) = open_namespaces(cfg.init_pid)?;
+    crate::steps::mark("open namespaces");
     if let Some(fd) = &pidns {
         // Only our children enter it: the clone below lands inside the container's pid ns.
         if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
@@ -72,6 +73,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
     let (parent_end, child_end) = sync::pair()?;
     match clone3(0, None)? {
         Forked::Child => {
+            crate::steps::begin_in_child();
             drop(parent_end);
             let err = match child(cfg, &joins, userns, &child_end) {
                 Ok(never) => match never {},
@@ -81,18 +83,26 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
             unsafe { libc::_exit(127) }
         }
         Forked::Parent { pid, pidfd } => {
+            crate::steps::mark_with("clone", &|| format!("pid {pid}"));
             drop(child_end);
             let mut ready = false;
             loop {
                 match parent_end.recv()? {
-                    Some((Tag::Ready, _)) => ready = true,
+                    Some((Tag::Ready, steps)) => {
+                        crate::steps::mark("wait for process ready");
+                        crate::steps::log_child(&format!("exec[{pid}]"), &steps);
+                        ready = true
+                    }
                     Some((Tag::Error, msg)) => {
                         super::launch::reap(pid);
                         bail!("{}", String::from_utf8_lossy(&msg));
                     }
                     Some((t, _)) => bail!("unexpected message {t:?} from exec child"),
                     // The channel is close-on-exec: EOF after Ready means the program is running.
-                    None if ready => return Ok(Spawned { pid, pidfd }),
+                    None if ready => {
+                        crate::steps::mark("wait for execve");
+                        return Ok(Spawned { pid, pidfd });
+                    }
                     None => {
                         let status = super::launch::reap(pid);
                         return Err(anyhow!("exec process exited during setup ({status})"));
@@ -158,12 +168,14 @@ fn child(
     for f in &cfg.cgroup_procs {
         join_cgroup(f, cfg.init_pid)?;
     }
+    crate::steps::mark("join cgroup");
     for (fd, flag) in joins {
         if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("joining namespace (flag {flag:#x})"));
         }
     }
+    crate::steps::mark("setns");
     if cfg.process.terminal().unwrap_or(false) {
         let sock = cfg
             .console
@@ -182,7 +194,8 @@ fn child(
     }
     fds::prepare_for_exec(cfg.preserve_fds, &[chan.raw_fd()]);
     crate::setup::attrs::reset_signals();
-    chan.send(Tag::Ready, b"")?;
+    crate::steps::mark("close fds, reset signals");
+    chan.send(Tag::Ready, &crate::steps::take_buffer())?;
     Err(crate::setup::exec::exec(&f.program))
 }
 

@@ -109,6 +109,7 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     if !cfg.joined_by_parent {
         // cgroup_procs is empty when the parent places us.
         enter_cgroup_and_joins(cfg)?;
+        crate::steps::mark("join cgroup, setns");
     }
     if new_user || joins_user {
         // Become root of the user namespace, so what we create is owned by the container's root.
@@ -126,6 +127,7 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     if cfg.ns.has_new(NS::Time) && cfg.cloned_flags & libc::CLONE_NEWTIME == 0 {
         enter_time_namespace(cfg.spec)?;
     }
+    crate::steps::mark("namespaces");
     Ok(())
 }
 
@@ -183,9 +185,11 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         cgroupns: cfg.ns.has_new(NS::Cgroup) || cfg.ns.joins(NS::Cgroup),
         userns,
     })?;
+    crate::steps::mark("mounts, devices");
     if cfg.runtime_hooks {
         chan.send(Tag::RunRuntimeHooks, b"")?;
         chan.expect(Tag::HooksDone)?;
+        crate::steps::mark("wait for runtime hooks");
     }
     if let Some(h) = spec
         .hooks()
@@ -200,12 +204,14 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
             spec,
         );
         crate::hooks::run_all("createContainer", h, &state)?;
+        crate::steps::mark("createContainer hooks");
     }
     if cfg.no_pivot {
         rootfs::move_root(cfg.rootfs)?;
     } else {
         rootfs::pivot(cfg.rootfs)?;
     }
+    crate::steps::mark("pivot_root");
     if process.terminal().unwrap_or(false) {
         setup_terminal(cfg, process)?;
     }
@@ -220,6 +226,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     if let Some(s) = linux.and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(s)?;
     }
+    crate::steps::mark("terminal, hostname, sysctl");
     if spec
         .root()
         .as_ref()
@@ -231,10 +238,12 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[]), userns)?;
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
+    crate::steps::mark("readonly root, readonly and masked paths");
     crate::setup::attrs::apply_process_attrs(cfg.id, process, cfg.no_new_keyring)?;
+    crate::steps::mark("process attributes");
     let f =
         crate::setup::finalize::finalize(process, &|| load_seccomp(cfg), userns, cfg.listen_fds)?;
-    chan.send(Tag::Ready, b"")?;
+    chan.send(Tag::Ready, &crate::steps::take_buffer())?;
     Ok(Ready {
         program: f.program,
         caps_after_seccomp: f.seccomp_pending,

@@ -106,6 +106,7 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
         flags |= plan.new_flags & libc::CLONE_NEWCGROUP;
     }
     cfg.cloned_flags = flags;
+    crate::steps::mark("prepare clone");
     let forked = if joins_user && plan.has_new(NS::Pid) {
         clone_in_joined_user_ns(cfg)?
     } else {
@@ -113,6 +114,7 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
     };
     match forked {
         Forked::Child => {
+            crate::steps::begin_in_child();
             drop(parent_end);
             // The clone already placed us in the cgroup. Close its fd now: it is a host
             // directory, and an open one would be reachable through /proc/self/fd/N by the
@@ -121,6 +123,7 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
             init::run(cfg, &child_end)
         }
         Forked::Parent { pid, pidfd } => {
+            crate::steps::mark_with("clone", &|| format!("init pid {pid}, flags {flags:#x}"));
             drop(child_end);
             drop(cgroup_fd);
             let launched = Launched {
@@ -202,12 +205,19 @@ fn handshake(cfg: &InitConfig, duties: &ParentDuties, l: &Launched, new_user: bo
         }
         duties.cgroup.add_pid(l.pid)?;
         l.chan.send(Tag::MapsWritten, b"")?;
+        crate::steps::mark("write id maps, place in cgroup");
     }
     loop {
         match l.chan.recv()? {
-            Some((Tag::Ready, _)) => return Ok(()),
+            Some((Tag::Ready, steps)) => {
+                crate::steps::mark("wait for init ready");
+                crate::steps::log_child(&format!("init[{}]", l.pid), &steps);
+                return Ok(());
+            }
             Some((Tag::RunRuntimeHooks, _)) => {
+                crate::steps::mark("wait for init mounts");
                 (duties.runtime_hooks)(l.pid)?;
+                crate::steps::mark("prestart, createRuntime hooks");
                 l.chan.send(Tag::HooksDone, b"")?;
             }
             Some((Tag::Error, msg)) => {

@@ -19,6 +19,7 @@ pub fn finalize(
     listen_fds: u32,
 ) -> Result<Finalized> {
     rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
+    crate::steps::mark("rlimits");
     let nnp = p.no_new_privileges().unwrap_or(false);
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(std::io::Error::last_os_error()).context("PR_SET_NO_NEW_PRIVS");
@@ -28,6 +29,7 @@ pub fn finalize(
     // syscalls need allowing by the profile.
     if !nnp {
         load_seccomp()?;
+        crate::steps::mark("seccomp");
     }
     let masks = p
         .capabilities()
@@ -40,19 +42,38 @@ pub fn finalize(
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() != "deny")
             .unwrap_or(true);
+    crate::steps::mark("drop bounding caps, cwd");
     user::switch(p.user(), &[], setgroups)?;
+    crate::steps::mark("switch user");
     if !cwd_ok {
         // The cwd may only be reachable as the target user (e.g. a 0700 home on NFS).
         std::env::set_current_dir(p.cwd())
             .with_context(|| format!("chdir to cwd {:?}", p.cwd()))?;
     }
     caps::apply(&masks)?;
+    crate::steps::mark("capabilities");
     let env = super::attrs::environment(p, listen_fds);
     let args = p.args().clone().unwrap_or_default();
     let first = args.first().context("process.args must not be empty")?;
     let path = exec::lookup(first, &env)?;
+    let program = exec::prepare(&path, &args, &env)?;
+    crate::steps::mark_with("find program", &|| {
+        let u = p.user();
+        format!(
+            "will exec {} {args:?} as {}:{} in {}{}",
+            path.display(),
+            u.uid(),
+            u.gid(),
+            p.cwd().display(),
+            if nnp {
+                ", seccomp after no_new_privs"
+            } else {
+                ""
+            }
+        )
+    });
     Ok(Finalized {
-        program: exec::prepare(&path, &args, &env)?,
+        program,
         seccomp_pending: nnp,
     })
 }

@@ -1,4 +1,4 @@
-//! Reporting for bench.rs: statistics, the text tables, the targets and the JSON file.
+//! Reporting for benches/bench.rs: statistics, the text tables, the targets and the JSON file.
 
 use super::{ti, Opts, Runtime, RSS, TIMES};
 use std::fmt::Write as _;
@@ -247,7 +247,11 @@ pub fn report(rts: &[Runtime], o: &Opts, elapsed: f64, base: i64) {
          (bounds both the measurement floor and the payload's own RSS)"
     );
 
-    if let Some(crun) = rts.iter().find(|r| r.name() == "crun").filter(|_| subj.name() == "hull") {
+    if let Some(crun) = rts
+        .iter()
+        .find(|r| r.name() == "crun")
+        .filter(|_| subj.name() == "hull")
+    {
         let _ = writeln!(p, "\ntargets (hull vs crun in this run)");
         for (label, key, target) in TARGETS {
             let r = st(subj, key).median / st(crun, key).median;
