@@ -267,12 +267,7 @@ fn spawn(
     let create_runtime = hooks
         .and_then(|h| h.create_runtime().clone())
         .unwrap_or_default();
-    let procs: Vec<PathBuf> = cgroup
-        .state()
-        .paths
-        .values()
-        .map(|p| p.join("cgroup.procs"))
-        .collect();
+    let procs: Vec<PathBuf> = cgroup.state().join_files();
     let new_user = ns.has_new(oci_spec::runtime::LinuxNamespaceType::User);
     let mut cfg = InitConfig {
         id: o.id,

@@ -196,7 +196,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let cgroup_procs = st
         .cgroup
         .as_ref()
-        .map(|c| c.paths.values().map(|d| d.join("cgroup.procs")).collect())
+        .map(|c| c.join_files())
         .unwrap_or_default();
     let signals = if detach {
         None
