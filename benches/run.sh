@@ -9,6 +9,7 @@
 #
 # Env: N, WARMUP, SCALE_ROUNDS, HULL_BIN, CRUN_BIN, RUNC_BIN, RUNTIMES ("hull crun runc"),
 #      SID (1: in the sid root; 0: on the host with its own crun/runc), HOST_PEERS=1,
+#      HULL_BASE (another hull binary, e.g. before a change: run as "hull-base"),
 #      JSON (write machine-readable results to this file), SEED (task order), KEEP_TMP=1.
 set -euo pipefail
 
@@ -23,6 +24,7 @@ bin_of() { # runtime name -> binary
         hull) echo "$HULL_BIN" ;;
         crun) echo "$CRUN_BIN" ;;
         runc) echo "$RUNC_BIN" ;;
+        hull-base) echo "$BENCH_TMP/hull-base" ;;
         *) echo "$BENCH_TMP/host/$1" ;;
     esac
 }
@@ -37,7 +39,7 @@ cgroup_mode() {
     fi
 }
 
-is_peer_copy() { [[ $1 != hull && $1 != crun && $1 != runc ]]; } # a HOST_PEERS runtime
+is_peer_copy() { [[ $1 == crun-* || $1 == runc-* ]]; } # a HOST_PEERS runtime
 
 run_rt() { # runtime name, args...: runs that runtime (host copies with their library dir)
     local name=$1
@@ -157,6 +159,9 @@ export HULL_BIN
 done
 
 BENCH_TMP=$(mktemp -d /tmp/hull-bench.XXXXXX)
+# State roots, pid files and the bundle on a tmpfs, as /run is on a real host: here /tmp is
+# ext4 mounted with discard, where unlinking a state dir took 15-35 ms for every runtime.
+mount -t tmpfs -o mode=700,size=512m hull-bench "$BENCH_TMP" || die "mounting a tmpfs on $BENCH_TMP"
 BENCH_PREFIX="hullbench-$$"
 BENCH_CGROUPS=$(cgroup_mode)
 export BENCH_TMP BENCH_PREFIX BENCH_CGROUPS
@@ -168,9 +173,9 @@ cleanup() {
     # private ns with unified unmounted, or crun refuses to delete.
     in_private_ns __cleanup || true
     if [[ ${KEEP_TMP:-} == 1 ]]; then
-        echo "run.sh: kept $BENCH_TMP" >&2
+        echo "run.sh: kept $BENCH_TMP (a tmpfs: umount it when done)" >&2
     else
-        rm -rf "$BENCH_TMP"
+        umount "$BENCH_TMP" && rmdir "$BENCH_TMP"
     fi
     exit $rc
 }
@@ -182,6 +187,10 @@ trap 'exit 143' TERM
 # Built here, run inside the sid root: its glibc is newer than the host's.
 rustc -O --edition 2021 -o "$BENCH_TMP/bench" "$here/bench.rs" ||
     die "compiling benches/bench.rs failed"
+if [[ -n ${HULL_BASE:-} ]]; then
+    cp "$HULL_BASE" "$BENCH_TMP/hull-base" || die "HULL_BASE=$HULL_BASE: cannot copy"
+    RUNTIMES+=" hull-base"
+fi
 if [[ $SID == 1 ]]; then
     # hull is static: a copy under /tmp is visible inside the sid root at the same path.
     cp "$HULL_BIN" "$BENCH_TMP/hull"
