@@ -216,13 +216,7 @@ fn debug_json_log_file_for_run_and_exec() {
     assert_eq!(stderr_str(&o), "", "stderr with --log");
     let text = fs::read_to_string(&log).expect("log file written");
     let run = debug_messages_json(&text, "run log");
-    for step in [
-        "load config",
-        "clone",
-        "send start",
-        "wait for execve",
-        "wait for exit",
-    ] {
+    for step in ["load config", "clone", "wait for execve", "wait for exit"] {
         assert_step(&run, "run", step);
     }
     assert_step(&run, "init[", "pivot_root");

@@ -228,18 +228,29 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         "container {} init pid {} is ready",
         o.id, launched.pid
     ));
-    state.pid = launched.pid;
-    state.pid_start = crate::util::proc::stat(launched.pid)
-        .map(|s| s.start_time)
-        .context("reading the init's start time")?;
-    // Now with what only exists after the launch (the systemd unit's invocation).
-    state.cgroup = Some(cgroup.state());
-    g.store.save(&state)?;
-    if let Some(p) = o.pid_file {
-        write_pid_file(Path::new(p), launched.pid)?;
-    }
-    if let Some(sock) = &pidfd_receiver {
-        send_pidfd(sock, &launched.pidfd, "standard")?;
+    let recorded = (|| -> Result<()> {
+        state.pid = launched.pid;
+        state.pid_start = crate::util::proc::stat(launched.pid)
+            .map(|s| s.start_time)
+            .context("reading the init's start time")?;
+        // Now with what only exists after the launch (the systemd unit's invocation).
+        state.cgroup = Some(cgroup.state());
+        g.store.save(&state)?;
+        if let Some(p) = o.pid_file {
+            write_pid_file(Path::new(p), launched.pid)?;
+        }
+        if let Some(sock) = &pidfd_receiver {
+            send_pidfd(sock, &launched.pidfd, "standard")?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = recorded {
+        // The init must not outlive a failed create: with `run` its program already runs,
+        // with `create` it would wait for a start that cannot come (its fifo goes with the
+        // state dir).
+        let _ = crate::util::proc::pidfd_send_signal(&launched.pidfd, libc::SIGKILL);
+        launch::reap(launched.pid);
+        return Err(e);
     }
     crate::steps::mark("save state");
     rollback.armed = false;

@@ -39,9 +39,8 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     if !detach && !p.bool("no-subreaper") {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
+    // The init goes on to exec as soon as it is Ready (no Start message to wait for).
     let created = container::create(g, &o)?;
-    created.launched.chan.send(Tag::Start, b"")?;
-    crate::steps::mark("send start");
     // The init's end of the channel is close-on-exec: EOF means the program runs now; an
     // Error means startContainer hooks or the exec failed.
     if let Some((Tag::Error, msg)) = created.launched.chan.recv()? {

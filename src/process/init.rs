@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 pub enum StartSignal {
     /// `create`: block opening the exec fifo until `hull start` opens it.
     ExecFifo,
-    /// `run`: the parent sends Start over the sync channel.
+    /// `run`: go on right after Ready. The parent is `run` itself, supervising: a Start
+    /// message would only cost one more wake-up of each side before the program runs.
     SyncMessage,
 }
 
@@ -281,13 +282,13 @@ fn load_seccomp(cfg: &InitConfig) -> Result<()> {
     Ok(())
 }
 
-/// Blocks until `start` (or `run`) releases us. For `create`, returns the exec fifo opened
-/// for writing: the byte we write on it tells `start` we are going, and the fd, being
+/// For `create`, blocks until `start` releases us and returns the exec fifo opened for
+/// writing: the byte we write on it tells `start` we are going, and the fd, being
 /// close-on-exec, closes exactly when the program is exec'd, which is when `start` may run
-/// the poststart hooks.
-fn wait_for_start(cfg: &InitConfig, chan: &Channel) -> Result<Option<std::fs::File>> {
+/// the poststart hooks. For `run`, returns at once (see StartSignal::SyncMessage).
+fn wait_for_start(cfg: &InitConfig) -> Result<Option<std::fs::File>> {
     match cfg.start {
-        StartSignal::SyncMessage => chan.expect(Tag::Start).map(|_| None),
+        StartSignal::SyncMessage => Ok(None),
         StartSignal::ExecFifo => {
             let fifo = cfg.fifo.context("no exec fifo")?;
             // Reopen through our O_PATH fd: the fifo lives in the state dir, outside the rootfs.
@@ -302,7 +303,7 @@ fn wait_for_start(cfg: &InitConfig, chan: &Channel) -> Result<Option<std::fs::Fi
 }
 
 fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::convert::Infallible> {
-    let fifo = wait_for_start(cfg, chan)?;
+    let fifo = wait_for_start(cfg)?;
     if let Some(h) = cfg
         .spec
         .hooks()

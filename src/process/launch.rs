@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 pub struct Launched {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    /// Still open for `run`, which sends Start over it.
+    /// Still open for `run`: EOF when the program is exec'd, or an Error if that failed.
     pub chan: sync::Channel,
 }
 

@@ -16,8 +16,6 @@ pub enum Tag {
     HooksDone = b'H',
     /// Child → parent: setup finished; the user program is about to be waited for / started.
     Ready = b'r',
-    /// Parent → child (`run` only): start now, no exec fifo involved.
-    Start = b's',
     /// Either way: something failed; the payload says what.
     Error = b'e',
 }
@@ -29,7 +27,6 @@ impl Tag {
             Tag::RunRuntimeHooks,
             Tag::HooksDone,
             Tag::Ready,
-            Tag::Start,
             Tag::Error,
         ]
         .into_iter()
