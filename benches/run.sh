@@ -161,7 +161,7 @@ done
 BENCH_TMP=$(mktemp -d /tmp/hull-bench.XXXXXX)
 # State roots, pid files and the bundle on a tmpfs, as /run is on a real host: here /tmp is
 # ext4 mounted with discard, where unlinking a state dir took 15-35 ms for every runtime.
-mount -t tmpfs -o mode=700,size=512m hull-bench "$BENCH_TMP" || die "mounting a tmpfs on $BENCH_TMP"
+mount -t tmpfs -o mode=700,size=512m hull-bench "$BENCH_TMP" || { rmdir "$BENCH_TMP"; die "mounting a tmpfs on $BENCH_TMP"; }
 BENCH_PREFIX="hullbench-$$"
 BENCH_CGROUPS=$(cgroup_mode)
 export BENCH_TMP BENCH_PREFIX BENCH_CGROUPS
@@ -169,7 +169,7 @@ export BENCH_TMP BENCH_PREFIX BENCH_CGROUPS
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    # Safety net (bench.py already cleans up after itself): must also run in a
+    # Safety net (bench.rs already cleans up after itself): must also run in a
     # private ns with unified unmounted, or crun refuses to delete.
     in_private_ns __cleanup || true
     if [[ ${KEEP_TMP:-} == 1 ]]; then
