@@ -1,35 +1,47 @@
 //! Side-by-side timing / peak-RSS benchmark of OCI runtimes (hull vs crun vs runc).
 //!
 //! Single file, std only (no crates): benches/run.sh compiles it with `rustc -O`,
-//! builds the bundle, enters a private mount namespace (hybrid cgroups:
-//! /sys/fs/cgroup/unified unmounted so that crun works) and runs it there.
+//! builds the bundles, and runs it inside the Debian sid root (or, with SID=0, in a
+//! private mount namespace of the host), with /sys/fs/cgroup/unified unmounted on a
+//! hybrid host so that crun works.
 //!
-//! Per iteration every runtime (all tasks in a fresh random order each
-//! iteration, so drift, noise and carry-over hit all runtimes alike) does
+//! Per iteration every runtime does, all tasks in a fresh random order each
+//! iteration (so drift, noise and carry-over hit all runtimes alike):
 //!   (a) create --pid-file -> start -> wait for the container's /bin/true to
 //!       exit -> delete                                     ("lifecycle")
 //!   (b) run                                                ("run")
+//!   (c) exec /bin/true in a long-running container of its own ("exec")
+//! Then a few rounds of
+//!   (d) 100 lifecycles with 8 in flight at once            ("scale"),
+//! the runtimes again in random order each round.
 //!
 //! Time: wall clock around fork+exec+wait4 of each runtime command; the
 //! lifecycle time also includes waiting for the container to exit.
 //!
 //! RSS: ru_maxrss from wait4() of the runtime process. The kernel folds in the
 //! max RSS of descendants the runtime reaped itself (runc's `runc init`
-//! bootstrap stages; for `run` also the container process), but never the
-//! container init of (a): that one we reap ourselves (we are a child
-//! subreaper) and report separately as "ctr-init".
+//! bootstrap stages; for `run` and `exec` also the /bin/true it reaps). The
+//! container init of (a) is measured while it waits for `start`: VmHWM of
+//! /proc/<pid>/status right after `create` returned, i.e. the runtime's own code
+//! in the container before exec ("init").
 //! ru_maxrss also includes the high-water RSS of the mm a process had before
 //! exec. That is why this is a small compiled program that fork()s (not a
 //! Python script, nor vfork/posix_spawn): the floor is the few hundred KiB of
 //! this process's anonymous memory copied at fork, printed as "baseline".
+//! The scale figure's RSS is the peak of the summed VmRSS of every process
+//! below this one (runtime processes, their helpers, container processes),
+//! sampled every 2 ms while the 100 containers go through.
 
-use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "bench/report.rs"]
+mod report;
+use report::report;
 
 #[repr(C)]
 struct Timeval {
@@ -102,31 +114,37 @@ fn reap_strays() {
     while unsafe { wait4(-1, &mut st, WNOHANG, &mut ru) } > 0 {}
 }
 
-const TIMES: [&str; 6] = ["cycle", "create", "start", "wait", "delete", "run"];
-const RSS: [&str; 5] = ["create", "start", "delete", "run", "ctr-init"];
+const TIMES: [&str; 7] = ["cycle", "create", "start", "wait", "delete", "run", "exec"];
+const RSS: [&str; 6] = ["create", "start", "delete", "run", "exec", "init"];
 
-struct Runtime {
+fn ti(key: &str) -> usize {
+    TIMES.iter().position(|k| *k == key).unwrap()
+}
+
+fn ri(key: &str) -> usize {
+    RSS.iter().position(|k| *k == key).unwrap()
+}
+
+/// How to invoke one runtime: enough to spawn it from any thread.
+#[derive(Clone)]
+struct Invoker {
     name: String,
     bin: String,
     root: String,
-    errfile: String,
-    err: File,
-    seq: u64,
-    live: Vec<(String, i32)>, // not yet deleted: (id, container pid or 0)
-    times: Vec<Vec<f64>>,     // indexed like TIMES, seconds
-    rss: Vec<Vec<i64>>,       // indexed like RSS, KiB
+    /// LD_LIBRARY_PATH for a runtime copied in from another distribution.
+    lib: Option<String>,
 }
 
-impl Runtime {
-    fn spawn(&mut self, args: &[&str]) -> Res<(f64, i64)> {
-        self.err.set_len(0).map_err(|e| e.to_string())?;
-        self.err
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| e.to_string())?;
-        let err = self.err.try_clone().map_err(|e| e.to_string())?;
+impl Invoker {
+    /// Runs `bin --root R args...` with stderr into `errfile`; (seconds, ru_maxrss KiB).
+    fn spawn(&self, args: &[&str], errfile: &str) -> Res<(f64, i64)> {
+        let err = File::create(errfile).map_err(|e| format!("{errfile}: {e}"))?;
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--root").arg(&self.root).args(args);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
+        if let Some(l) = &self.lib {
+            cmd.env("LD_LIBRARY_PATH", l);
+        }
         // A pre_exec hook makes std use fork+exec instead of posix_spawn
         // (vfork): with vfork the child's ru_maxrss would start at our whole
         // RSS, with fork only at the few anon pages copied.
@@ -141,7 +159,7 @@ impl Runtime {
         let dt = t0.elapsed().as_secs_f64();
         let (code, rss) = r.ok_or_else(|| "runtime process vanished".to_string())?;
         if code != 0 {
-            let stderr = fs::read_to_string(&self.errfile).unwrap_or_default();
+            let stderr = fs::read_to_string(errfile).unwrap_or_default();
             return Err(format!(
                 "{}: `{} --root {} {}` exited {code}\n--- stderr ---\n{}",
                 self.name,
@@ -157,27 +175,49 @@ impl Runtime {
         }
         Ok((dt, rss))
     }
+}
 
-    fn forget(&mut self, id: &str) {
-        self.live.retain(|(i, _)| i != id);
+struct Runtime {
+    inv: Invoker,
+    errfile: String,
+    seq: u64,
+    /// The long-running container that (c) execs into.
+    exec_target: Option<(String, i32)>,
+    live: Arc<Mutex<Vec<(String, i32)>>>, // not yet deleted: (id, container pid or 0)
+    times: Vec<Vec<f64>>,                 // indexed like TIMES, seconds
+    rss: Vec<Vec<i64>>,                   // indexed like RSS, KiB
+    scale: Vec<(f64, i64)>,               // per round: (wall seconds, peak total RSS KiB)
+}
+
+impl Runtime {
+    fn name(&self) -> &str {
+        &self.inv.name
+    }
+
+    fn spawn(&self, args: &[&str]) -> Res<(f64, i64)> {
+        self.inv.spawn(args, &self.errfile)
     }
 }
 
-/// Wait for container init `pid` to exit; its ru_maxrss if we reaped it.
-/// We are a child subreaper, so once `create` has exited the container init
-/// is normally our child; if not (ECHILD), poll /proc.
-fn wait_container(pid: i32) -> Res<Option<i64>> {
-    if let Some((_, rss)) = wait_pid(pid)? {
-        return Ok(Some(rss));
+fn forget(live: &Mutex<Vec<(String, i32)>>, id: &str) {
+    live.lock().unwrap().retain(|(i, _)| i != id);
+}
+
+/// Wait for container init `pid` to exit. We are a child subreaper, so once
+/// `create` has exited the container init is normally our child; if not
+/// (ECHILD), poll /proc.
+fn wait_container(pid: i32) -> Res<()> {
+    if wait_pid(pid)?.is_some() {
+        return Ok(());
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         match fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return Ok(None),
+            Err(_) => return Ok(()),
             Ok(s) => {
                 let state = s.rsplit_once(')').map(|x| x.1.trim_start()).unwrap_or("");
                 if state.starts_with('Z') || state.starts_with('X') {
-                    return Ok(None);
+                    return Ok(());
                 }
             }
         }
@@ -186,40 +226,73 @@ fn wait_container(pid: i32) -> Res<Option<i64>> {
     Err(format!("container pid {pid} did not exit within 30s"))
 }
 
-fn lifecycle(rt: &mut Runtime, bundle: &str, tmp: &str, prefix: &str, keep: bool) -> Res<()> {
-    rt.seq += 1;
-    let id = format!("{prefix}-{}-c{}", rt.name, rt.seq);
-    let pidfile = format!("{tmp}/{id}.pid");
-    rt.live.push((id.clone(), 0));
-    let t0 = Instant::now();
-    let (t_create, r_create) =
-        rt.spawn(&["create", "--bundle", bundle, "--pid-file", &pidfile, &id])?;
-    let pid: i32 = fs::read_to_string(&pidfile)
-        .map_err(|e| format!("{}: read {pidfile}: {e}", rt.name))?
+/// Peak RSS so far (VmHWM, KiB) of a process.
+fn vm_hwm(pid: i32) -> Option<i64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    l.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn read_pid(name: &str, pidfile: &str) -> Res<i32> {
+    let pid = fs::read_to_string(pidfile)
+        .map_err(|e| format!("{name}: read {pidfile}: {e}"))?
         .trim()
         .parse()
-        .map_err(|e| format!("{}: bad pid file {pidfile}: {e}", rt.name))?;
-    let _ = fs::remove_file(&pidfile);
-    rt.live.last_mut().unwrap().1 = pid;
-    let (t_start, r_start) = rt.spawn(&["start", &id])?;
+        .map_err(|e| format!("{name}: bad pid file {pidfile}: {e}"))?;
+    let _ = fs::remove_file(pidfile);
+    Ok(pid)
+}
+
+/// One create + start + wait + delete. Returns the times (create, start, wait,
+/// delete), the RSS (create, start, delete) and the init's VmHWM before start.
+fn one_lifecycle(
+    inv: &Invoker,
+    live: &Mutex<Vec<(String, i32)>>,
+    id: &str,
+    bundle: &str,
+    pidfile: &str,
+    errfile: &str,
+) -> Res<([f64; 4], [i64; 3], Option<i64>)> {
+    live.lock().unwrap().push((id.to_string(), 0));
+    let (t_create, r_create) = inv.spawn(
+        &["create", "--bundle", bundle, "--pid-file", pidfile, id],
+        errfile,
+    )?;
+    let pid = read_pid(&inv.name, pidfile)?;
+    if let Some(e) = live.lock().unwrap().iter_mut().find(|(i, _)| i == id) {
+        e.1 = pid;
+    }
+    let init_hwm = vm_hwm(pid);
+    let (t_start, r_start) = inv.spawn(&["start", id], errfile)?;
     let tw = Instant::now();
-    let r_ctr = wait_container(pid)?;
+    wait_container(pid)?;
     let t_wait = tw.elapsed().as_secs_f64();
-    let (t_delete, r_delete) = rt.spawn(&["delete", &id])?;
-    rt.forget(&id);
+    let (t_delete, r_delete) = inv.spawn(&["delete", id], errfile)?;
+    forget(live, id);
+    Ok((
+        [t_create, t_start, t_wait, t_delete],
+        [r_create, r_start, r_delete],
+        init_hwm,
+    ))
+}
+
+fn lifecycle(rt: &mut Runtime, bundle: &str, tmp: &str, prefix: &str, keep: bool) -> Res<()> {
+    rt.seq += 1;
+    let id = format!("{prefix}-{}-c{}", rt.name(), rt.seq);
+    let pidfile = format!("{tmp}/{id}.pid");
+    let t0 = Instant::now();
+    let (t, r, init) = one_lifecycle(&rt.inv, &rt.live, &id, bundle, &pidfile, &rt.errfile)?;
     let t_cycle = t0.elapsed().as_secs_f64();
     if keep {
-        for (i, v) in [t_cycle, t_create, t_start, t_wait, t_delete]
-            .into_iter()
-            .enumerate()
-        {
-            rt.times[i].push(v);
+        rt.times[ti("cycle")].push(t_cycle);
+        for (k, v) in ["create", "start", "wait", "delete"].into_iter().zip(t) {
+            rt.times[ti(k)].push(v);
         }
-        for (i, v) in [r_create, r_start, r_delete].into_iter().enumerate() {
-            rt.rss[i].push(v);
+        for (k, v) in ["create", "start", "delete"].into_iter().zip(r) {
+            rt.rss[ri(k)].push(v);
         }
-        if let Some(v) = r_ctr {
-            rt.rss[4].push(v);
+        if let Some(v) = init {
+            rt.rss[ri("init")].push(v);
         }
     }
     Ok(())
@@ -227,15 +300,143 @@ fn lifecycle(rt: &mut Runtime, bundle: &str, tmp: &str, prefix: &str, keep: bool
 
 fn run_once(rt: &mut Runtime, bundle: &str, prefix: &str, keep: bool) -> Res<()> {
     rt.seq += 1;
-    let id = format!("{prefix}-{}-r{}", rt.name, rt.seq);
-    rt.live.push((id.clone(), 0));
+    let id = format!("{prefix}-{}-r{}", rt.name(), rt.seq);
+    rt.live.lock().unwrap().push((id.clone(), 0));
     let (t, r) = rt.spawn(&["run", "--bundle", bundle, &id])?;
-    rt.forget(&id);
+    forget(&rt.live, &id);
     if keep {
-        rt.times[5].push(t);
-        rt.rss[3].push(r);
+        rt.times[ti("run")].push(t);
+        rt.rss[ri("run")].push(r);
     }
     Ok(())
+}
+
+/// Creates and starts the container that `exec_once` runs /bin/true in.
+fn start_exec_target(rt: &mut Runtime, bundle: &str, tmp: &str, prefix: &str) -> Res<()> {
+    let id = format!("{prefix}-{}-x", rt.name());
+    let pidfile = format!("{tmp}/{id}.pid");
+    rt.live.lock().unwrap().push((id.clone(), 0));
+    rt.spawn(&["create", "--bundle", bundle, "--pid-file", &pidfile, &id])?;
+    let pid = read_pid(rt.name(), &pidfile)?;
+    rt.live.lock().unwrap().last_mut().unwrap().1 = pid;
+    rt.spawn(&["start", &id])?;
+    rt.exec_target = Some((id, pid));
+    Ok(())
+}
+
+fn exec_once(rt: &mut Runtime, keep: bool) -> Res<()> {
+    let id = rt
+        .exec_target
+        .as_ref()
+        .expect("exec target started")
+        .0
+        .clone();
+    let (t, r) = rt.spawn(&["exec", &id, "/bin/true"])?;
+    if keep {
+        rt.times[ti("exec")].push(t);
+        rt.rss[ri("exec")].push(r);
+    }
+    Ok(())
+}
+
+/// Pids of every process below `pid` (all its threads' children, recursively).
+fn descendants(pid: i32, out: &mut Vec<i32>) {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return;
+    };
+    for t in tasks.flatten() {
+        let path = t.path().join("children");
+        let Ok(s) = fs::read_to_string(path) else {
+            continue;
+        };
+        for c in s.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+            out.push(c);
+            descendants(c, out);
+        }
+    }
+}
+
+/// Sum of VmRSS (KiB) of every process below us.
+fn total_rss(me: i32, buf: &mut Vec<i32>) -> i64 {
+    buf.clear();
+    descendants(me, buf);
+    buf.iter()
+        .filter_map(|p| fs::read_to_string(format!("/proc/{p}/statm")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<i64>().ok())
+        .sum::<i64>()
+        * 4
+}
+
+/// (d): `total` lifecycles, `par` at a time; (wall seconds, peak total RSS KiB).
+fn scale_round(
+    rt: &mut Runtime,
+    bundle: &str,
+    tmp: &str,
+    prefix: &str,
+    total: usize,
+    par: usize,
+) -> Res<(f64, i64)> {
+    rt.seq += 1;
+    let round = rt.seq;
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let me = unsafe { getpid() };
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            let mut buf = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                peak = peak.max(total_rss(me, &mut buf));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak
+        })
+    };
+    let t0 = Instant::now();
+    let workers: Vec<_> = (0..par)
+        .map(|w| {
+            let (inv, live, next, failure) = (
+                rt.inv.clone(),
+                rt.live.clone(),
+                next.clone(),
+                failure.clone(),
+            );
+            let (bundle, tmp, prefix) = (bundle.to_string(), tmp.to_string(), prefix.to_string());
+            std::thread::spawn(move || {
+                let errfile = format!("{tmp}/{}-scale{w}.stderr", inv.name);
+                loop {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    if n >= total
+                        || failure.lock().unwrap().is_some()
+                        || STOP.load(Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                    let id = format!("{prefix}-{}-s{round}-{n}", inv.name);
+                    let pidfile = format!("{tmp}/{id}.pid");
+                    if let Err(e) = one_lifecycle(&inv, &live, &id, &bundle, &pidfile, &errfile) {
+                        *failure.lock().unwrap() = Some(e);
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    done.store(true, Ordering::SeqCst);
+    let peak = sampler.join().unwrap_or(0);
+    if let Some(e) = failure.lock().unwrap().take() {
+        return Err(e);
+    }
+    if STOP.load(Ordering::SeqCst) {
+        return Err("interrupted".into());
+    }
+    Ok((wall, peak))
 }
 
 /// Force-delete whatever is still alive; SIGKILL leftover container inits
@@ -243,7 +444,8 @@ fn run_once(rt: &mut Runtime, bundle: &str, prefix: &str, keep: bool) -> Res<()>
 fn cleanup(rts: &mut [Runtime]) {
     let me = unsafe { getpid() };
     for rt in rts.iter_mut() {
-        for (id, pid) in std::mem::take(&mut rt.live) {
+        let live = std::mem::take(&mut *rt.live.lock().unwrap());
+        for (id, pid) in live {
             let _ = rt.spawn(&["delete", "--force", &id]);
             if pid > 0 {
                 let ppid = fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -280,85 +482,34 @@ fn baseline(bundle: &str) -> i64 {
     }
 }
 
-struct Stat {
-    mean: f64,
-    median: f64,
-    stdev: f64,
-    min: f64,
-    max: f64,
-}
-
-fn stat(v: &[f64]) -> Stat {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let m = s.len() / 2;
-    let median = if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    };
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    Stat {
-        mean,
-        median,
-        stdev: var.sqrt(),
-        min: s[0],
-        max: s[s.len() - 1],
-    }
-}
-
-fn median_i(v: &[i64]) -> i64 {
-    let mut s = v.to_vec();
-    s.sort();
-    s[s.len() / 2]
-}
-
-fn ms(x: f64) -> String {
-    format!("{:8.2}", x * 1000.0)
-}
-
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
 struct Opts {
     bundle: String,
+    exec_bundle: String,
     tmp: String,
     prefix: String,
     n: usize,
     warmup: usize,
+    scale_rounds: usize,
+    scale_total: usize,
+    scale_par: usize,
     json: String,
     note: String,
     seed: u64,
     runtimes: Vec<(String, String)>,
+    libs: Vec<(String, String)>,
 }
 
 fn parse_args() -> Res<Opts> {
     let mut o = Opts {
         bundle: String::new(),
+        exec_bundle: String::new(),
         tmp: String::new(),
         prefix: String::new(),
         n: 200,
         warmup: 10,
+        scale_rounds: 3,
+        scale_total: 100,
+        scale_par: 8,
         json: String::new(),
         note: String::new(),
         seed: std::time::SystemTime::now()
@@ -366,19 +517,31 @@ fn parse_args() -> Res<Opts> {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1),
         runtimes: vec![],
+        libs: vec![],
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
+        let num = |v: String, what: &str| v.parse::<usize>().map_err(|e| format!("{what}: {e}"));
         match a.as_str() {
             "--bundle" => o.bundle = val()?,
+            "--exec-bundle" => o.exec_bundle = val()?,
             "--tmp" => o.tmp = val()?,
             "--prefix" => o.prefix = val()?,
-            "-n" => o.n = val()?.parse().map_err(|e| format!("-n: {e}"))?,
-            "--warmup" => o.warmup = val()?.parse().map_err(|e| format!("--warmup: {e}"))?,
+            "-n" => o.n = num(val()?, "-n")?,
+            "--warmup" => o.warmup = num(val()?, "--warmup")?,
+            "--scale-rounds" => o.scale_rounds = num(val()?, "--scale-rounds")?,
+            "--scale-total" => o.scale_total = num(val()?, "--scale-total")?,
+            "--scale-par" => o.scale_par = num(val()?, "--scale-par")?.max(1),
             "--json" => o.json = val()?,
             "--note" => o.note = val()?,
             "--seed" => o.seed = val()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            // name=DIR: LD_LIBRARY_PATH for that runtime only
+            "--lib" => {
+                let v = val()?;
+                let (n, d) = v.split_once('=').ok_or("--lib needs name=dir")?;
+                o.libs.push((n.to_string(), d.to_string()));
+            }
             s if s.contains('=') => {
                 let (n, b) = s.split_once('=').unwrap();
                 o.runtimes.push((n.to_string(), b.to_string()));
@@ -386,10 +549,16 @@ fn parse_args() -> Res<Opts> {
             s => return Err(format!("unknown argument {s}")),
         }
     }
-    if o.bundle.is_empty() || o.tmp.is_empty() || o.prefix.is_empty() || o.runtimes.is_empty() {
+    if o.bundle.is_empty()
+        || o.exec_bundle.is_empty()
+        || o.tmp.is_empty()
+        || o.prefix.is_empty()
+        || o.runtimes.is_empty()
+    {
         return Err(
-            "usage: bench --bundle DIR --tmp DIR --prefix P [-n N] [--warmup W] \
-                    [--json FILE] [--note TEXT] [--seed S] name=binary..."
+            "usage: bench --bundle DIR --exec-bundle DIR --tmp DIR --prefix P [-n N] \
+             [--warmup W] [--scale-rounds R] [--scale-total T] [--scale-par P] [--json FILE] \
+             [--note TEXT] [--seed S] [--lib name=DIR]... name=binary..."
                 .into(),
         );
     }
@@ -397,6 +566,22 @@ fn parse_args() -> Res<Opts> {
         return Err("-n must be >= 1".into());
     }
     Ok(o)
+}
+
+fn shuffle<T>(v: &mut [T], rng: &mut u64) {
+    for t in (1..v.len()).rev() {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        v.swap(t, (*rng % (t as u64 + 1)) as usize);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Task {
+    Lifecycle,
+    Run,
+    Exec,
 }
 
 fn main() {
@@ -417,70 +602,75 @@ fn main() {
     let mut rts = Vec::new();
     for (name, bin) in &o.runtimes {
         let root = format!("{}/root-{name}", o.tmp);
-        let errfile = format!("{}/{name}.stderr", o.tmp);
-        let err = fs::create_dir_all(&root).and_then(|_| {
-            File::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .open(&errfile)
-        });
-        let err = match err {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("bench: {root}: {e}");
-                std::process::exit(1);
-            }
-        };
+        if let Err(e) = fs::create_dir_all(&root) {
+            eprintln!("bench: {root}: {e}");
+            std::process::exit(1);
+        }
         rts.push(Runtime {
-            name: name.clone(),
-            bin: bin.clone(),
-            root,
-            errfile,
-            err,
+            inv: Invoker {
+                name: name.clone(),
+                bin: bin.clone(),
+                root,
+                lib: o.libs.iter().find(|l| l.0 == *name).map(|l| l.1.clone()),
+            },
+            errfile: format!("{}/{name}.stderr", o.tmp),
             seq: 0,
-            live: vec![],
+            exec_target: None,
+            live: Arc::new(Mutex::new(vec![])),
             times: vec![vec![]; TIMES.len()],
             rss: vec![vec![]; RSS.len()],
+            scale: vec![],
         });
     }
 
     let k = rts.len();
     let total = o.warmup + o.n;
     let started = Instant::now();
-    let mut result: Res<()> = Ok(());
-    // Every iteration runs the 2k tasks (k runtimes x {lifecycle, run}) in a
-    // fresh random order: a fixed rotation let one runtime always follow runc
-    // (whose cgroup teardown etc. slows the next command down) and skewed
-    // hull/crun by ~20% with hull == crun.
     let mut rng = o.seed | 1;
-    let mut tasks: Vec<(usize, bool)> = (0..k).flat_map(|j| [(j, true), (j, false)]).collect();
-    'outer: for i in 0..total {
-        let keep = i >= o.warmup;
-        for t in (1..tasks.len()).rev() {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            tasks.swap(t, (rng % (t as u64 + 1)) as usize);
+    let result = (|| -> Res<()> {
+        for rt in rts.iter_mut() {
+            start_exec_target(rt, &o.exec_bundle, &o.tmp, &o.prefix)?;
         }
-        for &(j, is_lifecycle) in &tasks {
-            if STOP.load(Ordering::SeqCst) {
-                result = Err("interrupted".into());
-                break 'outer;
+        // Every iteration runs the 3k tasks in a fresh random order: a fixed
+        // rotation let one runtime always follow runc (whose cgroup teardown etc.
+        // slows the next command down) and skewed hull/crun by ~20% with hull == crun.
+        let mut tasks: Vec<(usize, Task)> = (0..k)
+            .flat_map(|j| [(j, Task::Lifecycle), (j, Task::Run), (j, Task::Exec)])
+            .collect();
+        for i in 0..total {
+            let keep = i >= o.warmup;
+            shuffle(&mut tasks, &mut rng);
+            for &(j, task) in &tasks {
+                if STOP.load(Ordering::SeqCst) {
+                    return Err("interrupted".into());
+                }
+                let rt = &mut rts[j];
+                match task {
+                    Task::Lifecycle => lifecycle(rt, &o.bundle, &o.tmp, &o.prefix, keep)?,
+                    Task::Run => run_once(rt, &o.bundle, &o.prefix, keep)?,
+                    Task::Exec => exec_once(rt, keep)?,
+                }
             }
-            let rt = &mut rts[j];
-            let r = if is_lifecycle {
-                lifecycle(rt, &o.bundle, &o.tmp, &o.prefix, keep)
-            } else {
-                run_once(rt, &o.bundle, &o.prefix, keep)
-            };
-            if let Err(e) = r {
-                result = Err(e);
-                break 'outer;
+            reap_strays();
+        }
+        let mut order: Vec<usize> = (0..k).collect();
+        for _ in 0..o.scale_rounds {
+            shuffle(&mut order, &mut rng);
+            for &j in &order {
+                let r = scale_round(
+                    &mut rts[j],
+                    &o.bundle,
+                    &o.tmp,
+                    &o.prefix,
+                    o.scale_total,
+                    o.scale_par,
+                )?;
+                rts[j].scale.push(r);
+                reap_strays();
             }
         }
-        reap_strays();
-    }
+        Ok(())
+    })();
     let elapsed = started.elapsed().as_secs_f64();
     cleanup(&mut rts);
     if let Err(e) = result {
@@ -488,187 +678,4 @@ fn main() {
         std::process::exit(if STOP.load(Ordering::SeqCst) { 130 } else { 1 });
     }
     report(&rts, &o, elapsed, baseline(&o.bundle));
-}
-
-fn report(rts: &[Runtime], o: &Opts, elapsed: f64, base: i64) {
-    let mut out = String::new();
-    let p = &mut out;
-    let _ = writeln!(
-        p,
-        "hull bench: {} measured iterations (+{} warmup) per runtime, \
-         randomly interleaved (seed {}); {:.1}s total",
-        o.n, o.warmup, o.seed, elapsed
-    );
-    if !o.note.is_empty() {
-        let _ = writeln!(p, "{}", o.note);
-    }
-    let st =
-        |rt: &Runtime, key: &str| stat(&rt.times[TIMES.iter().position(|k| *k == key).unwrap()]);
-
-    let _ = writeln!(
-        p,
-        "\n(a) lifecycle: create + start + wait for exit + delete   [ms per cycle]"
-    );
-    let _ = writeln!(
-        p,
-        "{:6} {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8}",
-        "", "mean", "median", "stddev", "min", "create", "start", "wait", "delete"
-    );
-    for rt in rts {
-        let s = st(rt, "cycle");
-        let _ = writeln!(
-            p,
-            "{:6} {} {} {} {} | {} {} {} {}",
-            rt.name,
-            ms(s.mean),
-            ms(s.median),
-            ms(s.stdev),
-            ms(s.min),
-            ms(st(rt, "create").mean),
-            ms(st(rt, "start").mean),
-            ms(st(rt, "wait").mean),
-            ms(st(rt, "delete").mean)
-        );
-    }
-    let _ = writeln!(p, "\n(b) run /bin/true   [ms per run]");
-    let _ = writeln!(
-        p,
-        "{:6} {:>8} {:>8} {:>8} {:>8}",
-        "", "mean", "median", "stddev", "min"
-    );
-    for rt in rts {
-        let s = st(rt, "run");
-        let _ = writeln!(
-            p,
-            "{:6} {} {} {} {}",
-            rt.name,
-            ms(s.mean),
-            ms(s.median),
-            ms(s.stdev),
-            ms(s.min)
-        );
-    }
-    let subj = &rts[0];
-    let _ = writeln!(
-        p,
-        "\ntime ratios (mean; < 1.00 means {} is faster)",
-        subj.name
-    );
-    let mut jratios = Vec::new();
-    for (key, label) in [("cycle", "lifecycle"), ("run", "run")] {
-        let mut line = format!("  {:11}", format!("{label}:"));
-        for rt in &rts[1..] {
-            let (a, b) = (st(subj, key), st(rt, key));
-            let r = a.mean / b.mean;
-            let _ = write!(
-                line,
-                "{}/{} = {:.2}x (median {:.2}x)   ",
-                subj.name,
-                rt.name,
-                r,
-                a.median / b.median
-            );
-            jratios.push(format!(
-                "{}: {:.4}",
-                json_str(&format!("{}/{} {label}", subj.name, rt.name)),
-                r
-            ));
-        }
-        let _ = writeln!(p, "{}", line.trim_end());
-    }
-    let _ = writeln!(
-        p,
-        "\npeak RSS of the runtime process [KiB; max over cycles (median)]"
-    );
-    let mut hdr = format!("{:6}", "");
-    for k in RSS {
-        let _ = write!(hdr, "{k:>17}");
-    }
-    let _ = writeln!(p, "{hdr}");
-    for rt in rts {
-        let mut line = format!("{:6}", rt.name);
-        for v in &rt.rss {
-            let cell = if v.is_empty() {
-                "-".to_string()
-            } else {
-                format!("{} ({})", v.iter().max().unwrap(), median_i(v))
-            };
-            let _ = write!(line, "{cell:>17}");
-        }
-        let _ = writeln!(p, "{line}");
-    }
-    let _ = writeln!(
-        p,
-        "  run      = the runtime process incl. the container process it reaps\n  \
-         ctr-init = container init of (a): runtime code until exec, then /bin/true\n  \
-         baseline = busybox true spawned the same way: {base} KiB \
-         (bounds both the measurement floor and the payload's own RSS)"
-    );
-    print!("{out}");
-
-    if !o.json.is_empty() {
-        let mut j = String::new();
-        let _ = write!(
-            j,
-            "{{\"n\": {}, \"warmup\": {}, \"seed\": {}, \"elapsed_s\": {:.3}, \"baseline_rss_kib\": {base}, \
-             \"note\": {}, \"ratios_mean\": {{{}}}, \"runtimes\": {{",
-            o.n,
-            o.warmup,
-            o.seed,
-            elapsed,
-            json_str(&o.note),
-            jratios.join(", ")
-        );
-        for (ri, rt) in rts.iter().enumerate() {
-            let _ = write!(
-                j,
-                "{}{}: {{\"binary\": {}, \"time_ms\": {{",
-                if ri > 0 { ", " } else { "" },
-                json_str(&rt.name),
-                json_str(&rt.bin)
-            );
-            let mut first = true;
-            for (ki, key) in TIMES.iter().enumerate() {
-                if rt.times[ki].is_empty() {
-                    continue;
-                }
-                let s = stat(&rt.times[ki]);
-                let _ = write!(
-                    j,
-                    "{}\"{key}\": {{\"mean\": {:.4}, \"median\": {:.4}, \"stdev\": {:.4}, \
-                     \"min\": {:.4}, \"max\": {:.4}, \"n\": {}}}",
-                    if first { "" } else { ", " },
-                    s.mean * 1e3,
-                    s.median * 1e3,
-                    s.stdev * 1e3,
-                    s.min * 1e3,
-                    s.max * 1e3,
-                    rt.times[ki].len()
-                );
-                first = false;
-            }
-            let _ = write!(j, "}}, \"maxrss_kib\": {{");
-            let mut first = true;
-            for (ki, key) in RSS.iter().enumerate() {
-                let v = &rt.rss[ki];
-                if v.is_empty() {
-                    continue;
-                }
-                let _ = write!(
-                    j,
-                    "{}\"{key}\": {{\"max\": {}, \"median\": {}}}",
-                    if first { "" } else { ", " },
-                    v.iter().max().unwrap(),
-                    median_i(v)
-                );
-                first = false;
-            }
-            let _ = write!(j, "}}}}");
-        }
-        j.push_str("}}\n");
-        match fs::write(&o.json, j) {
-            Ok(()) => println!("\nJSON written to {}", o.json),
-            Err(e) => eprintln!("bench: write {}: {e}", o.json),
-        }
-    }
 }

@@ -192,6 +192,25 @@ pub struct CgroupState {
     pub systemd_invocation: Option<String>,
 }
 
+impl CgroupState {
+    /// The files a new container process (init or exec, both single-threaded: forks of
+    /// single-threaded hull) writes "0" into to join the container's cgroups. On a v1
+    /// hierarchy that is `tasks`, not `cgroup.procs`: moving only the calling thread lets the
+    /// kernel skip the global threadgroup lock, whose write side waits for an RCU grace period
+    /// (Linux 6.0+, "cgroup: Optimize single thread migration"). That wait was the largest
+    /// single step of create on a loaded v1 host (5-25 ms). cgroup v2 only takes whole
+    /// processes (`cgroup.threads` is for threaded subtrees).
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        self.paths
+            .iter()
+            .map(|(hierarchy, dir)| match hierarchy.as_str() {
+                "" | "unified" => dir.join("cgroup.procs"),
+                _ => dir.join("tasks"),
+            })
+            .collect()
+    }
+}
+
 /// Rebuilds a manager from paths stored by [`Manager::state`] (no /proc parsing).
 pub fn load_manager(state: &CgroupState) -> Result<Box<dyn Manager>> {
     if let Some(unit) = &state.systemd_unit {

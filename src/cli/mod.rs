@@ -138,36 +138,49 @@ fn dispatch(argv: &[String]) -> Result<i32> {
             root
         }
     };
+    crate::steps::begin(&cmd);
+    let code = run_command(g, &cmd, &rest, &root, rootless_cgroups)?;
+    crate::steps::finish();
+    Ok(code)
+}
+
+fn run_command(
+    g: args::Parsed,
+    cmd: &str,
+    rest: &[String],
+    root: &std::path::Path,
+    rootless_cgroups: bool,
+) -> Result<i32> {
     let globals = Globals {
-        store: crate::state::Store::new(&root),
+        store: crate::state::Store::new(root),
         systemd_cgroup: g.bool("systemd-cgroup"),
         rootless_cgroups,
         criu: PathBuf::from(g.get("criu").unwrap_or("criu")),
     };
-    match cmd.as_str() {
-        "create" => commands::create::run(&globals, &rest),
-        "start" => commands::start::run(&globals, &rest),
-        "run" => commands::run::run(&globals, &rest),
+    match cmd {
+        "create" => commands::create::run(&globals, rest),
+        "start" => commands::start::run(&globals, rest),
+        "run" => commands::run::run(&globals, rest),
 
         // runc: any failure of exec itself is "exec failed: ..." with exit 255, so callers
         // can tell it from the exec'd program's own status
-        "exec" => commands::exec::run(&globals, &rest).or_else(|e| {
+        "exec" => commands::exec::run(&globals, rest).or_else(|e| {
             logging::error(&format!("exec failed: {e:#}"));
             Ok(255)
         }),
-        "state" => commands::state::run(&globals, &rest),
-        "kill" => commands::kill::run(&globals, &rest),
-        "delete" => commands::delete::run(&globals, &rest),
-        "list" | "ls" => commands::list::run(&globals, &rest),
-        "pause" => commands::pause::pause(&globals, &rest),
-        "resume" => commands::pause::resume(&globals, &rest),
-        "ps" => commands::ps::run(&globals, &rest),
-        "events" => commands::events::run(&globals, &rest),
-        "update" => commands::update::run(&globals, &rest),
-        "spec" => commands::spec::run(&rest),
-        "features" => commands::features::run(&globals, &rest),
-        "checkpoint" => commands::checkpoint::run(&globals, &rest),
-        "restore" => commands::restore::run(&globals, &rest),
+        "state" => commands::state::run(&globals, rest),
+        "kill" => commands::kill::run(&globals, rest),
+        "delete" => commands::delete::run(&globals, rest),
+        "list" | "ls" => commands::list::run(&globals, rest),
+        "pause" => commands::pause::pause(&globals, rest),
+        "resume" => commands::pause::resume(&globals, rest),
+        "ps" => commands::ps::run(&globals, rest),
+        "events" => commands::events::run(&globals, rest),
+        "update" => commands::update::run(&globals, rest),
+        "spec" => commands::spec::run(rest),
+        "features" => commands::features::run(&globals, rest),
+        "checkpoint" => commands::checkpoint::run(&globals, rest),
+        "restore" => commands::restore::run(&globals, rest),
         other => bail!("unknown command {other:?}; see hull --help"),
     }
 }

@@ -139,6 +139,7 @@ fn check_terminal_options(spec: &Spec, o: &CreateOptions) -> Result<()> {
 pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     crate::state::id::validate(o.id)?;
     let bundle = crate::spec::load_bundle(o.bundle)?;
+    crate::steps::mark("load config");
     check_terminal_options(&bundle.spec, o)?;
     let seccomp = match bundle
         .spec
@@ -149,6 +150,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         Some(s) => Some(crate::seccomp::prepare(s)?),
         None => None,
     };
+    crate::steps::mark("seccomp prepare");
     let ns = namespaces::plan(
         bundle
             .spec
@@ -187,6 +189,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     if let Some(a) = bundle.spec.annotations() {
         cgroup.set_annotations(a)?;
     }
+    crate::steps::mark("namespace plan, cgroup manager");
     let terminal = bundle
         .spec
         .process()
@@ -249,6 +252,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     // Recorded before anything else exists, so `delete --force` can clean up after a create
     // that was killed at any later point.
     g.store.save(&state)?;
+    crate::steps::mark("state dir");
     rollback.cgroup = Some(cgroup.as_ref());
     rollback.host_mounts = host_mounts.map(|base| (bundle.rootfs.as_path(), base));
     cgroup.create()?;
@@ -270,6 +274,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
         state.cgroup.is_none()
     };
+    crate::steps::mark("cgroup create and apply");
     let fifo = match o.start {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,
@@ -284,6 +289,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
             .context("reading the init's start time")?;
         g.store.save(&early)
     };
+    crate::steps::mark("exec fifo");
     let mut launched = spawn(
         o,
         &bundle,
@@ -300,24 +306,37 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         o.id, launched.pid
     ));
     rollback.net_devices = std::mem::take(&mut launched.net_devices);
-    state.pid = launched.pid;
-    if let Some(groups) = &state.intel_rdt {
-        // The init waits for start: it runs the program in its RDT class from the first instruction.
-        crate::setup::rdt::add_pid(groups, launched.pid)?;
+    let recorded = (|| -> Result<()> {
+        state.pid = launched.pid;
+        if let Some(groups) = &state.intel_rdt {
+            // The init waits for start: it runs the program in its RDT class from the first
+            // instruction.
+            crate::setup::rdt::add_pid(groups, launched.pid)?;
+        }
+        state.pid_start = crate::util::proc::stat(launched.pid)
+            .map(|s| s.start_time)
+            .context("reading the init's start time")?;
+        // Now with what only exists after the launch (the systemd unit's invocation); a
+        // rootless container without a cgroup records none.
+        state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
+        g.store.save(&state)?;
+        if let Some(p) = o.pid_file {
+            write_pid_file(Path::new(p), launched.pid)?;
+        }
+        if let Some(sock) = &pidfd_receiver {
+            send_pidfd(sock, &launched.pidfd, "standard")?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = recorded {
+        // The init must not outlive a failed create: with `run` its program already runs,
+        // with `create` it would wait for a start that cannot come (its fifo goes with the
+        // state dir).
+        let _ = crate::util::proc::pidfd_send_signal(&launched.pidfd, libc::SIGKILL);
+        launch::reap(launched.pid);
+        return Err(e);
     }
-    state.pid_start = crate::util::proc::stat(launched.pid)
-        .map(|s| s.start_time)
-        .context("reading the init's start time")?;
-    // Now with what only exists after the launch (the systemd unit's invocation); a
-    // rootless container without a cgroup records none.
-    state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
-    g.store.save(&state)?;
-    if let Some(p) = o.pid_file {
-        write_pid_file(Path::new(p), launched.pid)?;
-    }
-    if let Some(sock) = &pidfd_receiver {
-        send_pidfd(sock, &launched.pidfd, "standard")?;
-    }
+    crate::steps::mark("save state");
     rollback.armed = false;
     drop(rollback);
     Ok(Created {
@@ -362,12 +381,7 @@ fn spawn(
     let create_runtime = hooks
         .and_then(|h| h.create_runtime().clone())
         .unwrap_or_default();
-    let procs: Vec<PathBuf> = cgroup
-        .state()
-        .paths
-        .values()
-        .map(|p| p.join("cgroup.procs"))
-        .collect();
+    let procs: Vec<PathBuf> = cgroup.state().join_files();
     let new_user = ns.has_new(oci_spec::runtime::LinuxNamespaceType::User);
     let mut cfg = InitConfig {
         id: o.id,
@@ -474,6 +488,7 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     if st.pid > 0 && crate::util::proc::is_alive(st.pid, st.pid_start) {
         kill_and_wait(st.pid, st.pid_start)?;
     }
+    crate::steps::mark("kill init");
     if let Some(cg) = cgroup {
         cg.destroy()?;
     }
@@ -483,6 +498,7 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     if let Some(base) = st.host_mounts {
         crate::setup::host_mounts::release(&st.rootfs, base)?;
     }
+    crate::steps::mark("cgroup destroy");
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let spec_state = hook_state_from(st, "stopped");
         crate::hooks::run_all_logged("poststop", h, &spec_state);

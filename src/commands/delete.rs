@@ -39,7 +39,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
             s.as_str()
         ),
     }
+    crate::steps::mark("load state");
     super::container::destroy(g, &st)?;
+    crate::steps::mark("remove state");
     Ok(0)
 }
 

@@ -188,6 +188,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let raw = std::fs::read(g.store.dir(id).join(CONFIG_FILE))
         .context("reading the container's saved config")?;
     let spec = crate::spec::parse_saved(&raw)?;
+    crate::steps::mark("load state and config");
     let mut process = build_process(&p, spec.process().as_ref(), cmd)?;
     set_lsm_labels(&mut process, &p, spec.process().as_ref());
     crate::setup::lsm::check_process(&process)?;
@@ -195,6 +196,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         Some(s) => Some(crate::seccomp::prepare(s)?),
         None => None,
     };
+    crate::steps::mark_with("process, seccomp prepare", &|| {
+        format!("{:?}", process.args().as_deref().unwrap_or_default())
+    });
     let detach = p.bool("detach");
     let terminal = process.terminal().unwrap_or(false);
     if terminal && detach && p.get("console-socket").is_none() {
@@ -262,10 +266,12 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         Some((ours, _)) => Some(crate::setup::terminal::recv_fd(ours.as_raw_fd())?),
         None => None,
     };
-    super::run::supervise_pid(
+    let code = super::run::supervise_pid(
         spawned.pid,
         &spawned.pidfd,
         signals.as_ref().expect("foreground"),
         master.as_ref(),
-    )
+    )?;
+    crate::steps::mark_with("wait for exit", &|| format!("exit code {code}"));
+    Ok(code)
 }

@@ -69,14 +69,18 @@ pub fn procs_files(paths: &BTreeMap<String, PathBuf>, args: &[String]) -> Result
             Some(s) => below(dir, s).ok_or_else(|| anyhow::anyhow!("{s} is not a sub cgroup path"))?,
             None => dir.clone(),
         };
-        let procs = dir.join("cgroup.procs");
         if sub.is_some() && !dir.is_dir() {
             bail!(
                 "error adding pid to cgroups: open {}: no such file or directory",
-                procs.display()
+                dir.join("cgroup.procs").display()
             );
         }
-        files.push(procs);
+        // v1: `tasks` moves just the (single-threaded) exec child, which spares the kernel's
+        // global threadgroup lock (see CgroupState::join_files).
+        files.push(dir.join(match key.as_str() {
+            "" | "unified" => "cgroup.procs",
+            _ => "tasks",
+        }));
     }
     Ok(files)
 }

@@ -39,15 +39,24 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     if !detach && !p.bool("no-subreaper") {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
+    // The init goes on to exec as soon as it is Ready (no Start message to wait for).
     let created = container::create(g, &o)?;
-    created.launched.chan.send(Tag::Start, b"")?;
     // The init's end of the channel is close-on-exec: EOF means the program runs now; an
-    // Error means startContainer hooks or the exec failed.
-    if let Some((Tag::Error, msg)) = created.launched.chan.recv()? {
-        let status = crate::process::launch::reap(created.launched.pid);
-        let _ = container::destroy(g, &created.state);
-        anyhow::bail!("{} ({status})", String::from_utf8_lossy(&msg));
+    // Error means startContainer hooks or the exec failed. Until then the init may still
+    // forward log lines (warnings of its last steps).
+    loop {
+        match created.launched.chan.recv()? {
+            None => break,
+            Some((Tag::Log, line)) => crate::process::sync::log_forwarded(&line),
+            Some((Tag::Error, msg)) => {
+                let status = crate::process::launch::reap(created.launched.pid);
+                let _ = container::destroy(g, &created.state);
+                anyhow::bail!("{} ({status})", String::from_utf8_lossy(&msg));
+            }
+            Some((t, _)) => anyhow::bail!("sync: unexpected {t:?} from the container init"),
+        }
     }
+    crate::steps::mark("wait for execve");
     if let Some(h) = created
         .state
         .hooks
@@ -75,8 +84,10 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         signals.as_ref().expect("foreground has signals"),
         master.as_ref(),
     )?;
+    crate::steps::mark_with("wait for exit", &|| format!("exit code {code}"));
     if !p.bool("keep") {
         container::destroy(g, &created.state)?;
+        crate::steps::mark("remove state");
     }
     Ok(code)
 }

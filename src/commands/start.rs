@@ -31,6 +31,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo_path)
         .context("opening exec fifo")?;
+    crate::steps::mark("load state, open exec fifo");
     let mut fds = [
         libc::pollfd {
             fd: fifo.as_raw_fd(),
@@ -66,6 +67,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         }
         _ => {}
     }
+    crate::steps::mark_with("wait for init", &|| format!("init pid {} released", st.pid));
     let _ = std::fs::remove_file(&fifo_path);
     // The init's end of the fifo is close-on-exec: EOF means the program has been exec'd
     // (or the init died trying), and only then may poststart hooks run.

@@ -72,6 +72,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
     let (mut joins, pidns, userns) = open_namespaces(cfg.init_pid)?;
     // An unprivileged caller may join the container's pid namespace only from inside the
     // user namespace that owns it, and hull itself stays outside: see via_user_namespace.
+    crate::steps::mark("open namespaces");
     let two_step = pidns.is_some() && userns && unsafe { libc::geteuid() } != 0;
     if let Some(fd) = pidns.as_ref().filter(|_| !two_step) {
         // Only our children enter it: the clone below lands inside the container's pid ns.
@@ -92,6 +93,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
     };
     match forked {
         Forked::Child => {
+            crate::steps::begin_in_child();
             drop(parent_end);
             child_end.forward_logs();
             let err = match child(cfg, &joins, userns, &child_end) {
@@ -102,11 +104,16 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
             unsafe { libc::_exit(127) }
         }
         Forked::Parent { pid, pidfd } => {
+            crate::steps::mark_with("clone", &|| format!("pid {pid}"));
             drop(child_end);
             let mut ready = false;
             loop {
                 match parent_end.recv()? {
-                    Some((Tag::Ready, _)) => ready = true,
+                    Some((Tag::Ready, steps)) => {
+                        crate::steps::mark("wait for process ready");
+                        crate::steps::log_child(&format!("exec[{pid}]"), &steps);
+                        ready = true
+                    }
                     Some((Tag::Log, line)) => sync::log_forwarded(&line),
                     Some((Tag::SeccompFd, _)) => {
                         let fd = parent_end
@@ -121,7 +128,10 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
                     }
                     Some((t, _)) => bail!("unexpected message {t:?} from exec child"),
                     // The channel is close-on-exec: EOF after Ready means the program is running.
-                    None if ready => return Ok(Spawned { pid, pidfd }),
+                    None if ready => {
+                        crate::steps::mark("wait for execve");
+                        return Ok(Spawned { pid, pidfd });
+                    }
                     None => {
                         let status = super::launch::reap(pid);
                         return Err(anyhow!("exec process exited during setup ({status})"));
@@ -290,6 +300,7 @@ fn child(
         // before joining the container's.
         crate::setup::rlimits::apply(None, rlimits)?;
     }
+    crate::steps::mark("join cgroup");
     for (fd, flag) in joins {
         if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
             return Err(std::io::Error::last_os_error())
@@ -301,6 +312,7 @@ fn child(
         // chroot, which setns does not give us. Take the init's.
         chroot_like(cfg.init_pid)?;
     }
+    crate::steps::mark("setns");
     if cfg.process.terminal().unwrap_or(false) {
         let sock = cfg
             .console
@@ -334,7 +346,8 @@ fn child(
     }
     fds::prepare_for_exec(cfg.preserve_fds, &[chan.raw_fd()]);
     crate::setup::attrs::reset_signals();
-    chan.send(Tag::Ready, b"")?;
+    crate::steps::mark("close fds, reset signals");
+    chan.send(Tag::Ready, &crate::steps::take_buffer())?;
     Err(crate::setup::exec::exec(&f.program))
 }
 

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 pub enum StartSignal {
     /// `create`: block opening the exec fifo until `hull start` opens it.
     ExecFifo,
-    /// `run`: the parent sends Start over the sync channel.
+    /// `run`: go on right after Ready. The parent is `run` itself, supervising: a Start
+    /// message would only cost one more wake-up of each side before the program runs.
     SyncMessage,
 }
 
@@ -133,6 +134,7 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     if !cfg.joined_by_parent {
         // cgroup_procs is empty when the parent places us.
         enter_cgroup_and_joins(cfg)?;
+        crate::steps::mark("join cgroup, setns");
     }
     // timens_offsets is a /proc/self file of a non-dumpable process (it belongs to the host's
     // root): write it before we become root of the user namespace. We are already in that
@@ -153,6 +155,7 @@ fn join_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     if remaining != 0 && unsafe { libc::unshare(remaining) } != 0 {
         return Err(std::io::Error::last_os_error()).context("unshare");
     }
+    crate::steps::mark("namespaces");
     Ok(())
 }
 
@@ -255,9 +258,11 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         open_source: &open_source,
         host_mount_ns,
     })?;
+    crate::steps::mark("mounts, devices");
     if cfg.runtime_hooks {
         chan.send(Tag::RunRuntimeHooks, b"")?;
         chan.expect(Tag::HooksDone)?;
+        crate::steps::mark("wait for runtime hooks");
     }
     if let Some(h) = spec
         .hooks()
@@ -278,6 +283,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
             &state,
             crate::hooks::DefaultEnv::Process(&env),
         )?;
+        crate::steps::mark("createContainer hooks");
     }
     if host_mount_ns {
         rootfs::chroot(cfg.rootfs)?;
@@ -289,6 +295,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         }
         rootfs::apply_root_propagation(spec)?;
     }
+    crate::steps::mark("pivot_root");
     if process.terminal().unwrap_or(false) {
         setup_terminal(cfg, process)?;
     } else {
@@ -306,6 +313,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     if let Some(s) = linux.and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(s)?;
     }
+    crate::steps::mark("terminal, hostname, sysctl");
     if spec
         .root()
         .as_ref()
@@ -317,9 +325,11 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[]), userns)?;
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
+    crate::steps::mark("readonly root, readonly and masked paths");
     crate::setup::lsm::set_exec_labels(process, !cfg.no_new_keyring)?;
     crate::setup::attrs::apply_process_attrs(cfg.id, cfg.no_new_keyring)?;
     crate::setup::kattrs::apply(process, linux)?;
+    crate::steps::mark("process attributes");
     let rlimits = process.rlimits().as_deref().unwrap_or(&[]);
     if userns && !rlimits.is_empty() {
         // Raising a hard limit needs the host's CAP_SYS_RESOURCE: the parent sets them.
@@ -339,7 +349,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     for w in &f.ambient_warnings {
         crate::logging::warn(w);
     }
-    chan.send(Tag::Ready, b"")?;
+    chan.send(Tag::Ready, &crate::steps::take_buffer())?;
     Ok(Ready {
         program: f.program,
         caps_after_seccomp: f.seccomp_pending,
@@ -371,13 +381,13 @@ fn load_seccomp(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     Ok(())
 }
 
-/// Blocks until `start` (or `run`) releases us. For `create`, returns the exec fifo opened
-/// for writing: the byte we write on it tells `start` we are going, and the fd, being
+/// For `create`, blocks until `start` releases us and returns the exec fifo opened for
+/// writing: the byte we write on it tells `start` we are going, and the fd, being
 /// close-on-exec, closes exactly when the program is exec'd, which is when `start` may run
-/// the poststart hooks.
-fn wait_for_start(cfg: &InitConfig, chan: &Channel) -> Result<Option<std::fs::File>> {
+/// the poststart hooks. For `run`, returns at once (see StartSignal::SyncMessage).
+fn wait_for_start(cfg: &InitConfig) -> Result<Option<std::fs::File>> {
     match cfg.start {
-        StartSignal::SyncMessage => chan.expect(Tag::Start).map(|_| None),
+        StartSignal::SyncMessage => Ok(None),
         StartSignal::ExecFifo => {
             let fifo = cfg.fifo.context("no exec fifo")?;
             // Reopen through our O_PATH fd: the fifo lives in the state dir, outside the rootfs.
@@ -392,7 +402,7 @@ fn wait_for_start(cfg: &InitConfig, chan: &Channel) -> Result<Option<std::fs::Fi
 }
 
 fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::convert::Infallible> {
-    let fifo = wait_for_start(cfg, chan)?;
+    let fifo = wait_for_start(cfg)?;
     if let Some(h) = cfg
         .spec
         .hooks()

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 pub struct Launched {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    /// Still open for `run`, which sends Start over it.
+    /// Still open for `run`: EOF when the program is exec'd, or an Error if that failed.
     pub chan: sync::Channel,
     /// linux.netDevices moved in, to move back if the create still fails (`create` takes it
     /// into its rollback, so the container's namespace is not held open for long).
@@ -78,6 +78,7 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
         flags |= plan.new_flags & libc::CLONE_NEWCGROUP;
     }
     cfg.cloned_flags = flags;
+    crate::steps::mark("prepare clone");
     let forked = if joins_user && plan.has_new(NS::Pid) {
         clone_in_joined_user_ns(cfg)?
     } else {
@@ -85,6 +86,7 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
     };
     match forked {
         Forked::Child => {
+            crate::steps::begin_in_child();
             drop(parent_end);
             child_end.forward_logs();
             // The clone already placed us in the cgroup. Close its fd now: it is a host
@@ -94,6 +96,7 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
             init::run(cfg, &child_end)
         }
         Forked::Parent { pid, pidfd } => {
+            crate::steps::mark_with("clone", &|| format!("init pid {pid}, flags {flags:#x}"));
             drop(child_end);
             drop(cgroup_fd);
             let mut launched = Launched {
@@ -201,12 +204,17 @@ fn serve_init(
         }
         duties.cgroup.add_pid(l.pid)?;
         l.chan.send(Tag::MapsWritten, b"")?;
+        crate::steps::mark("write id maps, place in cgroup");
     }
     // Opened at the init's first request for a bind source (user namespace, idmap).
     let mut sources = None;
     loop {
         match l.chan.recv()? {
-            Some((Tag::Ready, _)) => return Ok(()),
+            Some((Tag::Ready, steps)) => {
+                crate::steps::mark("wait for init ready");
+                crate::steps::log_child(&format!("init[{}]", l.pid), &steps);
+                return Ok(());
+            }
             Some((Tag::SetRlimits, _)) => {
                 set_rlimits(cfg, l.pid)?;
                 l.chan.send(Tag::RlimitsSet, b"")?;
@@ -228,7 +236,9 @@ fn serve_init(
                 }
             }
             Some((Tag::RunRuntimeHooks, _)) => {
+                crate::steps::mark("wait for init mounts");
                 (duties.runtime_hooks)(l.pid)?;
+                crate::steps::mark("prestart, createRuntime hooks");
                 l.chan.send(Tag::HooksDone, b"")?;
             }
             Some((Tag::Log, line)) => sync::log_forwarded(&line),

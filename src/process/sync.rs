@@ -16,8 +16,6 @@ pub enum Tag {
     HooksDone = b'H',
     /// Child → parent: setup finished; the user program is about to be waited for / started.
     Ready = b'r',
-    /// Parent → child (`run` only): start now, no exec fifo involved.
-    Start = b's',
     /// Child → parent: my network namespace exists; move linux.netDevices into it.
     MoveNetDevices = b'n',
     /// Parent → child: the devices are in.
@@ -48,7 +46,6 @@ impl Tag {
             Tag::RunRuntimeHooks,
             Tag::HooksDone,
             Tag::Ready,
-            Tag::Start,
             Tag::MoveNetDevices,
             Tag::NetDevicesMoved,
             Tag::SeccompFd,

@@ -33,6 +33,7 @@ pub fn finalize(
     let late = nnp && !seccomp_early;
     if !late {
         load_seccomp()?;
+        crate::steps::mark("seccomp");
     }
     let masks = p
         .capabilities()
@@ -45,20 +46,39 @@ pub fn finalize(
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() != "deny")
             .unwrap_or(true);
+    crate::steps::mark("drop bounding caps, cwd");
     user::give_stdio_to(p.user().uid())?;
     user::switch(p.user(), &[], setgroups)?;
+    crate::steps::mark("switch user");
     if !cwd_ok {
         // The cwd may only be reachable as the target user (e.g. a 0700 home on NFS).
         std::env::set_current_dir(p.cwd())
             .with_context(|| format!("chdir to cwd {:?}", p.cwd()))?;
     }
     let ambient_warnings = caps::apply(&masks)?;
+    crate::steps::mark("capabilities");
     let env = super::attrs::environment(p, listen_fds);
     let args = p.args().clone().unwrap_or_default();
     let first = args.first().context("process.args must not be empty")?;
     let path = exec::lookup(first, &env)?;
+    let program = exec::prepare(&path, &args, &env)?;
+    crate::steps::mark_with("find program", &|| {
+        let u = p.user();
+        format!(
+            "will exec {} {args:?} as {}:{} in {}{}",
+            path.display(),
+            u.uid(),
+            u.gid(),
+            p.cwd().display(),
+            if nnp {
+                ", seccomp after no_new_privs"
+            } else {
+                ""
+            }
+        )
+    });
     Ok(Finalized {
-        program: exec::prepare(&path, &args, &env)?,
+        program,
         seccomp_pending: late,
         ambient_warnings,
     })
