@@ -189,7 +189,7 @@ fn create_into_a_frozen_cgroup_is_refused() {
 /// `update --resources` with a device rule that denies: from then on the device cannot be
 /// opened inside, and a later update of something else does not reset the device cgroup.
 /// runc ignores `devices` in an update (it sets SkipDevices); hull applies the rules that deny
-/// (an update never grants device access: update_events::update_keeps_device_rules).
+/// (an update never grants device access: update::update_keeps_device_rules).
 #[test]
 fn update_device_deny_takes_effect() {
     let rt = Runtime::new();
