@@ -13,7 +13,8 @@
 //! Modules, by what they set up: [`binary`] (the binary under test, unique ids), [`process`]
 //! (commands with timeouts, budgets, polling), [`runtime`] (a state root), [`bundle`]
 //! (bundles and rootfs), [`container`] (a container handle), [`cgroups`] (the host's cgroup
-//! layout and leftovers), [`mounts`] (unmounting, `TempDir`), [`time`] (RFC 3339). Everything
+//! layout and leftovers), [`mounts`] (unmounting, `TempDir`), [`procfs`] (status fields,
+//! namespace links, mountinfo lines), [`time`] (RFC 3339). Everything
 //! is re-exported here, so tests `use hull_conformance::*`.
 
 pub mod binary;
@@ -22,6 +23,7 @@ pub mod cgroups;
 pub mod container;
 pub mod mounts;
 pub mod process;
+pub mod procfs;
 pub mod runtime;
 pub mod time;
 
@@ -31,5 +33,6 @@ pub use cgroups::*;
 pub use container::*;
 pub use mounts::*;
 pub use process::*;
+pub use procfs::*;
 pub use runtime::*;
 pub use time::*;

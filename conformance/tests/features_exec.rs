@@ -31,7 +31,7 @@ fn exec_joins_init_namespaces() {
     let out = stdout_str(&o);
     let m = kv_lines(&out);
     for k in NS_KINDS {
-        assert_eq!(m[*k], pid_ns(pid, k), "exec'd process not in init's {k} ns");
+        assert_eq!(m[*k], ns_link(pid, k), "exec'd process not in init's {k} ns");
     }
     assert_ne!(m["selfpid"], "1");
     // same cgroups as the init (both seen through the container's cgroup namespace)
@@ -200,8 +200,8 @@ fn exec_detach_with_pid_file() {
     let pid: i32 = content.parse().expect("numeric pid");
     assert!(pid_alive(pid), "detached exec process {pid} not running");
     assert_ne!(pid, init);
-    assert_eq!(pid_ns(pid, "pid"), pid_ns(init, "pid"));
-    assert_eq!(pid_ns(pid, "mnt"), pid_ns(init, "mnt"));
+    assert_eq!(ns_link(pid, "pid"), ns_link(init, "pid"));
+    assert_eq!(ns_link(pid, "mnt"), ns_link(init, "mnt"));
     c.wait_file("/tmp/exec-nspid", T);
     // the shell creates the file before it writes the line: wait for the whole line
     let read_line = || fs::read_to_string(c.host_path("/tmp/exec-nspid")).unwrap_or_default();
@@ -278,8 +278,8 @@ fn exec_joins_user_namespace() {
     assert_ok(&o, "exec into a user-namespaced container");
     let out = stdout_str(&o);
     let m = kv_lines(&out);
-    assert_eq!(m["user"], pid_ns(pid, "user"), "{out}");
-    assert_eq!(m["mnt"], pid_ns(pid, "mnt"), "{out}");
+    assert_eq!(m["user"], ns_link(pid, "user"), "{out}");
+    assert_eq!(m["mnt"], ns_link(pid, "mnt"), "{out}");
     assert_eq!(m["uid"], "0", "{out}");
     assert_eq!(
         m["uidmap"].split_whitespace().collect::<Vec<_>>(),
@@ -336,9 +336,9 @@ fn new_pid_namespace_inside_joined_user_namespace() {
     );
     let m = kv_lines(&out);
     assert_eq!(m["pid"], "1", "not pid 1 of a new pid namespace: {out}");
-    assert_eq!(m["user"], pid_ns(holder_pid, "user"), "{out}");
-    assert_ne!(m["pidns"], pid_ns(holder_pid, "pid"), "{out}");
-    assert_ne!(m["pidns"], host_ns("pid"), "{out}");
+    assert_eq!(m["user"], ns_link(holder_pid, "user"), "{out}");
+    assert_ne!(m["pidns"], ns_link(holder_pid, "pid"), "{out}");
+    assert_ne!(m["pidns"], ns_link("self", "pid"), "{out}");
     assert_eq!(m["uid"], "0", "{out}");
     assert_eq!(
         m["uidmap"].split_whitespace().collect::<Vec<_>>(),

@@ -11,29 +11,6 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// The mountinfo line (last one wins, as the visible mount) whose mount point is `dest`.
-fn mountinfo_line(mountinfo: &str, dest: &str) -> Option<String> {
-    mountinfo
-        .lines()
-        .rfind(|l| l.split(' ').nth(4) == Some(dest))
-        .map(str::to_string)
-}
-
-/// (mount options, optional fields, fstype, super options) of a mountinfo line.
-fn mountinfo_fields(line: &str) -> (String, Vec<String>, String, String) {
-    let (left, right) = line
-        .split_once(" - ")
-        .unwrap_or_else(|| panic!("bad mountinfo line {line:?}"));
-    let lf: Vec<&str> = left.split(' ').collect();
-    let rf: Vec<&str> = right.split(' ').collect();
-    (
-        lf[5].to_string(),
-        lf[6..].iter().map(|s| s.to_string()).collect(),
-        rf[0].to_string(),
-        rf.get(2).unwrap_or(&"").to_string(),
-    )
-}
-
 // ---------------------------------------------------------------------------
 // mounts
 // ---------------------------------------------------------------------------
@@ -186,14 +163,14 @@ fn tmpfs_size_and_mode_options() {
     );
     let size: u64 = m["size"].parse().unwrap();
     assert!(size <= 1024, "wrote {size}k into a 1m tmpfs");
-    let line = mountinfo_line(&out, "/mnt/t").expect("/mnt/t in mountinfo");
-    let (opts, _, fstype, sopts) = mountinfo_fields(&line);
-    assert_eq!(fstype, "tmpfs");
+    let line = last_mountinfo_line(&out, "/mnt/t").expect("/mnt/t in mountinfo");
+    let mi = parse_mountinfo_line(line).unwrap_or_else(|| panic!("bad mountinfo line {line:?}"));
+    assert_eq!(mi.fstype, "tmpfs");
     for o in ["nosuid", "nodev", "noexec"] {
-        assert!(opts.split(',').any(|x| x == o), "{o} missing: {line}");
+        assert!(mi.options.split(',').any(|x| x == o), "{o} missing: {line}");
     }
-    assert!(sopts.contains("size=1024k"), "{line}");
-    assert!(sopts.contains("mode=710"), "{line}");
+    assert!(mi.super_options.contains("size=1024k"), "{line}");
+    assert!(mi.super_options.contains("mode=710"), "{line}");
 }
 
 #[test]
@@ -215,8 +192,11 @@ fn mount_propagation_options() {
     let out = sh_ok(&rt, &mut b, "cat /proc/self/mountinfo");
     let opt = |dest: &str| {
         let line =
-            mountinfo_line(&out, dest).unwrap_or_else(|| panic!("{dest} not mounted: {out}"));
-        mountinfo_fields(&line).1.join(" ")
+            last_mountinfo_line(&out, dest).unwrap_or_else(|| panic!("{dest} not mounted: {out}"));
+        parse_mountinfo_line(line)
+            .unwrap_or_else(|| panic!("bad mountinfo line {line:?}"))
+            .optional
+            .join(" ")
     };
     let shared = opt("/mnt/shared");
     assert!(

@@ -30,7 +30,7 @@ fn namespaces_all_new() {
             inside.starts_with(&format!("{k}:[")),
             "bad ns link {inside}"
         );
-        assert_ne!(inside, &host_ns(k), "{k} namespace not new: {out}");
+        assert_ne!(inside, &ns_link("self", k), "{k} namespace not new: {out}");
     }
     assert_eq!(m["selfpid"], "1", "shell is not pid 1 in a new pid ns");
 }
@@ -45,10 +45,10 @@ fn namespaces_not_requested_are_shared_with_host() {
     let out = sh_ok(&rt, &mut b, &ns_script());
     let m = kv_lines(&out);
     for k in ["net", "ipc", "uts", "cgroup"] {
-        assert_eq!(m[k], host_ns(k), "{k} should be the host's: {out}");
+        assert_eq!(m[k], ns_link("self", k), "{k} should be the host's: {out}");
     }
     for k in ["pid", "mnt"] {
-        assert_ne!(m[k], host_ns(k), "{k} should be new: {out}");
+        assert_ne!(m[k], ns_link("self", k), "{k} should be new: {out}");
     }
 }
 
@@ -78,12 +78,12 @@ fn namespaces_joined_by_path() {
     let out = sh_ok(&rt, &mut bb, &(ns_script() + "; echo hostname $(hostname)"));
     let m = kv_lines(&out);
     for k in ["net", "ipc", "uts"] {
-        assert_eq!(m[k], pid_ns(pid_a, k), "{k} not joined: {out}");
-        assert_ne!(m[k], host_ns(k));
+        assert_eq!(m[k], ns_link(pid_a, k), "{k} not joined: {out}");
+        assert_ne!(m[k], ns_link("self", k));
     }
     // pid and mount are new, not A's
-    assert_ne!(m["pid"], pid_ns(pid_a, "pid"));
-    assert_ne!(m["mnt"], pid_ns(pid_a, "mnt"));
+    assert_ne!(m["pid"], ns_link(pid_a, "pid"));
+    assert_ne!(m["mnt"], ns_link(pid_a, "mnt"));
     assert_eq!(m["hostname"], "hull-joined-uts", "uts of A not visible");
 }
 
@@ -126,7 +126,7 @@ fn user_namespace_with_mappings() {
     assert_eq!(m["tmpfsfile"], "0:0", "{out}");
     // host root is not mapped: shows as the overflow uid
     assert_eq!(m["rootowner"], "65534", "{out}");
-    assert_ne!(m["userns"], host_ns("user"));
+    assert_ne!(m["userns"], ns_link("self", "user"));
     let md = fs::metadata(data.join("made")).expect("file created through the bind mount");
     assert_eq!(
         (md.uid(), md.gid()),

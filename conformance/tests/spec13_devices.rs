@@ -178,12 +178,11 @@ fn features_report_net_devices() {
 
 /// The resctrl mount point, if the host has one.
 fn resctrl_root() -> Option<std::path::PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        (right.split_whitespace().next() == Some("resctrl"))
-            .then(|| std::path::PathBuf::from(left.split_whitespace().nth(4).unwrap()))
-    })
+    let info = own_mountinfo();
+    info.lines()
+        .filter_map(parse_mountinfo_line)
+        .find(|m| m.fstype == "resctrl")
+        .map(|m| std::path::PathBuf::from(m.mount_point))
 }
 
 #[test]

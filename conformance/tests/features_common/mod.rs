@@ -6,7 +6,6 @@
 
 use hull_conformance::*;
 use serde_json::{json, Value};
-use std::fs;
 use std::time::Duration;
 
 pub const T: Duration = Duration::from_secs(10);
@@ -61,21 +60,6 @@ pub fn add_user_namespace(b: &mut Bundle) {
 
 pub fn set_namespaces(b: &mut Bundle, ns: Value) {
     b.config["linux"]["namespaces"] = ns;
-}
-
-/// `readlink /proc/self/ns/<kind>` of the test process, e.g. `net:[4026531840]`.
-pub fn host_ns(kind: &str) -> String {
-    fs::read_link(format!("/proc/self/ns/{kind}"))
-        .unwrap_or_else(|e| panic!("readlink /proc/self/ns/{kind}: {e}"))
-        .to_string_lossy()
-        .into_owned()
-}
-
-pub fn pid_ns(pid: i32, kind: &str) -> String {
-    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
-        .unwrap_or_else(|e| panic!("readlink /proc/{pid}/ns/{kind}: {e}"))
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// Lines `key value` printed by the container -> map.
@@ -138,15 +122,6 @@ pub fn cap_mask(names: &[&str]) -> u64 {
             .position(|c| *c == n)
             .unwrap_or_else(|| panic!("unknown cap {n}"));
         m | (1u64 << bit)
-    })
-}
-
-/// Field `key:` of a /proc/<pid>/status text.
-pub fn status_field(status: &str, key: &str) -> Option<String> {
-    status.lines().find_map(|l| {
-        l.strip_prefix(key)
-            .and_then(|r| r.strip_prefix(':'))
-            .map(|r| r.trim().to_string())
     })
 }
 
