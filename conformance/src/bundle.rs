@@ -1,7 +1,7 @@
 //! OCI bundles: runc's default config, a busybox rootfs, and the `Bundle` guard.
 
 use crate::binary::{unique_id, BUNDLE_BASE};
-use crate::cgroups::remove_cgroup;
+use crate::cgroups::{remove_cgroup, test_cgroups_path};
 use crate::mounts::unmount_all_under;
 use serde_json::{json, Value};
 use std::fs;
@@ -177,6 +177,16 @@ impl Bundle {
     pub fn busybox() -> Bundle {
         let b = Bundle::empty();
         make_busybox_rootfs(&b.rootfs());
+        b.save();
+        b
+    }
+
+    /// A busybox bundle, saved, whose program sleeps (`sleep 1000`) in the test cgroup of
+    /// `id` ([`test_cgroups_path`]): a container to exec into, signal or inspect.
+    pub fn sleeping(id: &str) -> Bundle {
+        let mut b = Bundle::busybox();
+        b.set_cgroups_path(&test_cgroups_path(id));
+        b.set_args(&["sleep", "1000"]);
         b.save();
         b
     }

@@ -9,14 +9,6 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
-fn idle_bundle(id: &str) -> Bundle {
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
-    b
-}
-
 #[test]
 fn create_flag_forms() {
     let rt = Runtime::new();
@@ -43,7 +35,7 @@ fn create_flag_forms() {
     ];
     for (name, form) in forms {
         let id = unique_id("flags");
-        let b = idle_bundle(&id);
+        let b = Bundle::sleeping(&id);
         let c = Container::with_id(&rt, &b, &id);
         let args = form(b.dir_str(), &id);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -65,7 +57,7 @@ fn create_flag_forms() {
 fn bundle_defaults_to_cwd() {
     let rt = Runtime::new();
     let id = unique_id("cwdb");
-    let b = idle_bundle(&id);
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     let mut cmd = rt.cmd(&["create", &id]);
     cmd.current_dir(&b.dir);
@@ -88,7 +80,7 @@ fn global_root_flag_forms() {
     let rt = Runtime::new();
     for form in ["--root", "--root=", "-root"] {
         let id = unique_id("rootf");
-        let b = idle_bundle(&id);
+        let b = Bundle::sleeping(&id);
         let c = Container::with_id(&rt, &b, &id);
         let root = rt.root.to_str().unwrap();
         let mut args: Vec<String> = if form.ends_with('=') {
@@ -225,8 +217,8 @@ fn state_and_list_output() {
     // two containers: one created, one running
     let id1 = unique_id("lst");
     let id2 = unique_id("lst");
-    let b1 = idle_bundle(&id1);
-    let b2 = idle_bundle(&id2);
+    let b1 = Bundle::sleeping(&id1);
+    let b2 = Bundle::sleeping(&id2);
     let c1 = Container::with_id(&rt, &b1, &id1);
     let c2 = Container::with_id(&rt, &b2, &id2);
     c1.create();
@@ -511,7 +503,7 @@ fn start_waits_for_nothing_and_state_is_consistent() {
     // `start` returns promptly and a second runtime invocation sees "running".
     let rt = Runtime::new();
     let id = unique_id("startq");
-    let b = idle_bundle(&id);
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     c.create();
     let t0 = std::time::Instant::now();
@@ -528,7 +520,7 @@ fn containerd_shim_style_invocation() {
     // `RUNTIME --root R --log B/log.json --log-format json CMD ...`.
     let rt = Runtime::new();
     let id = unique_id("shim");
-    let b = idle_bundle(&id);
+    let b = Bundle::sleeping(&id);
     let log = b.dir.join("log.json");
     let log_s = log.to_str().unwrap();
     let pidfile = b.dir.join("init.pid");

@@ -17,13 +17,9 @@ use std::fs;
 use std::os::fd::AsRawFd;
 use std::process::Stdio;
 
-fn status_field(status: &str, field: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in {status}"))
-        .trim()
-        .to_string()
+/// Field `field:` of a /proc/<pid>/status text; panics when it is missing.
+fn status_of(status: &str, field: &str) -> String {
+    status_field(status, field).unwrap_or_else(|| panic!("no {field} in {status}"))
 }
 
 fn env_values(env: &str, key: &str) -> Vec<String> {
@@ -41,7 +37,7 @@ fn env_values(env: &str, key: &str) -> Vec<String> {
 fn exec_cap_adds_to_bounding_effective_permitted_only() {
     let rt = Runtime::new();
     let id = unique_id("xcap");
-    let mut b = sleeper(&id);
+    let mut b = Bundle::sleeping(&id);
     b.config["process"]["capabilities"] = json!({});
     b.save();
     let c = Container::with_id(&rt, &b, &id);
@@ -49,7 +45,7 @@ fn exec_cap_adds_to_bounding_effective_permitted_only() {
     c.start();
     let s = exec_ok(&rt, &id, &["cat", "/proc/self/status"]);
     for f in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        assert_eq!(status_field(&s, f), "0000000000000000", "{f}: {s}");
+        assert_eq!(status_of(&s, f), "0000000000000000", "{f}: {s}");
     }
     let s = exec_ok(
         &rt,
@@ -57,11 +53,11 @@ fn exec_cap_adds_to_bounding_effective_permitted_only() {
         &["--cap", "CAP_KILL", "--cap", "CAP_AUDIT_WRITE", "--", "cat", "/proc/self/status"],
     );
     // CAP_KILL = 5, CAP_AUDIT_WRITE = 26
-    assert_eq!(status_field(&s, "CapInh"), "0000000000000000", "{s}");
-    assert_eq!(status_field(&s, "CapPrm"), "0000000020000020", "{s}");
-    assert_eq!(status_field(&s, "CapEff"), "0000000020000020", "{s}");
-    assert_eq!(status_field(&s, "CapBnd"), "0000000020000020", "{s}");
-    assert_eq!(status_field(&s, "CapAmb"), "0000000000000000", "{s}");
+    assert_eq!(status_of(&s, "CapInh"), "0000000000000000", "{s}");
+    assert_eq!(status_of(&s, "CapPrm"), "0000000020000020", "{s}");
+    assert_eq!(status_of(&s, "CapEff"), "0000000020000020", "{s}");
+    assert_eq!(status_of(&s, "CapBnd"), "0000000020000020", "{s}");
+    assert_eq!(status_of(&s, "CapAmb"), "0000000000000000", "{s}");
 }
 
 #[test]
@@ -70,7 +66,7 @@ fn exec_cap_goes_to_ambient_when_the_spec_has_inheritable() {
     // kernel only raises ambient caps that are inheritable; the others are skipped).
     let rt = Runtime::new();
     let id = unique_id("xcapa");
-    let mut b = sleeper(&id);
+    let mut b = Bundle::sleeping(&id);
     b.config["process"]["capabilities"] = json!({
         "inheritable": ["CAP_CHOWN", "CAP_SYSLOG"],
         "permitted": ["CAP_KILL", "CAP_CHOWN"],
@@ -83,17 +79,17 @@ fn exec_cap_goes_to_ambient_when_the_spec_has_inheritable() {
     c.create();
     c.start();
     let s = exec_ok(&rt, &id, &["cat", "/proc/self/status"]);
-    assert_eq!(status_field(&s, "CapInh"), "0000000400000001", "{s}");
-    assert_eq!(status_field(&s, "CapPrm"), "0000000000000021", "{s}");
-    assert_eq!(status_field(&s, "CapEff"), "0000000000000021", "{s}");
-    assert_eq!(status_field(&s, "CapBnd"), "0000000400000021", "{s}");
-    assert_eq!(status_field(&s, "CapAmb"), "0000000000000001", "{s}");
+    assert_eq!(status_of(&s, "CapInh"), "0000000400000001", "{s}");
+    assert_eq!(status_of(&s, "CapPrm"), "0000000000000021", "{s}");
+    assert_eq!(status_of(&s, "CapEff"), "0000000000000021", "{s}");
+    assert_eq!(status_of(&s, "CapBnd"), "0000000400000021", "{s}");
+    assert_eq!(status_of(&s, "CapAmb"), "0000000000000001", "{s}");
     let s = exec_ok(&rt, &id, &["--cap", "CAP_SYSLOG", "--", "cat", "/proc/self/status"]);
-    assert_eq!(status_field(&s, "CapInh"), "0000000400000001", "{s}");
-    assert_eq!(status_field(&s, "CapPrm"), "0000000400000021", "{s}");
-    assert_eq!(status_field(&s, "CapEff"), "0000000400000021", "{s}");
-    assert_eq!(status_field(&s, "CapBnd"), "0000000400000021", "{s}");
-    assert_eq!(status_field(&s, "CapAmb"), "0000000400000001", "{s}");
+    assert_eq!(status_of(&s, "CapInh"), "0000000400000001", "{s}");
+    assert_eq!(status_of(&s, "CapPrm"), "0000000400000021", "{s}");
+    assert_eq!(status_of(&s, "CapEff"), "0000000400000021", "{s}");
+    assert_eq!(status_of(&s, "CapBnd"), "0000000400000021", "{s}");
+    assert_eq!(status_of(&s, "CapAmb"), "0000000400000001", "{s}");
 }
 
 #[test]
@@ -107,15 +103,15 @@ fn unknown_capability_is_a_warning() {
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     assert!(err.contains("warning"), "{err}");
     assert!(err.contains("CAP_UNKNOWN"), "{err}");
-    assert_eq!(status_field(&out, "CapBnd"), "0000000000000020", "{out}");
-    assert_eq!(status_field(&out, "CapInh"), "0000000000000000", "{out}");
+    assert_eq!(status_of(&out, "CapBnd"), "0000000000000020", "{out}");
+    assert_eq!(status_of(&out, "CapInh"), "0000000000000000", "{out}");
 }
 
 #[test]
 fn exec_unknown_capability_is_a_warning() {
     let rt = Runtime::new();
     let id = unique_id("xcapu");
-    let mut b = sleeper(&id);
+    let mut b = Bundle::sleeping(&id);
     b.config["process"]["capabilities"] = json!({});
     b.save();
     let c = Container::with_id(&rt, &b, &id);
@@ -124,7 +120,7 @@ fn exec_unknown_capability_is_a_warning() {
     let o = exec(&rt, &id, &["--cap", "CAP_UNKNOWN", "--cap", "CAP_KILL", "--", "cat", "/proc/self/status"]);
     assert_ok(&o, "exec --cap CAP_UNKNOWN");
     assert!(stderr_str(&o).contains("CAP_UNKNOWN"), "{}", describe(&o));
-    assert_eq!(status_field(&stdout_str(&o), "CapBnd"), "0000000000000020");
+    assert_eq!(status_of(&stdout_str(&o), "CapBnd"), "0000000000000020");
     // the same in a process.json
     let p = b.dir.join("p.json");
     fs::write(
@@ -138,7 +134,7 @@ fn exec_unknown_capability_is_a_warning() {
     .unwrap();
     let o = exec(&rt, &id, &["-p", p.to_str().unwrap(), "--"]);
     assert_ok(&o, "exec -p with CAP_UNKNOWN");
-    assert_eq!(status_field(&stdout_str(&o), "CapBnd"), "0000000000000020");
+    assert_eq!(status_of(&stdout_str(&o), "CapBnd"), "0000000000000020");
 }
 
 #[test]
@@ -153,7 +149,7 @@ fn ambient_capability_not_inheritable_is_a_warning() {
         err.contains("can't raise ambient capability CAP_CHOWN: "),
         "{err}"
     );
-    assert_eq!(status_field(&out, "CapAmb"), "0000000000000020", "{out}");
+    assert_eq!(status_of(&out, "CapAmb"), "0000000000000020", "{out}");
 }
 
 // ---------------------------------------------------------------------------
@@ -164,7 +160,7 @@ fn ambient_capability_not_inheritable_is_a_warning() {
 fn exec_env_overrides_and_each_variable_appears_once() {
     let rt = Runtime::new();
     let id = unique_id("xenv");
-    let mut b = sleeper(&id);
+    let mut b = Bundle::sleeping(&id);
     b.add_env("FOO=from-spec");
     b.add_env("BAR=kept");
     b.save();
@@ -220,7 +216,7 @@ fn default_home_of_a_non_root_user_is_its_passwd_home() {
 fn exec_home_for_user_and_process_json_with_and_without_env() {
     let rt = Runtime::new();
     let id = unique_id("xhome");
-    let b = sleeper(&id);
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     c.create();
     c.start();
@@ -261,7 +257,7 @@ fn exec_home_for_user_and_process_json_with_and_without_env() {
 fn exec_process_has_a_visible_process_group() {
     let rt = Runtime::new();
     let id = unique_id("xpgrp");
-    let b = sleeper(&id);
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     c.create();
     c.start();
@@ -347,7 +343,7 @@ fn sysctl_conflicting_with_hostname_or_domainname_is_refused() {
 fn waiting_init_holds_no_caller_fd() {
     let rt = Runtime::new();
     let id = unique_id("initfd");
-    let b = sleeper(&id);
+    let b = Bundle::sleeping(&id);
     let marker = b.dir.join("caller-only-file");
     fs::write(&marker, "secret").unwrap();
     let f = fs::File::open(&marker).unwrap();
@@ -387,7 +383,7 @@ fn has_words(err: &str, words: &str) -> bool {
 fn exec_failures_use_runc_words_and_exit_255() {
     let rt = Runtime::new();
     let id = unique_id("xwords");
-    let b = sleeper(&id);
+    let b = Bundle::sleeping(&id);
     fs::write(b.rootfs().join("not-exec"), "data").unwrap();
     // an interpreter that does not exist: execve itself fails with ENOENT
     let script = b.rootfs().join("bad-interp.sh");
@@ -569,7 +565,7 @@ fn help_output_and_exit_codes_like_runc() {
 fn unopenable_log_path_is_an_error() {
     let rt = Runtime::new();
     let id = unique_id("logx");
-    let b = sleeper(&id);
+    let b = Bundle::sleeping(&id);
     let o = rt.run(&["--log", "/nonexistent-dir/sub/hull.log", "create", "--bundle", b.dir_str(), &id]);
     assert_fail1(&o, "create with an unopenable --log");
     assert!(stderr_str(&o).contains("/nonexistent-dir/sub/hull.log"), "{}", describe(&o));

@@ -352,10 +352,7 @@ fn no_leaked_fds_in_init_and_exec() {
     );
 
     let id = unique_id("fds");
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(&id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     c.create().start();
     let o = c.exec(&["ls", "/proc/self/fd"]);
@@ -381,10 +378,7 @@ fn exec_cwd_through_proc_self_fd_fails() {
     // be usable as the cwd of an exec'd process.
     let rt = Runtime::new();
     let id = unique_id("fdcwd");
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(&id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     c.create().start();
     for n in 3..=12 {
@@ -416,10 +410,7 @@ fn exec_cwd_through_proc_self_fd_fails() {
 fn waiting_init_exe_is_not_reachable_from_exec() {
     let rt = Runtime::new();
     let id = unique_id("cve5736");
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(&id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
+    let b = Bundle::sleeping(&id);
     let bin = hull_bin();
     let before = fs::read(&bin).expect("read runtime binary");
     let c = Container::with_id(&rt, &b, &id);

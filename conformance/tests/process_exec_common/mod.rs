@@ -1,5 +1,5 @@
-//! Helpers shared by the process and `exec` tests (`process_exec.rs`, `process_join.rs`): a
-//! sleeping container's bundle and `exec` into it with flags before `--`.
+//! Helpers shared by the process and `exec` tests (`process_exec.rs`, `process_join.rs`):
+//! `exec` into a container with flags before `--`.
 //! Each test binary that includes this module uses a part of it.
 #![allow(dead_code)]
 
@@ -8,14 +8,6 @@ use std::process::Output;
 use std::time::Duration;
 
 pub const T: Duration = Duration::from_secs(10);
-
-pub fn sleeper(id: &str) -> Bundle {
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
-    b
-}
 
 pub fn exec(rt: &Runtime, id: &str, args: &[&str]) -> Output {
     let (flags, cmd) = split_flags(args);
