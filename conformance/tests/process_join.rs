@@ -10,49 +10,19 @@ use hull_conformance::*;
 use process_exec_common::*;
 use serde_json::{json, Value};
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // seccomp agent
 // ---------------------------------------------------------------------------
-
-/// Receives one message on `s` and the fd sent with it (SCM_RIGHTS), if any.
-fn recv_with_fd(s: &UnixStream) -> (Vec<u8>, Option<OwnedFd>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: a zeroed msghdr is a valid initial value; it points to live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-    buf.truncate(n as usize);
-    // SAFETY: walking the control buffer the kernel filled.
-    let fd = unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            None
-        } else {
-            let fd: RawFd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd);
-            Some(OwnedFd::from_raw_fd(fd))
-        }
-    };
-    (buf, fd)
-}
 
 #[test]
 fn seccomp_listener_receives_state_and_notify_fd() {
     let rt = Runtime::new();
     let id = unique_id("scmpl");
-    let mut b = sleeper(&id);
+    let mut b = Bundle::sleeping(&id);
     let sock = b.dir.join("agent.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     b.config["linux"]["seccomp"] = json!({
@@ -104,16 +74,8 @@ fn seccomp_listener_receives_state_and_notify_fd() {
 fn spawn_agent(listener: UnixListener) -> std::thread::JoinHandle<(Vec<u8>, Option<OwnedFd>)> {
     std::thread::spawn(move || {
         // never block the test forever: a runtime that does not connect fails it
-        listener.set_nonblocking(true).unwrap();
-        let deadline = Instant::now() + budget(Duration::from_secs(20));
-        let s = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => panic!("the runtime never connected to listenerPath: {e}"),
-            }
-        };
-        s.set_nonblocking(false).unwrap();
+        let s = accept_within(&listener, budget(Duration::from_secs(20)))
+            .unwrap_or_else(|e| panic!("the runtime never connected to listenerPath: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let (mut data, fd) = recv_with_fd(&s);
         // the rest of the payload, if the stream split it
@@ -128,18 +90,11 @@ fn spawn_agent(listener: UnixListener) -> std::thread::JoinHandle<(Vec<u8>, Opti
 // joined namespaces, pidfd socket, exec --cgroup
 // ---------------------------------------------------------------------------
 
-fn ns_of(pid: i32, kind: &str) -> String {
-    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
-        .unwrap()
-        .display()
-        .to_string()
-}
-
 #[test]
 fn second_container_joins_namespaces_by_path() {
     let rt = Runtime::new();
     let id1 = unique_id("nsa");
-    let mut b1 = sleeper(&id1);
+    let mut b1 = Bundle::sleeping(&id1);
     b1.config["hostname"] = json!("first-host");
     b1.save();
     let c1 = Container::with_id(&rt, &b1, &id1);
@@ -170,33 +125,24 @@ fn second_container_joins_namespaces_by_path() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "first-host", "{out}");
     for (i, kind) in ["net", "ipc", "uts", "pid"].iter().enumerate() {
-        assert_eq!(lines[1 + i], ns_of(pid1, kind), "{kind}: {out}");
+        assert_eq!(lines[1 + i], ns_link(pid1, kind), "{kind}: {out}");
     }
     // the first container's init is visible as pid 1 from the second
     assert!(out.contains("sleep 1000"), "{out}");
 }
 
 fn accept_pidfd(l: &UnixListener) -> OwnedFd {
-    l.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + budget(T * 3);
-    loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                let (_, fd) = recv_with_fd(&s);
-                return fd.expect("no pidfd");
-            }
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("no connection on the pidfd socket: {e}"),
-        }
-    }
+    let s = accept_within(l, budget(T * 3))
+        .unwrap_or_else(|e| panic!("no connection on the pidfd socket: {e}"));
+    let (_, fd) = recv_with_fd(&s);
+    fd.expect("no pidfd")
 }
 
 #[test]
 fn create_pidfd_socket_reports_the_container_exit() {
     let rt = Runtime::new();
     let id = unique_id("pidfdx");
-    let b = sleeper(&id);
+    let b = Bundle::sleeping(&id);
     let sock = b.dir.join("pidfd.sock");
     let l = UnixListener::bind(&sock).unwrap();
     let c = Container::with_id(&rt, &b, &id);
@@ -263,7 +209,7 @@ fn cgroup_line<'a>(proc_cgroup: &'a str, ctrl: &str) -> &'a str {
 fn exec_cgroup_joins_a_sub_cgroup_and_rejects_bad_ones() {
     let rt = Runtime::new();
     let id = unique_id("xcg");
-    let b = sleeper(&id);
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     c.create();
     c.start();
