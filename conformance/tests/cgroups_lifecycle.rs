@@ -14,15 +14,22 @@ use std::time::Duration;
 // lifecycle: kill --all, delete, pause/resume, ps
 // ---------------------------------------------------------------------------
 
+/// A bundle of [`cg_bundle`] without a pid namespace of its own, running `sh -c script`: the
+/// processes it starts are not killed with the init, only through the cgroup.
+fn host_pid_ns_bundle(id: &str, script: &str) -> Bundle {
+    let mut b = cg_bundle(id, json!({}));
+    b.remove_namespace("pid");
+    b.set_args(&["sh", "-c", script]);
+    b.save();
+    b
+}
+
 #[test]
 fn kill_all_reaches_every_process() {
     let rt = Runtime::new();
     let id = unique_id("cgkillall");
-    let mut b = cg_bundle(&id, json!({}));
     // Without a pid namespace killing the init leaves its children: --all must reach them.
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1001 & sleep 1002 & wait"]);
-    b.save();
+    let b = host_pid_ns_bundle(&id, "sleep 1001 & sleep 1002 & wait");
     let c = start(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     let o = rt.run(&["exec", "-d", &id, "sleep", "1003"]);
@@ -56,10 +63,7 @@ fn kill_all_reaches_every_process() {
 fn kill_all_of_stopped_container_reaps_leftovers() {
     let rt = Runtime::new();
     let id = unique_id("cgkillstopped");
-    let mut b = cg_bundle(&id, json!({}));
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1004 & exit 0"]);
-    b.save();
+    let b = host_pid_ns_bundle(&id, "sleep 1004 & exit 0");
     let c = start(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     c.wait_status("stopped", T);
@@ -118,10 +122,7 @@ fn kill_all_of_stopped_container_reaps_leftovers() {
 fn kill_sigkill_without_pid_ns_kills_every_process() {
     let rt = Runtime::new();
     let id = unique_id("cgkillhostpid");
-    let mut b = cg_bundle(&id, json!({}));
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1005 & sleep 1006 & wait"]);
-    b.save();
+    let b = host_pid_ns_bundle(&id, "sleep 1005 & sleep 1006 & wait");
     let c = start(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     assert!(poll_until(T, || cgroup_procs(&cg).len() >= 3));
@@ -194,11 +195,8 @@ fn delete_removes_cgroup_in_every_hierarchy() {
 fn delete_kills_processes_left_in_the_cgroup() {
     let rt = Runtime::new();
     let id = unique_id("cgdelleft");
-    let mut b = cg_bundle(&id, json!({}));
     // no pid namespace: the init exits and leaves a child behind in the cgroup
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1000 & echo started; exit 0"]);
-    b.save();
+    let b = host_pid_ns_bundle(&id, "sleep 1000 & echo started; exit 0");
     let c = start(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     c.wait_status("stopped", T);
@@ -301,10 +299,7 @@ fn paused_container_kill_all_and_delete_force() {
     let rt = Runtime::new();
     // kill --all KILL of a paused container reaches every process (frozen tasks die)
     let id = unique_id("cgpkill");
-    let mut b = cg_bundle(&id, json!({}));
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1001 & sleep 1002 & wait"]);
-    b.save();
+    let b = host_pid_ns_bundle(&id, "sleep 1001 & sleep 1002 & wait");
     let c = start(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     assert!(poll_until(T, || cgroup_procs(&cg).len() >= 3));

@@ -139,7 +139,7 @@ fn inside_view_without_cgroup_namespace() {
     let rt = Runtime::new();
     let id = unique_id("cgnons");
     let mut b = cg_bundle(&id, json!({ "pids": { "limit": 77 } }));
-    remove_namespace(&mut b, "cgroup");
+    b.remove_namespace("cgroup");
     b.save();
     let c = start(&rt, &b, &id);
     let cg = test_cgroups_path(&id);

@@ -263,7 +263,7 @@ fn exec_joins_user_namespace() {
     let id = unique_id("execuserns");
     let mut b = Bundle::busybox();
     b.set_cgroups_path(&test_cgroups_path(&id));
-    add_user_namespace(&mut b);
+    b.add_user_namespace();
     b.set_args(&["sleep", "1000"]);
     b.save();
     let c = Container::with_id(&rt, &b, &id);
@@ -307,7 +307,7 @@ fn new_pid_namespace_inside_joined_user_namespace() {
     let id = unique_id("usernsholder");
     let mut holder = Bundle::busybox();
     holder.set_cgroups_path(&test_cgroups_path(&id));
-    add_user_namespace(&mut holder);
+    holder.add_user_namespace();
     holder.set_args(&["sleep", "1000"]);
     holder.save();
     let c = Container::with_id(&rt, &holder, &id);
@@ -326,7 +326,7 @@ fn new_pid_namespace_inside_joined_user_namespace() {
             { "type": "network", "path": format!("/proc/{holder_pid}/ns/net") },
         ]),
     );
-    remove_mount(&mut b, "/sys/fs/cgroup");
+    b.remove_mount("/sys/fs/cgroup");
     let out = sh_ok(
         &rt,
         &mut b,

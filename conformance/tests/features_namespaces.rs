@@ -91,7 +91,7 @@ fn namespaces_joined_by_path() {
 fn user_namespace_with_mappings() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    add_user_namespace(&mut b);
+    b.add_user_namespace();
     // a host dir owned by the mapped root, bind-mounted rw
     let data = b.dir.join("data");
     fs::create_dir(&data).unwrap();
@@ -99,13 +99,9 @@ fn user_namespace_with_mappings() {
     // mount points exist already (the rootfs is owned by the unmapped host root)
     fs::create_dir_all(b.rootfs().join("data")).unwrap();
     fs::create_dir_all(b.rootfs().join("scratch")).unwrap();
-    add_mount(
-        &mut b,
-        json!({ "destination": "/data", "type": "bind", "source": data, "options": ["rbind", "rw"] }),
+    b.add_mount(json!({ "destination": "/data", "type": "bind", "source": data, "options": ["rbind", "rw"] }),
     );
-    add_mount(
-        &mut b,
-        json!({ "destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"] }),
+    b.add_mount(json!({ "destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"] }),
     );
     let out = sh_ok(
         &rt,

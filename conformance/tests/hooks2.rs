@@ -279,10 +279,7 @@ fn hooks_run_in_the_host_mount_namespace_when_the_container_has_none() {
     let rt = Runtime::new();
     let id = unique_id("hknomnt");
     let (mut b, hd) = hook_bundle(&id);
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "mount");
+    b.remove_namespace("mount");
     // without a mount namespace nothing can be mounted, masked or made read-only
     b.config["mounts"] = json!([]);
     b.config["linux"]["maskedPaths"] = json!([]);

@@ -464,10 +464,7 @@ fn kill_of_a_stopped_container_says_not_running() {
 fn host_pidns_bundle(id: &str) -> Bundle {
     let mut b = Bundle::busybox();
     b.set_cgroups_path(&test_cgroups_path(id));
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "pid");
+    b.remove_namespace("pid");
     b.set_args(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
     b.save();
     b

@@ -17,13 +17,6 @@ fn sh(rt: &Runtime, b: &mut Bundle, script: &str) -> (i32, String, String) {
     run_container(rt, b, &["sh", "-c", script])
 }
 
-fn add_mount(b: &mut Bundle, m: Value) {
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts array")
-        .push(m);
-}
-
 fn kv_lines(out: &str) -> std::collections::BTreeMap<String, String> {
     out.lines()
         .filter_map(|l| l.split_once(' '))
@@ -79,9 +72,7 @@ fn mount_through_absolute_symlink_stays_in_rootfs() {
     let host_target = Path::new("/").join(&name);
     let _g = HostPathGuard(host_target.clone());
     std::os::unix::fs::symlink("/", b.rootfs().join("evil")).unwrap();
-    add_mount(
-        &mut b,
-        json!({"destination": format!("/evil/{name}"), "type": "tmpfs", "source": "tmpfs",
+    b.add_mount(json!({"destination": format!("/evil/{name}"), "type": "tmpfs", "source": "tmpfs",
                "options": ["size=64k"]}),
     );
     let (code, out, err) = sh(
@@ -115,9 +106,7 @@ fn file_bind_through_dangling_symlink_stays_in_rootfs() {
     std::os::unix::fs::symlink(format!("/{fname}"), b.rootfs().join("evilfile")).unwrap();
     let src = b.dir.join("bindsrc");
     fs::write(&src, "bound-content\n").unwrap();
-    add_mount(
-        &mut b,
-        json!({"destination": "/evilfile", "type": "bind", "source": src, "options": ["bind"]}),
+    b.add_mount(json!({"destination": "/evilfile", "type": "bind", "source": src, "options": ["bind"]}),
     );
     let (code, out, err) = sh(&rt, &mut b, &format!("echo file $(cat /{fname})"));
     assert!(
@@ -140,9 +129,7 @@ fn mount_through_relative_symlink_stays_in_rootfs() {
     std::os::unix::fs::symlink("../../../../../../../../tmp", b.rootfs().join("up")).unwrap();
     let host_target = Path::new("/tmp").join(&name);
     let _g = HostPathGuard(host_target.clone());
-    add_mount(
-        &mut b,
-        json!({"destination": format!("/up/{name}"), "type": "tmpfs", "source": "tmpfs"}),
+    b.add_mount(json!({"destination": format!("/up/{name}"), "type": "tmpfs", "source": "tmpfs"}),
     );
     let (code, out, err) = sh(
         &rt,

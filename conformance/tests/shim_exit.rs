@@ -34,10 +34,7 @@ fn bundle(id: &str, args: &[&str], own_pid_ns: bool) -> Bundle {
     b.set_cgroups_path(&test_cgroups_path(id));
     b.set_args(args);
     if !own_pid_ns {
-        b.config["linux"]["namespaces"]
-            .as_array_mut()
-            .expect("namespaces")
-            .retain(|n| n["type"] != "pid");
+        b.remove_namespace("pid");
     }
     b.save();
     b

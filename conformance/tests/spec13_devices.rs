@@ -133,10 +133,7 @@ fn net_devices_invalid_are_refused() {
     // No network namespace of its own: nowhere to move the device to.
     let veth = Veth::new();
     b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {} });
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "network");
+    b.remove_namespace("network");
     let (code, _, err) = run_container(&rt, &mut b, &["true"]);
     assert_eq!(code, 1, "{err}");
     assert!(link_exists(&veth.a), "device left on the host");

@@ -155,13 +155,6 @@ pub fn add_namespace(b: &mut Bundle, ns: &str) {
         .push(json!({ "type": ns }));
 }
 
-pub fn remove_namespace(b: &mut Bundle, ns: &str) {
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != ns);
-}
-
 /// A busybox bundle for `id` with the test cgroups path, `resources` merged in, a cgroup
 /// namespace and `sleep 1000` as init.
 pub fn cg_bundle(id: &str, resources: Value) -> Bundle {

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use hull_conformance::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 
 pub const T: Duration = Duration::from_secs(10);
@@ -28,34 +28,6 @@ pub fn sh_ok(rt: &Runtime, b: &mut Bundle, script: &str) -> String {
         "script {script:?} failed: code={code} stdout={out:?} stderr={err:?}"
     );
     out
-}
-
-pub fn add_mount(b: &mut Bundle, m: Value) {
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts array")
-        .push(m);
-}
-
-pub fn remove_mount(b: &mut Bundle, dest: &str) {
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts array")
-        .retain(|m| m["destination"] != dest);
-}
-
-/// Adds a new user namespace mapping container 0..65536 to host 100000.. (uid and gid), and
-/// drops the /sys/fs/cgroup mount (cgroup v1 cannot be mounted from a user namespace).
-pub fn add_user_namespace(b: &mut Bundle) {
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("namespaces array")
-        .push(json!({ "type": "user" }));
-    b.config["linux"]["uidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    b.config["linux"]["gidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    remove_mount(b, "/sys/fs/cgroup");
 }
 
 pub fn set_namespaces(b: &mut Bundle, ns: Value) {
