@@ -462,8 +462,7 @@ fn refused_create_does_not_disturb_existing_container() {
     let rt = Runtime::new();
     let id = unique_id("good");
     let b = Bundle::sleeping(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let bad_id = unique_id("bad");
     let bb = Bundle::sleeping(&bad_id);
     bb.write_raw_config(b"{bad");

@@ -43,7 +43,7 @@ impl Drop for CgDirs {
 }
 
 fn check_cgroup_dirs(rt: &Runtime, b: &Bundle, id: &str, want: &[PathBuf]) {
-    let c = start(rt, b, id);
+    let c = Container::started(rt, b, id);
     let mut want = want.to_vec();
     if is_runc() && kind() == CgroupKind::Hybrid {
         want.retain(|p| !p.starts_with("/sys/fs/cgroup/unified"));
@@ -141,7 +141,7 @@ fn inside_view_without_cgroup_namespace() {
     let mut b = cg_bundle(&id, json!({ "pids": { "limit": 77 } }));
     b.remove_namespace("cgroup");
     b.save();
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     let m = ctrl_mount("pids").expect("pids controller");
     // v1: the container's own cgroup is bound at /sys/fs/cgroup/<hierarchy>; a fresh cgroup2

@@ -296,9 +296,7 @@ fn events_errors() {
     // A stopped container has no events.
     let id2 = unique_id("ev-stop");
     let (b2, _g2) = bundle_with(&id2, "exit 0", default_resources());
-    let c2 = Container::with_id(&rt, &b2, &id2);
-    c2.create();
-    c2.start();
+    let c2 = Container::started(&rt, &b2, &id2);
     c2.wait_status("stopped", T);
     let o = rt.run(&["events", "--stats", &id2]);
     assert_fail1(&o, "events of a stopped container");

@@ -23,8 +23,7 @@ fn exec_joins_init_namespaces() {
         .unwrap()
         .push(json!({"type": "cgroup"}));
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let pid = c.pid();
     let o = c.exec(&["sh", "-c", &ns_script()]);
     assert_ok(&o, "exec");
@@ -51,8 +50,7 @@ fn exec_options() {
     let rt = Runtime::new();
     let id = unique_id("execopt");
     let b = idle_bundle(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let _c = Container::started(&rt, &b, &id);
 
     // --env, --cwd
     let o = rt.run(&[
@@ -149,8 +147,7 @@ fn exec_no_new_privs_flag() {
     let mut b = idle_bundle(&id);
     b.config["process"]["noNewPrivileges"] = json!(false);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let o = c.exec(&["grep", "NoNewPrivs", "/proc/self/status"]);
     assert_ok(&o, "exec");
     assert_eq!(
@@ -177,8 +174,7 @@ fn exec_detach_with_pid_file() {
     let rt = Runtime::new();
     let id = unique_id("execd");
     let b = idle_bundle(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let init = c.pid();
     let pidfile = b.dir.join("exec.pid");
     let o = rt.run(&[
@@ -232,8 +228,7 @@ fn exec_into_stopped_or_missing_container_fails() {
     let mut b = idle_bundle(&id);
     b.set_args(&["true"]);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_status("stopped", T);
     let o = c.exec(&["echo", "SHOULD-NOT-RUN"]);
     // runc exits 255 when exec itself fails ("exec failed: ...")
@@ -266,8 +261,7 @@ fn exec_joins_user_namespace() {
     b.add_user_namespace();
     b.set_args(&["sleep", "1000"]);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let pid = c.pid();
     let o = c.exec(&[
         "sh",
@@ -310,8 +304,7 @@ fn new_pid_namespace_inside_joined_user_namespace() {
     holder.add_user_namespace();
     holder.set_args(&["sleep", "1000"]);
     holder.save();
-    let c = Container::with_id(&rt, &holder, &id);
-    c.create().start();
+    let c = Container::started(&rt, &holder, &id);
     let holder_pid = c.pid();
 
     let mut b = Bundle::busybox();

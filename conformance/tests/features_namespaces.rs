@@ -59,8 +59,7 @@ fn namespaces_joined_by_path() {
     let mut ba = idle_bundle(&id_a);
     ba.config["hostname"] = json!("hull-joined-uts");
     ba.save();
-    let a = Container::with_id(&rt, &ba, &id_a);
-    a.create().start();
+    let a = Container::started(&rt, &ba, &id_a);
     let pid_a = a.pid();
 
     let mut bb = Bundle::busybox();

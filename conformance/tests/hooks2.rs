@@ -85,9 +85,7 @@ fn failing_poststop_hook_is_a_warning_and_the_rest_run() {
     let (mut b, hd) = hook_bundle(&id);
     b.config["hooks"] = json!({"poststop": [failing_hook(), logging_hook(&hd, "second")]});
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     c.kill("KILL");
     c.wait_status("stopped", T);
     let o = c.try_delete();
@@ -240,9 +238,7 @@ fn start_container_hook_sees_the_process_environment() {
         {"path": "/bin/sh", "args": ["sh", "-c", "env > /hooks/env"]},
     ]});
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     // runc runs it after `start` returned
     assert!(poll_until(T, || hd.join("env").exists()), "the hook did not run");
     std::thread::sleep(Duration::from_millis(100));
@@ -262,9 +258,7 @@ fn hook_argv_is_passed_as_given() {
         "poststart": [{"path": "/bin/sh", "args": ["other-arg0", "-c", format!("echo \"$0\" > {d}/argv0-post")]}],
     });
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     assert_eq!(fs::read_to_string(hd.join("argv0")).unwrap().trim(), "my-arg0");
     // `start` runs the poststart hooks before it returns
     assert_eq!(

@@ -417,8 +417,7 @@ fn exec_tty_with_console_socket() {
     let rt = Runtime::new();
     let id = unique_id("exectty");
     let b = Bundle::sleeping(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let _c = Container::started(&rt, &b, &id);
     let sock = b.dir.join("exec-console.sock");
     let listener = UnixListener::bind(&sock).expect("bind console socket");
     let (o, got) = std::thread::scope(|s| {

@@ -40,9 +40,7 @@ fn exec_cap_adds_to_bounding_effective_permitted_only() {
     let mut b = Bundle::sleeping(&id);
     b.config["process"]["capabilities"] = json!({});
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let _c = Container::started(&rt, &b, &id);
     let s = exec_ok(&rt, &id, &["cat", "/proc/self/status"]);
     for f in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
         assert_eq!(status_of(&s, f), "0000000000000000", "{f}: {s}");
@@ -75,9 +73,7 @@ fn exec_cap_goes_to_ambient_when_the_spec_has_inheritable() {
         "ambient": ["CAP_CHOWN"],
     });
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let _c = Container::started(&rt, &b, &id);
     let s = exec_ok(&rt, &id, &["cat", "/proc/self/status"]);
     assert_eq!(status_of(&s, "CapInh"), "0000000400000001", "{s}");
     assert_eq!(status_of(&s, "CapPrm"), "0000000000000021", "{s}");
@@ -114,9 +110,7 @@ fn exec_unknown_capability_is_a_warning() {
     let mut b = Bundle::sleeping(&id);
     b.config["process"]["capabilities"] = json!({});
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let _c = Container::started(&rt, &b, &id);
     let o = exec(&rt, &id, &["--cap", "CAP_UNKNOWN", "--cap", "CAP_KILL", "--", "cat", "/proc/self/status"]);
     assert_ok(&o, "exec --cap CAP_UNKNOWN");
     assert!(stderr_str(&o).contains("CAP_UNKNOWN"), "{}", describe(&o));
@@ -164,9 +158,7 @@ fn exec_env_overrides_and_each_variable_appears_once() {
     b.add_env("FOO=from-spec");
     b.add_env("BAR=kept");
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let _c = Container::started(&rt, &b, &id);
     let env = exec_ok(&rt, &id, &["--env", "FOO=from-flag", "--env", "NEW=1", "--", "env"]);
     assert_eq!(env_values(&env, "FOO"), ["from-flag"], "{env}");
     assert_eq!(env_values(&env, "BAR"), ["kept"], "{env}");
@@ -217,9 +209,7 @@ fn exec_home_for_user_and_process_json_with_and_without_env() {
     let rt = Runtime::new();
     let id = unique_id("xhome");
     let b = Bundle::sleeping(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let _c = Container::started(&rt, &b, &id);
     let out = exec_ok(&rt, &id, &["-u", "1000", "--", "sh", "-c", "echo $HOME"]);
     assert_eq!(out.trim(), "/home/user");
     // -p without env: HOME still comes from passwd
@@ -258,9 +248,7 @@ fn exec_process_has_a_visible_process_group() {
     let rt = Runtime::new();
     let id = unique_id("xpgrp");
     let b = Bundle::sleeping(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let _c = Container::started(&rt, &b, &id);
     // field 5 of /proc/self/stat is the process group id as seen in the container's pid
     // namespace: 0 when the group leader is outside it
     let out = exec_ok(&rt, &id, &["sh", "-c", "cut -d' ' -f5 /proc/self/stat"]);
@@ -389,9 +377,7 @@ fn exec_failures_use_runc_words_and_exit_255() {
     let script = b.rootfs().join("bad-interp.sh");
     fs::write(&script, "#!/mmnnttbb foo bar\nsh\n").unwrap();
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let _c = Container::started(&rt, &b, &id);
     let cases: &[(&str, &str)] = &[
         ("no-such-binary", "exec: \"no-such-binary\": executable file not found in $PATH"),
         ("/no/such/file", "exec: \"/no/such/file\": stat /no/such/file: no such file or directory"),
@@ -433,9 +419,7 @@ fn kill_of_a_stopped_container_says_not_running() {
     b.set_cgroups_path(&test_cgroups_path(&id));
     b.set_args(&["true"]);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_status("stopped", T);
     let o = c.try_kill("KILL");
     assert_fail1(&o, "kill of a stopped container");
@@ -450,9 +434,7 @@ fn kill_of_a_stopped_container_says_not_running() {
     let mut b = host_pidns_bundle(&id);
     b.set_args(&["true"]);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_status("stopped", T);
     let o = c.try_kill("KILL");
     assert_ok(&o, "kill KILL of a stopped container without a pid namespace");
@@ -492,9 +474,7 @@ fn kill_in_the_host_pid_namespace_kills_every_process() {
     let rt = Runtime::new();
     let id = unique_id("khost");
     let b = host_pidns_bundle(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     wait_cgroup_count(&id, 3);
     c.kill("KILL");
     wait_cgroup_count(&id, 0);
@@ -503,9 +483,7 @@ fn kill_in_the_host_pid_namespace_kills_every_process() {
     // the init dies first: the others live on, and kill KILL still reaches them
     let id = unique_id("khost2");
     let b = host_pidns_bundle(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     wait_cgroup_count(&id, 3);
     let init = c.pid();
     unsafe { libc::kill(init, libc::SIGKILL) };

@@ -97,9 +97,7 @@ fn second_container_joins_namespaces_by_path() {
     let mut b1 = Bundle::sleeping(&id1);
     b1.config["hostname"] = json!("first-host");
     b1.save();
-    let c1 = Container::with_id(&rt, &b1, &id1);
-    c1.create();
-    c1.start();
+    let c1 = Container::started(&rt, &b1, &id1);
     let pid1 = c1.pid();
     let mut b2 = Bundle::busybox();
     let id2 = unique_id("nsb");
@@ -210,9 +208,7 @@ fn exec_cgroup_joins_a_sub_cgroup_and_rejects_bad_ones() {
     let rt = Runtime::new();
     let id = unique_id("xcg");
     let b = Bundle::sleeping(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     let rel = test_cgroups_path(&id);
     let _subs = SubCgroups::make(&id, "sub");
     let v2 = cgroup_kind() == CgroupKind::V2;

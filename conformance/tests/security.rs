@@ -340,8 +340,7 @@ fn no_leaked_fds_in_init_and_exec() {
 
     let id = unique_id("fds");
     let b = Bundle::sleeping(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let o = c.exec(&["ls", "/proc/self/fd"]);
     assert_ok(&o, "exec ls");
     assert_eq!(
@@ -366,8 +365,7 @@ fn exec_cwd_through_proc_self_fd_fails() {
     let rt = Runtime::new();
     let id = unique_id("fdcwd");
     let b = Bundle::sleeping(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let _c = Container::started(&rt, &b, &id);
     for n in 3..=12 {
         let cwd = format!("/proc/self/fd/{n}");
         let o = rt.run(&["exec", "--cwd", &cwd, &id, "sh", "-c", "pwd -P; ls"]);

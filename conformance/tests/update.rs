@@ -354,9 +354,7 @@ fn update_errors() {
     // A stopped container cannot be updated.
     let id2 = unique_id("upd-stop");
     let (b2, _g2) = bundle_with(&id2, "exit 0", default_resources());
-    let c2 = Container::with_id(&rt, &b2, &id2);
-    c2.create();
-    c2.start();
+    let c2 = Container::started(&rt, &b2, &id2);
     c2.wait_status("stopped", T);
     let o = rt.run(&["update", "--memory", "10m", &id2]);
     assert_fail1(&o, "update of a stopped container");

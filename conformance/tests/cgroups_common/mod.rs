@@ -254,15 +254,6 @@ impl<'a> View<'a> {
     }
 }
 
-/// Create and start the container of bundle `b`.
-#[track_caller]
-pub fn start<'a>(rt: &'a Runtime, b: &'a Bundle, id: &str) -> Container<'a> {
-    let c = Container::with_id(rt, b, id);
-    c.create();
-    c.start();
-    c
-}
-
 /// `create` must fail with exit 1, an error that names every word of `words`, and leave no
 /// state and no cgroup (at the test path and at the default path).
 #[track_caller]

@@ -125,9 +125,7 @@ pub fn run_with_stdin(rt: &Runtime, args: &[&str], input: &[u8]) -> Output {
 }
 
 pub fn running<'a>(rt: &'a Runtime, b: &'a Bundle, id: &str) -> Container<'a> {
-    let c = Container::with_id(rt, b, id);
-    c.create();
-    c.start();
+    let c = Container::started(rt, b, id);
     c.wait_status("running", T);
     c
 }
