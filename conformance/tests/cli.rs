@@ -9,6 +9,16 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
+/// The strings of the JSON array `v` (`what` names it when it is not an array).
+#[track_caller]
+fn str_array<'a>(v: &'a Value, what: &str) -> Vec<&'a str> {
+    v.as_array()
+        .expect(what)
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn create_flag_forms() {
     let rt = Runtime::new();
@@ -407,12 +417,7 @@ fn features_json() {
     if !is_runc() {
         assert_eq!(v["ociVersionMax"], "1.3.0", "{v}");
     }
-    let hooks: Vec<&str> = v["hooks"]
-        .as_array()
-        .expect("hooks array")
-        .iter()
-        .map(|h| h.as_str().unwrap())
-        .collect();
+    let hooks = str_array(&v["hooks"], "hooks array");
     for h in [
         "prestart",
         "createRuntime",
@@ -423,22 +428,12 @@ fn features_json() {
     ] {
         assert!(hooks.contains(&h), "hook {h} missing: {hooks:?}");
     }
-    let mo: Vec<&str> = v["mountOptions"]
-        .as_array()
-        .expect("mountOptions array")
-        .iter()
-        .map(|h| h.as_str().unwrap())
-        .collect();
+    let mo = str_array(&v["mountOptions"], "mountOptions array");
     for m in ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec"] {
         assert!(mo.contains(&m), "mount option {m} missing");
     }
     let linux = &v["linux"];
-    let ns: Vec<&str> = linux["namespaces"]
-        .as_array()
-        .expect("linux.namespaces")
-        .iter()
-        .map(|h| h.as_str().unwrap())
-        .collect();
+    let ns = str_array(&linux["namespaces"], "linux.namespaces");
     for n in ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"] {
         assert!(ns.contains(&n), "namespace {n} missing: {ns:?}");
     }
