@@ -17,6 +17,15 @@ use std::fs;
 use std::os::fd::AsRawFd;
 use std::process::Stdio;
 
+/// The capability sets of a /proc/<pid>/status text, in the order CapInh, CapPrm, CapEff,
+/// CapBnd, CapAmb.
+#[track_caller]
+fn assert_caps(status: &str, want: [&str; 5]) {
+    for (f, w) in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].iter().zip(want) {
+        assert_eq!(status_of(status, f), w, "{f}: {status}");
+    }
+}
+
 /// Field `field:` of a /proc/<pid>/status text; panics when it is missing.
 fn status_of(status: &str, field: &str) -> String {
     status_field(status, field).unwrap_or_else(|| panic!("no {field} in {status}"))
@@ -42,20 +51,14 @@ fn exec_cap_adds_to_bounding_effective_permitted_only() {
     b.save();
     let _c = Container::started(&rt, &b, &id);
     let s = exec_ok(&rt, &id, &["cat", "/proc/self/status"]);
-    for f in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        assert_eq!(status_of(&s, f), "0000000000000000", "{f}: {s}");
-    }
+    assert_caps(&s, ["0000000000000000"; 5]);
     let s = exec_ok(
         &rt,
         &id,
         &["--cap", "CAP_KILL", "--cap", "CAP_AUDIT_WRITE", "--", "cat", "/proc/self/status"],
     );
     // CAP_KILL = 5, CAP_AUDIT_WRITE = 26
-    assert_eq!(status_of(&s, "CapInh"), "0000000000000000", "{s}");
-    assert_eq!(status_of(&s, "CapPrm"), "0000000020000020", "{s}");
-    assert_eq!(status_of(&s, "CapEff"), "0000000020000020", "{s}");
-    assert_eq!(status_of(&s, "CapBnd"), "0000000020000020", "{s}");
-    assert_eq!(status_of(&s, "CapAmb"), "0000000000000000", "{s}");
+    assert_caps(&s, ["0000000000000000", "0000000020000020", "0000000020000020", "0000000020000020", "0000000000000000"]);
 }
 
 #[test]
@@ -75,17 +78,9 @@ fn exec_cap_goes_to_ambient_when_the_spec_has_inheritable() {
     b.save();
     let _c = Container::started(&rt, &b, &id);
     let s = exec_ok(&rt, &id, &["cat", "/proc/self/status"]);
-    assert_eq!(status_of(&s, "CapInh"), "0000000400000001", "{s}");
-    assert_eq!(status_of(&s, "CapPrm"), "0000000000000021", "{s}");
-    assert_eq!(status_of(&s, "CapEff"), "0000000000000021", "{s}");
-    assert_eq!(status_of(&s, "CapBnd"), "0000000400000021", "{s}");
-    assert_eq!(status_of(&s, "CapAmb"), "0000000000000001", "{s}");
+    assert_caps(&s, ["0000000400000001", "0000000000000021", "0000000000000021", "0000000400000021", "0000000000000001"]);
     let s = exec_ok(&rt, &id, &["--cap", "CAP_SYSLOG", "--", "cat", "/proc/self/status"]);
-    assert_eq!(status_of(&s, "CapInh"), "0000000400000001", "{s}");
-    assert_eq!(status_of(&s, "CapPrm"), "0000000400000021", "{s}");
-    assert_eq!(status_of(&s, "CapEff"), "0000000400000021", "{s}");
-    assert_eq!(status_of(&s, "CapBnd"), "0000000400000021", "{s}");
-    assert_eq!(status_of(&s, "CapAmb"), "0000000400000001", "{s}");
+    assert_caps(&s, ["0000000400000001", "0000000400000021", "0000000400000021", "0000000400000021", "0000000400000001"]);
 }
 
 #[test]
