@@ -114,7 +114,10 @@ mod tests {
     #[test]
     fn status_fields() {
         let s = "Name:\tsh\nCapEff:\t00000000a80425fb\nCapEffX:\t1\n";
-        assert_eq!(status_field(s, "CapEff").as_deref(), Some("00000000a80425fb"));
+        assert_eq!(
+            status_field(s, "CapEff").as_deref(),
+            Some("00000000a80425fb")
+        );
         assert_eq!(status_field(s, "Cap"), None);
     }
 }

@@ -20,14 +20,11 @@ use std::time::Duration;
 
 use harness::checks::{
     check_ctr_metrics_and_ps, check_exec_report, check_lines_and_status, check_missing_binary,
-    check_report,
-    podman_top_and_stats, EXEC_REPORT, REPORT,
+    check_report, podman_top_and_stats, EXEC_REPORT, REPORT,
 };
 use harness::containerd::Containerd;
 use harness::podman::Podman;
-use harness::util::{
-    assert_cgroup_value, pid_alive, under_tty, unique, wait_for, Timer,
-};
+use harness::util::{assert_cgroup_value, pid_alive, under_tty, unique, wait_for, Timer};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -30,7 +30,11 @@ fn exec_joins_init_namespaces() {
     let out = stdout_str(&o);
     let m = kv_lines(&out);
     for k in NS_KINDS {
-        assert_eq!(m[*k], ns_link(pid, k), "exec'd process not in init's {k} ns");
+        assert_eq!(
+            m[*k],
+            ns_link(pid, k),
+            "exec'd process not in init's {k} ns"
+        );
     }
     assert_ne!(m["selfpid"], "1");
     // same cgroups as the init (both seen through the container's cgroup namespace)

@@ -28,9 +28,11 @@ fn bind_mounts_ro_rw_files_and_dirs() {
     let rwfile = b.dir.join("rwfile");
     fs::write(&rofile, "ro-file\n").unwrap();
     fs::write(&rwfile, "rw-file\n").unwrap();
-    b.add_mount(json!({"destination": "/mnt/rw", "type": "bind", "source": rw, "options": ["bind"]}),
+    b.add_mount(
+        json!({"destination": "/mnt/rw", "type": "bind", "source": rw, "options": ["bind"]}),
     );
-    b.add_mount(json!({"destination": "/mnt/ro", "type": "bind", "source": ro, "options": ["bind", "ro"]}),
+    b.add_mount(
+        json!({"destination": "/mnt/ro", "type": "bind", "source": ro, "options": ["bind", "ro"]}),
     );
     b.add_mount(json!({"destination": "/mnt/rofile", "type": "bind", "source": rofile, "options": ["bind", "ro"]}),
     );
@@ -97,8 +99,7 @@ fn rbind_bind_and_recursive_readonly() {
         ("/mnt/rbind", json!(["rbind"])),
         ("/mnt/rro", json!(["rbind", "rro"])),
     ] {
-        b.add_mount(json!({"destination": dest, "type": "bind", "source": src, "options": opts}),
-        );
+        b.add_mount(json!({"destination": dest, "type": "bind", "source": src, "options": opts}));
     }
     let (code, out, err) = sh(
         &rt,
@@ -131,7 +132,8 @@ fn rbind_bind_and_recursive_readonly() {
 fn tmpfs_size_and_mode_options() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    b.add_mount(json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+    b.add_mount(
+        json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
                "options": ["nosuid", "nodev", "noexec", "size=1m", "mode=0710"]}),
     );
     let (code, out, err) = sh(
@@ -172,7 +174,8 @@ fn mount_propagation_options() {
         ("/mnt/private", "rprivate"),
         ("/mnt/unbindable", "runbindable"),
     ] {
-        b.add_mount(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", prop]}),
+        b.add_mount(
+            json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", prop]}),
         );
     }
     let out = sh_ok(&rt, &mut b, "cat /proc/self/mountinfo");
@@ -210,7 +213,8 @@ fn tmpcopyup_copies_image_contents() {
     fs::write(etc.join("sub/deep"), "deep-content\n").unwrap();
     std::os::unix::fs::symlink("passwd", etc.join("pwlink")).unwrap();
     fs::set_permissions(etc.join("sub"), fs::Permissions::from_mode(0o750)).unwrap();
-    b.add_mount(json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+    b.add_mount(
+        json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
                "options": ["tmpcopyup", "mode=755"]}),
     );
     let (code, out, err) = sh(
@@ -296,7 +300,8 @@ fn readonly_paths() {
     let mut b = Bundle::busybox();
     let rw = b.dir.join("rw");
     fs::create_dir(&rw).unwrap();
-    b.add_mount(json!({"destination": "/mnt/rw", "type": "bind", "source": rw, "options": ["rbind", "rw"]}),
+    b.add_mount(
+        json!({"destination": "/mnt/rw", "type": "bind", "source": rw, "options": ["rbind", "rw"]}),
     );
     b.config["linux"]["readonlyPaths"]
         .as_array_mut()

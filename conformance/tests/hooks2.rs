@@ -118,7 +118,11 @@ fn create_fails_on(kind: &str) {
     let mut hooks = serde_json::Map::new();
     hooks.insert(
         kind.into(),
-        json!([logging_hook(&hd, "first"), failing_hook(), logging_hook(&hd, "third")]),
+        json!([
+            logging_hook(&hd, "first"),
+            failing_hook(),
+            logging_hook(&hd, "third")
+        ]),
     );
     b.config["hooks"] = Value::Object(hooks);
     b.save();
@@ -176,7 +180,9 @@ fn failing_start_container_hook_fails_start_with_runc_words() {
         // successfully: the failure only shows on the container's stderr.
         c.wait_status("stopped", T);
         assert!(
-            poll_until(T, || c.stderr().contains("error running startContainer hook #1")),
+            poll_until(T, || c
+                .stderr()
+                .contains("error running startContainer hook #1")),
             "container stderr: {}",
             c.stderr()
         );
@@ -240,7 +246,10 @@ fn start_container_hook_sees_the_process_environment() {
     b.save();
     let c = Container::started(&rt, &b, &id);
     // runc runs it after `start` returned
-    assert!(poll_until(T, || hd.join("env").exists()), "the hook did not run");
+    assert!(
+        poll_until(T, || hd.join("env").exists()),
+        "the hook did not run"
+    );
     std::thread::sleep(Duration::from_millis(100));
     let env = fs::read_to_string(hd.join("env")).unwrap();
     assert!(env.contains("CONTAINER_VAR=seen-by-hook"), "{env}");
@@ -259,7 +268,10 @@ fn hook_argv_is_passed_as_given() {
     });
     b.save();
     let c = Container::started(&rt, &b, &id);
-    assert_eq!(fs::read_to_string(hd.join("argv0")).unwrap().trim(), "my-arg0");
+    assert_eq!(
+        fs::read_to_string(hd.join("argv0")).unwrap().trim(),
+        "my-arg0"
+    );
     // `start` runs the poststart hooks before it returns
     assert_eq!(
         fs::read_to_string(hd.join("argv0-post")).unwrap().trim(),

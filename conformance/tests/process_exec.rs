@@ -21,7 +21,10 @@ use std::process::Stdio;
 /// CapBnd, CapAmb.
 #[track_caller]
 fn assert_caps(status: &str, want: [&str; 5]) {
-    for (f, w) in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].iter().zip(want) {
+    for (f, w) in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
+        .iter()
+        .zip(want)
+    {
         assert_eq!(status_of(status, f), w, "{f}: {status}");
     }
 }
@@ -55,10 +58,27 @@ fn exec_cap_adds_to_bounding_effective_permitted_only() {
     let s = exec_ok(
         &rt,
         &id,
-        &["--cap", "CAP_KILL", "--cap", "CAP_AUDIT_WRITE", "--", "cat", "/proc/self/status"],
+        &[
+            "--cap",
+            "CAP_KILL",
+            "--cap",
+            "CAP_AUDIT_WRITE",
+            "--",
+            "cat",
+            "/proc/self/status",
+        ],
     );
     // CAP_KILL = 5, CAP_AUDIT_WRITE = 26
-    assert_caps(&s, ["0000000000000000", "0000000020000020", "0000000020000020", "0000000020000020", "0000000000000000"]);
+    assert_caps(
+        &s,
+        [
+            "0000000000000000",
+            "0000000020000020",
+            "0000000020000020",
+            "0000000020000020",
+            "0000000000000000",
+        ],
+    );
 }
 
 #[test]
@@ -78,9 +98,31 @@ fn exec_cap_goes_to_ambient_when_the_spec_has_inheritable() {
     b.save();
     let _c = Container::started(&rt, &b, &id);
     let s = exec_ok(&rt, &id, &["cat", "/proc/self/status"]);
-    assert_caps(&s, ["0000000400000001", "0000000000000021", "0000000000000021", "0000000400000021", "0000000000000001"]);
-    let s = exec_ok(&rt, &id, &["--cap", "CAP_SYSLOG", "--", "cat", "/proc/self/status"]);
-    assert_caps(&s, ["0000000400000001", "0000000400000021", "0000000400000021", "0000000400000021", "0000000400000001"]);
+    assert_caps(
+        &s,
+        [
+            "0000000400000001",
+            "0000000000000021",
+            "0000000000000021",
+            "0000000400000021",
+            "0000000000000001",
+        ],
+    );
+    let s = exec_ok(
+        &rt,
+        &id,
+        &["--cap", "CAP_SYSLOG", "--", "cat", "/proc/self/status"],
+    );
+    assert_caps(
+        &s,
+        [
+            "0000000400000001",
+            "0000000400000021",
+            "0000000400000021",
+            "0000000400000021",
+            "0000000400000001",
+        ],
+    );
 }
 
 #[test]
@@ -89,7 +131,8 @@ fn unknown_capability_is_a_warning() {
     // runtime SHOULD NOT fail.
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    b.config["process"]["capabilities"]["bounding"] = json!(["CAP_UNKNOWN", "UNKNOWN_CAP", "CAP_KILL"]);
+    b.config["process"]["capabilities"]["bounding"] =
+        json!(["CAP_UNKNOWN", "UNKNOWN_CAP", "CAP_KILL"]);
     let (code, out, err) = run_container(&rt, &mut b, &["cat", "/proc/self/status"]);
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     assert!(err.contains("warning"), "{err}");
@@ -106,7 +149,19 @@ fn exec_unknown_capability_is_a_warning() {
     b.config["process"]["capabilities"] = json!({});
     b.save();
     let _c = Container::started(&rt, &b, &id);
-    let o = exec(&rt, &id, &["--cap", "CAP_UNKNOWN", "--cap", "CAP_KILL", "--", "cat", "/proc/self/status"]);
+    let o = exec(
+        &rt,
+        &id,
+        &[
+            "--cap",
+            "CAP_UNKNOWN",
+            "--cap",
+            "CAP_KILL",
+            "--",
+            "cat",
+            "/proc/self/status",
+        ],
+    );
     assert_ok(&o, "exec --cap CAP_UNKNOWN");
     assert!(stderr_str(&o).contains("CAP_UNKNOWN"), "{}", describe(&o));
     assert_eq!(status_of(&stdout_str(&o), "CapBnd"), "0000000000000020");
@@ -154,7 +209,11 @@ fn exec_env_overrides_and_each_variable_appears_once() {
     b.add_env("BAR=kept");
     b.save();
     let _c = Container::started(&rt, &b, &id);
-    let env = exec_ok(&rt, &id, &["--env", "FOO=from-flag", "--env", "NEW=1", "--", "env"]);
+    let env = exec_ok(
+        &rt,
+        &id,
+        &["--env", "FOO=from-flag", "--env", "NEW=1", "--", "env"],
+    );
     assert_eq!(env_values(&env, "FOO"), ["from-flag"], "{env}");
     assert_eq!(env_values(&env, "BAR"), ["kept"], "{env}");
     assert_eq!(env_values(&env, "NEW"), ["1"], "{env}");
@@ -175,7 +234,11 @@ fn home_from_env_is_kept_and_empty_or_missing_comes_from_passwd() {
     b.add_env("HOME=");
     let (code, out, err) = run_container(&rt, &mut b, &["env"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(env_values(&out, "HOME"), ["/root"], "an empty HOME is replaced: {out}");
+    assert_eq!(
+        env_values(&out, "HOME"),
+        ["/root"],
+        "an empty HOME is replaced: {out}"
+    );
 
     let mut b = Bundle::busybox();
     let (code, out, err) = run_container(&rt, &mut b, &["env"]);
@@ -211,7 +274,8 @@ fn exec_home_for_user_and_process_json_with_and_without_env() {
     let p = b.dir.join("p-noenv.json");
     fs::write(
         &p,
-        json!({"args": ["/bin/busybox", "env"], "cwd": "/", "user": {"uid": 1000, "gid": 1000}}).to_string(),
+        json!({"args": ["/bin/busybox", "env"], "cwd": "/", "user": {"uid": 1000, "gid": 1000}})
+            .to_string(),
     )
     .unwrap();
     let out = exec_ok(&rt, &id, &["-p", p.to_str().unwrap(), "--"]);
@@ -260,7 +324,11 @@ fn stdio_is_chowned_to_the_container_user() {
     let (code, out, err) = run_container(
         &rt,
         &mut b,
-        &["sh", "-c", "stat -L -c %u /proc/self/fd/1 /proc/self/fd/2; echo reopened > /proc/self/fd/2"],
+        &[
+            "sh",
+            "-c",
+            "stat -L -c %u /proc/self/fd/1 /proc/self/fd/2; echo reopened > /proc/self/fd/2",
+        ],
     );
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     let owners: Vec<&str> = out.lines().collect();
@@ -285,7 +353,10 @@ fn new_network_namespace_has_loopback_up() {
 #[test]
 fn sysctl_conflicting_with_hostname_or_domainname_is_refused() {
     let rt = Runtime::new();
-    for (field, key) in [("hostname", "kernel.hostname"), ("domainname", "kernel.domainname")] {
+    for (field, key) in [
+        ("hostname", "kernel.hostname"),
+        ("domainname", "kernel.domainname"),
+    ] {
         if is_runc() && field == "domainname" {
             // runc 1.3.6 does not check kernel.domainname against domainname (crun does)
             continue;
@@ -312,7 +383,8 @@ fn sysctl_conflicting_with_hostname_or_domainname_is_refused() {
         b.set_cgroups_path(&test_cgroups_path(&id));
         b.config[field] = json!("same");
         b.config["linux"]["sysctl"] = json!({key: "same"});
-        let (code, out, err) = run_container(&rt, &mut b, &["cat", &format!("/proc/sys/kernel/{field}")]);
+        let (code, out, err) =
+            run_container(&rt, &mut b, &["cat", &format!("/proc/sys/kernel/{field}")]);
         assert_eq!(code, 0, "{key} equal to {field}: {err}");
         assert_eq!(out.trim(), "same");
     }
@@ -339,14 +411,25 @@ fn waiting_init_holds_no_caller_fd() {
     cmd.stdin(Stdio::null()).stdout(out_f).stderr(err_f);
     let st = wait_child(&mut cmd.spawn().unwrap(), budget(T * 3), "create");
     unsafe { libc::close(fd) };
-    assert!(st.success(), "create: {}", fs::read_to_string(b.dir.join("err")).unwrap());
+    assert!(
+        st.success(),
+        "create: {}",
+        fs::read_to_string(b.dir.join("err")).unwrap()
+    );
     let c = Container::with_id(&rt, &b, &id);
     let pid = c.pid();
     let mut held = Vec::new();
     for e in fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
         let target = fs::read_link(e.path()).unwrap_or_default();
-        held.push(format!("{} -> {}", e.file_name().to_string_lossy(), target.display()));
-        assert_ne!(target, marker, "the waiting init holds the caller's fd: {held:?}");
+        held.push(format!(
+            "{} -> {}",
+            e.file_name().to_string_lossy(),
+            target.display()
+        ));
+        assert_ne!(
+            target, marker,
+            "the waiting init holds the caller's fd: {held:?}"
+        );
     }
     c.start();
     c.kill("KILL");
@@ -374,16 +457,29 @@ fn exec_failures_use_runc_words_and_exit_255() {
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let _c = Container::started(&rt, &b, &id);
     let cases: &[(&str, &str)] = &[
-        ("no-such-binary", "exec: \"no-such-binary\": executable file not found in $PATH"),
-        ("/no/such/file", "exec: \"/no/such/file\": stat /no/such/file: no such file or directory"),
+        (
+            "no-such-binary",
+            "exec: \"no-such-binary\": executable file not found in $PATH",
+        ),
+        (
+            "/no/such/file",
+            "exec: \"/no/such/file\": stat /no/such/file: no such file or directory",
+        ),
         ("/not-exec", "exec: \"/not-exec\": permission denied"),
         ("/bin", "exec: \"/bin\": is a directory"),
-        ("/bad-interp.sh", "exec /bad-interp.sh: no such file or directory"),
+        (
+            "/bad-interp.sh",
+            "exec /bad-interp.sh: no such file or directory",
+        ),
     ];
     for (cmd, words) in cases {
         let o = exec(&rt, &id, &[cmd]);
         assert_eq!(o.status.code(), Some(255), "{cmd}: {}", describe(&o));
-        assert!(has_words(&stderr_str(&o), words), "{cmd}: want {words:?}: {}", describe(&o));
+        assert!(
+            has_words(&stderr_str(&o), words),
+            "{cmd}: want {words:?}: {}",
+            describe(&o)
+        );
     }
 }
 
@@ -394,14 +490,20 @@ fn run_failures_use_runc_words() {
     let (code, _, err) = run_container(&rt, &mut b, &["no-such-binary"]);
     assert_ne!(code, 0);
     assert!(
-        has_words(&err, "exec: \"no-such-binary\": executable file not found in $PATH"),
+        has_words(
+            &err,
+            "exec: \"no-such-binary\": executable file not found in $PATH"
+        ),
         "{err}"
     );
     let mut b = Bundle::busybox();
     let (code, _, err) = run_container(&rt, &mut b, &["/no/such/file"]);
     assert_ne!(code, 0);
     assert!(
-        has_words(&err, "exec: \"/no/such/file\": stat /no/such/file: no such file or directory"),
+        has_words(
+            &err,
+            "exec: \"/no/such/file\": stat /no/such/file: no such file or directory"
+        ),
         "{err}"
     );
 }
@@ -418,10 +520,18 @@ fn kill_of_a_stopped_container_says_not_running() {
     c.wait_status("stopped", T);
     let o = c.try_kill("KILL");
     assert_fail1(&o, "kill of a stopped container");
-    assert!(stderr_str(&o).contains("container not running"), "{}", describe(&o));
+    assert!(
+        stderr_str(&o).contains("container not running"),
+        "{}",
+        describe(&o)
+    );
     let o = c.try_kill("TERM");
     assert_fail1(&o, "kill TERM of a stopped container");
-    assert!(stderr_str(&o).contains("container not running"), "{}", describe(&o));
+    assert!(
+        stderr_str(&o).contains("container not running"),
+        "{}",
+        describe(&o)
+    );
     drop(c);
     // without a pid namespace KILL goes to the whole cgroup (containerd's shim sends it
     // after the init exits to reap leftovers): nothing left is success, as with runc 1.3.6
@@ -432,10 +542,20 @@ fn kill_of_a_stopped_container_says_not_running() {
     let c = Container::started(&rt, &b, &id);
     c.wait_status("stopped", T);
     let o = c.try_kill("KILL");
-    assert_ok(&o, "kill KILL of a stopped container without a pid namespace");
+    assert_ok(
+        &o,
+        "kill KILL of a stopped container without a pid namespace",
+    );
     let o = c.try_kill("TERM");
-    assert_fail1(&o, "kill TERM of a stopped container without a pid namespace");
-    assert!(stderr_str(&o).contains("container not running"), "{}", describe(&o));
+    assert_fail1(
+        &o,
+        "kill TERM of a stopped container without a pid namespace",
+    );
+    assert!(
+        stderr_str(&o).contains("container not running"),
+        "{}",
+        describe(&o)
+    );
 }
 
 fn host_pidns_bundle(id: &str) -> Bundle {
@@ -461,7 +581,11 @@ fn cgroup_pids(id: &str) -> Vec<i32> {
 
 fn wait_cgroup_count(id: &str, want: usize) {
     let ok = poll_until(budget(T), || cgroup_pids(id).len() == want);
-    assert!(ok, "cgroup of {id} has {:?}, want {want} processes", cgroup_pids(id));
+    assert!(
+        ok,
+        "cgroup of {id} has {:?}, want {want} processes",
+        cgroup_pids(id)
+    );
 }
 
 #[test]
@@ -505,28 +629,55 @@ fn help_output_and_exit_codes_like_runc() {
         let o = output_with_timeout(&mut rt.bare_cmd(args), T);
         assert_ok(&o, &format!("{args:?}"));
         let out = stdout_str(&o);
-        for want in ["NAME:", "USAGE:", "COMMANDS:", "GLOBAL OPTIONS:", "--help, -h", "help, h"] {
+        for want in [
+            "NAME:",
+            "USAGE:",
+            "COMMANDS:",
+            "GLOBAL OPTIONS:",
+            "--help, -h",
+            "help, h",
+        ] {
             assert!(out.contains(want), "{args:?}: no {want:?} in\n{out}");
         }
         assert!(out.contains(&format!("   {name} - ")), "{out}");
     }
-    for args in [&["kill", "-h"][..], &["kill", "--help"], &["help", "kill"], &["h", "kill"]] {
+    for args in [
+        &["kill", "-h"][..],
+        &["kill", "--help"],
+        &["help", "kill"],
+        &["h", "kill"],
+    ] {
         let o = output_with_timeout(&mut rt.bare_cmd(args), T);
         assert_ok(&o, &format!("{args:?}"));
         let out = stdout_str(&o);
-        assert!(out.starts_with(&format!("NAME:\n   {name} kill - ")), "{args:?}:\n{out}");
-        assert!(out.contains(&format!("USAGE:\n   {name} kill ")), "{args:?}:\n{out}");
+        assert!(
+            out.starts_with(&format!("NAME:\n   {name} kill - ")),
+            "{args:?}:\n{out}"
+        );
+        assert!(
+            out.contains(&format!("USAGE:\n   {name} kill ")),
+            "{args:?}:\n{out}"
+        );
     }
     let o = output_with_timeout(&mut rt.bare_cmd(&["exec", "-h"]), T);
     assert_ok(&o, "exec -h");
     let out = stdout_str(&o);
-    for want in ["OPTIONS:", "--cap value, -c value", "--cgroup value", "--env value, -e value"] {
+    for want in [
+        "OPTIONS:",
+        "--cap value, -c value",
+        "--cgroup value",
+        "--env value, -e value",
+    ] {
         assert!(out.contains(want), "no {want:?} in\n{out}");
     }
     for args in [&["foo", "-h"][..], &["help", "foo"], &["foo"]] {
         let o = output_with_timeout(&mut rt.bare_cmd(args), T);
         assert_eq!(o.status.code(), Some(3), "{args:?}: {}", describe(&o));
-        assert!(stderr_str(&o).contains("No help topic for 'foo'"), "{args:?}: {}", describe(&o));
+        assert!(
+            stderr_str(&o).contains("No help topic for 'foo'"),
+            "{args:?}: {}",
+            describe(&o)
+        );
         assert!(stdout_str(&o).is_empty(), "{args:?}: {}", describe(&o));
     }
 }
@@ -536,8 +687,19 @@ fn unopenable_log_path_is_an_error() {
     let rt = Runtime::new();
     let id = unique_id("logx");
     let b = Bundle::sleeping(&id);
-    let o = rt.run(&["--log", "/nonexistent-dir/sub/hull.log", "create", "--bundle", b.dir_str(), &id]);
+    let o = rt.run(&[
+        "--log",
+        "/nonexistent-dir/sub/hull.log",
+        "create",
+        "--bundle",
+        b.dir_str(),
+        &id,
+    ]);
     assert_fail1(&o, "create with an unopenable --log");
-    assert!(stderr_str(&o).contains("/nonexistent-dir/sub/hull.log"), "{}", describe(&o));
+    assert!(
+        stderr_str(&o).contains("/nonexistent-dir/sub/hull.log"),
+        "{}",
+        describe(&o)
+    );
     assert_no_state(&rt, &id);
 }

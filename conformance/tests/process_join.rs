@@ -53,17 +53,36 @@ fn seccomp_listener_receives_state_and_notify_fd() {
         "the fd is not a seccomp notify fd: {}",
         link.display()
     );
-    assert_eq!(v["pid"].as_i64(), Some(c.pid() as i64), "the init's host pid: {v}");
+    assert_eq!(
+        v["pid"].as_i64(),
+        Some(c.pid() as i64),
+        "the init's host pid: {v}"
+    );
     drop(fd);
     // an exec'd process's filter goes to the agent too, with status "running"
     c.start();
     let agent = spawn_agent(listener);
     let pidfile = b.dir.join("x.pid");
-    let o = exec(&rt, &id, &["-d", "--pid-file", pidfile.to_str().unwrap(), "--", "sleep", "1000"]);
+    let o = exec(
+        &rt,
+        &id,
+        &[
+            "-d",
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            "--",
+            "sleep",
+            "1000",
+        ],
+    );
     assert_ok(&o, "exec with a seccomp listener");
     let (data, fd) = agent.join().unwrap();
     let v: Value = serde_json::from_slice(&data).unwrap();
-    let pid: i64 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i64 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(v["pid"].as_i64(), Some(pid), "{v}");
     assert_eq!(v["state"]["status"], "running", "{v}");
     assert!(fd.is_some(), "no fd for the exec'd process");
@@ -152,8 +171,16 @@ fn create_pidfd_socket_reports_the_container_exit() {
     assert_ok(&o, "create --pidfd-socket");
     let pidfd = accept_pidfd(&l);
     c.start();
-    let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    assert_eq!(unsafe { libc::poll(&mut p, 1, 0) }, 0, "pidfd readable while running");
+    let mut p = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    assert_eq!(
+        unsafe { libc::poll(&mut p, 1, 0) },
+        0,
+        "pidfd readable while running"
+    );
     c.kill("KILL");
     let r = unsafe { libc::poll(&mut p, 1, budget(T).as_millis() as i32) };
     assert_eq!(r, 1, "pidfd did not report the exit");
@@ -238,24 +265,42 @@ fn exec_cgroup_joins_a_sub_cgroup_and_rejects_bad_ones() {
     let o = exec(&rt, &id, &["--cgroup", "nonexistent", "--", "true"]);
     assert_eq!(o.status.code(), Some(255), "{}", describe(&o));
     assert!(
-        stderr_str(&o).contains(" adding pid ") && stderr_str(&o).contains("no such file or directory"),
+        stderr_str(&o).contains(" adding pid ")
+            && stderr_str(&o).contains("no such file or directory"),
         "{}",
         describe(&o)
     );
     if !v2 {
         let o = exec(&rt, &id, &["--cgroup", "whaaat:/", "--", "true"]);
         assert_eq!(o.status.code(), Some(255), "{}", describe(&o));
-        assert!(stderr_str(&o).contains("unknown controller "), "{}", describe(&o));
+        assert!(
+            stderr_str(&o).contains("unknown controller "),
+            "{}",
+            describe(&o)
+        );
     }
     // detached: the process stays in the sub-cgroup
     let pidfile = b.dir.join("x.pid");
     let o = exec(
         &rt,
         &id,
-        &["-d", "--cgroup", "sub", "--pid-file", pidfile.to_str().unwrap(), "--", "sleep", "1000"],
+        &[
+            "-d",
+            "--cgroup",
+            "sub",
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            "--",
+            "sleep",
+            "1000",
+        ],
     );
     assert_ok(&o, "exec -d --cgroup sub");
-    let pid: i32 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let host_view = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let line = cgroup_line(&host_view, ctrl);
     assert!(line.ends_with(&format!("{rel}/sub")), "{host_view}");

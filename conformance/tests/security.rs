@@ -72,7 +72,8 @@ fn mount_through_absolute_symlink_stays_in_rootfs() {
     let host_target = Path::new("/").join(&name);
     let _g = HostPathGuard(host_target.clone());
     std::os::unix::fs::symlink("/", b.rootfs().join("evil")).unwrap();
-    b.add_mount(json!({"destination": format!("/evil/{name}"), "type": "tmpfs", "source": "tmpfs",
+    b.add_mount(
+        json!({"destination": format!("/evil/{name}"), "type": "tmpfs", "source": "tmpfs",
                "options": ["size=64k"]}),
     );
     let (code, out, err) = sh(
@@ -106,7 +107,8 @@ fn file_bind_through_dangling_symlink_stays_in_rootfs() {
     std::os::unix::fs::symlink(format!("/{fname}"), b.rootfs().join("evilfile")).unwrap();
     let src = b.dir.join("bindsrc");
     fs::write(&src, "bound-content\n").unwrap();
-    b.add_mount(json!({"destination": "/evilfile", "type": "bind", "source": src, "options": ["bind"]}),
+    b.add_mount(
+        json!({"destination": "/evilfile", "type": "bind", "source": src, "options": ["bind"]}),
     );
     let (code, out, err) = sh(&rt, &mut b, &format!("echo file $(cat /{fname})"));
     assert!(
@@ -129,8 +131,7 @@ fn mount_through_relative_symlink_stays_in_rootfs() {
     std::os::unix::fs::symlink("../../../../../../../../tmp", b.rootfs().join("up")).unwrap();
     let host_target = Path::new("/tmp").join(&name);
     let _g = HostPathGuard(host_target.clone());
-    b.add_mount(json!({"destination": format!("/up/{name}"), "type": "tmpfs", "source": "tmpfs"}),
-    );
+    b.add_mount(json!({"destination": format!("/up/{name}"), "type": "tmpfs", "source": "tmpfs"}));
     let (code, out, err) = sh(
         &rt,
         &mut b,

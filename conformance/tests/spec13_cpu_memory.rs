@@ -5,8 +5,8 @@
 mod spec13_common;
 
 use hull_conformance::*;
-use spec13_common::*;
 use serde_json::{json, Value};
+use spec13_common::*;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::process::Output;
@@ -302,4 +302,3 @@ fn features_report_memory_policy() {
         .expect("memoryPolicy.flags");
     assert!(flags.contains(&json!("MPOL_F_STATIC_NODES")), "{flags:?}");
 }
-

@@ -5,8 +5,8 @@
 mod spec13_common;
 
 use hull_conformance::*;
-use spec13_common::*;
 use serde_json::{json, Value};
+use spec13_common::*;
 use std::fs;
 use std::process::Output;
 

@@ -5,8 +5,8 @@
 mod spec13_common;
 
 use hull_conformance::*;
-use spec13_common::*;
 use serde_json::json;
+use spec13_common::*;
 use std::fs;
 
 // ---------------------------------------------------------------------------
@@ -212,4 +212,3 @@ fn personality_flags_are_refused() {
     b.config["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]});
     run_refused(&rt, &mut b, "personality");
 }
-

@@ -63,7 +63,13 @@ pub fn sleep_args(b: &mut Bundle) {
 }
 
 /// `exec --process <file> <id>` with the container's process, `args` and `extra` fields.
-pub fn exec_process(rt: &Runtime, b: &Bundle, c: &Container, args: &[&str], extra: Value) -> Output {
+pub fn exec_process(
+    rt: &Runtime,
+    b: &Bundle,
+    c: &Container,
+    args: &[&str],
+    extra: Value,
+) -> Output {
     let mut p = b.config["process"].clone();
     p["args"] = json!(args);
     for (k, v) in extra.as_object().expect("extra is an object") {

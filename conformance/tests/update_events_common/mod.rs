@@ -130,7 +130,6 @@ pub fn running<'a>(rt: &'a Runtime, b: &'a Bundle, id: &str) -> Container<'a> {
     c
 }
 
-
 /// stderr with the text log format's quoting undone (msg="... \\"x\\" ...").
 pub fn err_text(o: &Output) -> String {
     stderr_str(o).replace("\\\"", "\"")
