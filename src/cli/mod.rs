@@ -119,7 +119,8 @@ fn dispatch(argv: &[String]) -> Result<i32> {
             Some(topic) => show_command_help(topic),
         });
     }
-    let known = help::command_help(&cmd).is_some() || matches!(cmd.as_str(), "checkpoint" | "restore");
+    let known =
+        help::command_help(&cmd).is_some() || matches!(cmd.as_str(), "checkpoint" | "restore");
     if !known {
         // runc (urfave/cli) answers an unknown command, with or without -h, like `help foo`
         return Ok(show_command_help(&cmd));
