@@ -25,7 +25,8 @@ pub enum DefaultEnv<'a> {
 /// Runs `hooks` in order; the first failure stops and fails the step.
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8], env: DefaultEnv) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state_json, env).map_err(|e| anyhow!("error running {kind} hook #{i}: {e:#}"))?;
+        run_one(h, state_json, env)
+            .map_err(|e| anyhow!("error running {kind} hook #{i}: {e:#}"))?;
     }
     Ok(())
 }

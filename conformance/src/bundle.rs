@@ -1,7 +1,7 @@
 //! OCI bundles: runc's default config, a busybox rootfs, and the `Bundle` guard.
 
 use crate::binary::{unique_id, BUNDLE_BASE};
-use crate::cgroups::remove_cgroup;
+use crate::cgroups::{remove_cgroup, test_cgroups_path};
 use crate::mounts::unmount_all_under;
 use serde_json::{json, Value};
 use std::fs;
@@ -181,6 +181,16 @@ impl Bundle {
         b
     }
 
+    /// A busybox bundle, saved, whose program sleeps (`sleep 1000`) in the test cgroup of
+    /// `id` ([`test_cgroups_path`]): a container to exec into, signal or inspect.
+    pub fn sleeping(id: &str) -> Bundle {
+        let mut b = Bundle::busybox();
+        b.set_cgroups_path(&test_cgroups_path(id));
+        b.set_args(&["sleep", "1000"]);
+        b.save();
+        b
+    }
+
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
     }
@@ -220,6 +230,48 @@ impl Bundle {
         self.config["linux"]["cgroupsPath"] = json!(path);
         self.cgroups_paths.push(path.to_string());
         self
+    }
+
+    /// Appends `m` to the config's mounts.
+    pub fn add_mount(&mut self, m: Value) -> &mut Self {
+        self.config["mounts"]
+            .as_array_mut()
+            .expect("mounts array")
+            .push(m);
+        self
+    }
+
+    /// Drops the mounts whose destination is `dest`.
+    pub fn remove_mount(&mut self, dest: &str) -> &mut Self {
+        self.config["mounts"]
+            .as_array_mut()
+            .expect("mounts array")
+            .retain(|m| m["destination"] != dest);
+        self
+    }
+
+    /// Drops the namespace of type `kind` (`"pid"`, `"network"`, ...): the container shares the
+    /// caller's.
+    pub fn remove_namespace(&mut self, kind: &str) -> &mut Self {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces array")
+            .retain(|n| n["type"] != kind);
+        self
+    }
+
+    /// Adds a new user namespace mapping container 0..65536 to host 100000.. (uid and gid),
+    /// and drops the /sys/fs/cgroup mount (cgroup v1 cannot be mounted from a user namespace).
+    pub fn add_user_namespace(&mut self) -> &mut Self {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces array")
+            .push(json!({ "type": "user" }));
+        self.config["linux"]["uidMappings"] =
+            json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+        self.config["linux"]["gidMappings"] =
+            json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+        self.remove_mount("/sys/fs/cgroup")
     }
 
     /// Write `config` to config.json.

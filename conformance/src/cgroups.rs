@@ -1,7 +1,7 @@
 //! The host's cgroup layout, where the runtime puts a container's cgroup, and finding and
 //! removing leftover cgroup directories.
 
-use crate::mounts::unescape_mountinfo;
+use crate::procfs::{own_mountinfo, parse_mountinfo_line, unescape_mountinfo};
 use std::ffi::CString;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -54,18 +54,13 @@ pub fn cgroup_kind() -> CgroupKind {
 /// Mount points of the cgroup filesystems at or under /sys/fs/cgroup (v1 hierarchies, the
 /// hybrid unified mount, or the single v2 mount), from /proc/self/mountinfo.
 pub fn cgroup_mounts() -> Vec<PathBuf> {
-    let s = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let s = own_mountinfo();
     let mut v = Vec::new();
-    for line in s.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        if !matches!(right.split(' ').next(), Some("cgroup") | Some("cgroup2")) {
+    for m in s.lines().filter_map(parse_mountinfo_line) {
+        if !matches!(m.fstype, "cgroup" | "cgroup2") {
             continue;
         }
-        let Some(mp) = left.split(' ').nth(4).map(unescape_mountinfo) else {
-            continue;
-        };
+        let mp = unescape_mountinfo(m.mount_point);
         if mp == "/sys/fs/cgroup" || mp.starts_with("/sys/fs/cgroup/") {
             let p = PathBuf::from(mp);
             if !v.contains(&p) {

@@ -49,6 +49,14 @@ impl<'a> Container<'a> {
         }
     }
 
+    /// A container of `bundle` with `id`, created and started (both asserted to succeed).
+    #[track_caller]
+    pub fn started(runtime: &'a Runtime, bundle: &'a Bundle, id: &str) -> Container<'a> {
+        let c = Container::with_id(runtime, bundle, id);
+        c.create().start();
+        c
+    }
+
     pub fn stdout_path(&self) -> PathBuf {
         self.bundle.dir.join(format!("{}.out", self.id))
     }

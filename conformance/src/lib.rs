@@ -12,16 +12,20 @@
 //!
 //! Modules, by what they set up: [`binary`] (the binary under test, unique ids), [`process`]
 //! (commands with timeouts, budgets, polling), [`runtime`] (a state root), [`bundle`]
-//! (bundles and rootfs), [`container`] (a container handle), [`cgroups`] (the host's cgroup
-//! layout and leftovers), [`mounts`] (unmounting, `TempDir`), [`time`] (RFC 3339). Everything
+//! (bundles and rootfs), [`container`] (a container handle), [`fdpass`] (fds received
+//! on a unix socket), [`cgroups`] (the host's cgroup
+//! layout and leftovers), [`mounts`] (unmounting, `TempDir`), [`procfs`] (status fields,
+//! namespace links, mountinfo lines), [`time`] (RFC 3339). Everything
 //! is re-exported here, so tests `use hull_conformance::*`.
 
 pub mod binary;
 pub mod bundle;
 pub mod cgroups;
 pub mod container;
+pub mod fdpass;
 pub mod mounts;
 pub mod process;
+pub mod procfs;
 pub mod runtime;
 pub mod time;
 
@@ -29,7 +33,9 @@ pub use binary::*;
 pub use bundle::*;
 pub use cgroups::*;
 pub use container::*;
+pub use fdpass::*;
 pub use mounts::*;
 pub use process::*;
+pub use procfs::*;
 pub use runtime::*;
 pub use time::*;

@@ -2,44 +2,25 @@
 //! `TempDir`, a directory removed with everything mounted under it.
 
 use crate::binary::{unique_id, BUNDLE_BASE};
+use crate::procfs::{own_mountinfo, parse_mountinfo_line, unescape_mountinfo};
 use std::ffi::CString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Mount points at or under `dir`, deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let s = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let s = own_mountinfo();
     let dir_s = dir.to_string_lossy().into_owned();
     let mut v: Vec<PathBuf> = s
         .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
+        .filter_map(parse_mountinfo_line)
+        .map(|m| unescape_mountinfo(m.mount_point))
         .filter(|m| m == &dir_s || m.starts_with(&format!("{dir_s}/")))
         .map(PathBuf::from)
         .collect();
     v.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
     v.dedup();
     v
-}
-
-pub(crate) fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn umount_detach(p: &Path) -> bool {

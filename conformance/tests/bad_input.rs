@@ -7,15 +7,6 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A busybox bundle with an explicit test cgroup path for `id`.
-fn bundle_for(id: &str) -> Bundle {
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
-    b
-}
-
 /// Assert `o` is a clean refusal: exit 1, an error on stderr that mentions
 /// one of `words` (case-insensitive), and nothing left behind for `id`.
 #[track_caller]
@@ -66,7 +57,7 @@ fn assert_nothing_left(rt: &Runtime, b: &Bundle, id: &str, what: &str) {
 fn refuse_raw(raw: &[u8], what: &str, words: &[&str]) {
     let rt = Runtime::new();
     let id = unique_id("bad");
-    let b = bundle_for(&id);
+    let b = Bundle::sleeping(&id);
     b.write_raw_config(raw);
     let c = Container::with_id(&rt, &b, &id);
     let o = c.try_create();
@@ -78,7 +69,7 @@ fn refuse_raw(raw: &[u8], what: &str, words: &[&str]) {
 fn refuse_config(f: impl FnOnce(&mut Value), what: &str, words: &[&str]) {
     let rt = Runtime::new();
     let id = unique_id("bad");
-    let mut b = bundle_for(&id);
+    let mut b = Bundle::sleeping(&id);
     f(&mut b.config);
     b.save();
     let c = Container::with_id(&rt, &b, &id);
@@ -151,7 +142,7 @@ fn null_config() {
 fn missing_config_json() {
     let rt = Runtime::new();
     let id = unique_id("nocfg");
-    let b = bundle_for(&id);
+    let b = Bundle::sleeping(&id);
     fs::remove_file(b.config_path()).unwrap();
     let c = Container::with_id(&rt, &b, &id);
     let o = c.try_create();
@@ -216,7 +207,7 @@ fn supported_oci_versions_are_accepted() {
     for ver in ["1.0.0", "1.0.2-dev", "1.0.2", "1.2.1", "1.3.0", "1.9.0"] {
         let rt = Runtime::new();
         let id = unique_id("okver");
-        let mut b = bundle_for(&id);
+        let mut b = Bundle::sleeping(&id);
         b.config["ociVersion"] = json!(ver);
         b.save();
         let c = Container::with_id(&rt, &b, &id);
@@ -273,7 +264,7 @@ fn bad_mount_fails_cleanly() {
 #[test]
 fn bad_container_ids() {
     let rt = Runtime::new();
-    let b = bundle_for(&unique_id("ids"));
+    let b = Bundle::sleeping(&unique_id("ids"));
     for id in ["../x", "a/b", "", ".", "..", "a b", "x:y", "/abs", "a\nb"] {
         let o = rt.run(&["create", "--bundle", b.dir_str(), id]);
         assert_refused(&rt, &b, id, &o, &format!("create with id {id:?}"), &["id"]);
@@ -286,7 +277,7 @@ fn bad_container_ids() {
     );
     // the valid charset is [\w+-.]
     let ok = format!("{}_A+b-c.d", unique_id("okid"));
-    let b2 = bundle_for(&ok);
+    let b2 = Bundle::sleeping(&ok);
     let c2 = Container::with_id(&rt, &b2, &ok);
     c2.create();
     assert_eq!(c2.state()["id"], ok.as_str());
@@ -298,7 +289,7 @@ fn bad_container_ids() {
 #[test]
 fn container_id_longer_than_255_is_refused() {
     let rt = Runtime::new();
-    let b = bundle_for(&unique_id("longid"));
+    let b = Bundle::sleeping(&unique_id("longid"));
     let long = "l".repeat(256);
     for args in [
         vec!["create", "--bundle", b.dir_str(), long.as_str()],
@@ -394,7 +385,7 @@ fn unknown_flags() {
 #[test]
 fn missing_or_extra_arguments() {
     let rt = Runtime::new();
-    let b = bundle_for(&unique_id("args"));
+    let b = Bundle::sleeping(&unique_id("args"));
     for args in [
         vec!["state"],
         vec!["start"],
@@ -423,7 +414,7 @@ fn flag_missing_its_value() {
 fn huge_config_is_handled_quickly() {
     let rt = Runtime::new();
     let id = unique_id("huge");
-    let b = bundle_for(&id);
+    let b = Bundle::sleeping(&id);
     // ~30 MB of annotations, spliced in as text (serializing through serde in
     // a debug build is slow)
     let base = serde_json::to_string(&b.config).unwrap();
@@ -470,11 +461,10 @@ fn refused_create_does_not_disturb_existing_container() {
     // A bad create with a *different* id must not affect running containers.
     let rt = Runtime::new();
     let id = unique_id("good");
-    let b = bundle_for(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let b = Bundle::sleeping(&id);
+    let c = Container::started(&rt, &b, &id);
     let bad_id = unique_id("bad");
-    let bb = bundle_for(&bad_id);
+    let bb = Bundle::sleeping(&bad_id);
     bb.write_raw_config(b"{bad");
     let cb = Container::with_id(&rt, &bb, &bad_id);
     let o = cb.try_create();

@@ -53,7 +53,7 @@ fn pids_limit_zero_is_one() {
     let rt = Runtime::new();
     let id = unique_id("cgedgepids");
     let b = cg_bundle(&id, json!({ "pids": { "limit": 0 } }));
-    let _c = start(&rt, &b, &id);
+    let _c = Container::started(&rt, &b, &id);
     // Read on the host only: with pids.max 1 nothing more can enter the cgroup by forking,
     // not even an `exec`.
     let mount = ctrl_mount("pids").unwrap();
@@ -189,13 +189,13 @@ fn create_into_a_frozen_cgroup_is_refused() {
 /// `update --resources` with a device rule that denies: from then on the device cannot be
 /// opened inside, and a later update of something else does not reset the device cgroup.
 /// runc ignores `devices` in an update (it sets SkipDevices); hull applies the rules that deny
-/// (an update never grants device access: update_events::update_keeps_device_rules).
+/// (an update never grants device access: update::update_keeps_device_rules).
 #[test]
 fn update_device_deny_takes_effect() {
     let rt = Runtime::new();
     let id = unique_id("cgedgedev");
     let b = cg_bundle(&id, json!({}));
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let read = |dev: &str| {
         let o = c.exec(&["sh", "-c", &format!("head -c 1 {dev} | wc -c")]);
         stdout_str(&o).trim().to_string()
@@ -247,7 +247,7 @@ fn delete_force_removes_sub_cgroups_in_every_hierarchy() {
     let id = unique_id("cgedgesub");
     let mut b = cg_bundle(&id, json!({}));
     writable_cgroupfs(&mut b);
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let o = c.exec(&[
         "sh",
         "-c",

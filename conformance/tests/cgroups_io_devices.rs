@@ -80,7 +80,7 @@ fn blkio_weight() {
     let rt = Runtime::new();
     let id = unique_id("cgbw");
     let b = cg_bundle(&id, json!({ "blockIO": { "weight": 500 } }));
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     match weight_file(&v, 500) {
         Some((ctrl, file, want)) => {
@@ -109,9 +109,9 @@ fn blkio_leaf_weight() {
             "blkio leafWeight",
             "no leaf weight on cgroup v2: ignored like runc",
         );
-        let _c = start(&rt, &b, &id);
+        let _c = Container::started(&rt, &b, &id);
     } else if probe.as_ref().is_some_and(|p| p.exists()) {
-        let c = start(&rt, &b, &id);
+        let c = Container::started(&rt, &b, &id);
         View::new(&c, &test_cgroups_path(&id)).expect("blkio", "blkio.leaf_weight", "300");
     } else {
         skip(
@@ -230,7 +230,7 @@ fn blkio_weight_device() {
     let (ma, mi) = lp.majmin;
     let id = unique_id("cgbwdl");
     let b = cg_bundle(&id, wd(ma, mi));
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     if !v.has(io_ctrl(), bfq_file) && !v.has(io_ctrl(), "blkio.weight_device") {
         skip(
@@ -282,7 +282,7 @@ fn blkio_throttle() {
             "throttleWriteIOPSDevice": dev(2000)
         } }),
     );
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     if is_v2() {
         v.expect_line(
@@ -332,7 +332,7 @@ fn network_class_id_and_priorities() {
             "network",
             "no net_cls/net_prio on cgroup v2: ignored like runc (create succeeds)",
         );
-        let _c = start(&rt, &b, &id);
+        let _c = Container::started(&rt, &b, &id);
         return;
     }
     if ctrl_mount("net_cls").is_none() || ctrl_mount("net_prio").is_none() {
@@ -343,7 +343,7 @@ fn network_class_id_and_priorities() {
         assert_create_refused(&rt, &b, &id, &["net_cls"]);
         return;
     }
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     v.expect("net_cls", "net_cls.classid", "1048577");
     v.expect_line("net_prio", "net_prio.ifpriomap", "lo 5");
@@ -372,7 +372,7 @@ fn rdma_limits() {
         &id,
         json!({ "rdma": { dev.as_str(): { "hcaHandles": 3, "hcaObjects": 1000 } } }),
     );
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     View::new(&c, &test_cgroups_path(&id)).expect_line(
         "rdma",
         "rdma.max",
@@ -406,7 +406,7 @@ fn devices_rules() {
             .push(json!("CAP_MKNOD"));
     }
     b.save();
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     if is_v2() {
         skip(

@@ -14,16 +14,23 @@ use std::time::Duration;
 // lifecycle: kill --all, delete, pause/resume, ps
 // ---------------------------------------------------------------------------
 
+/// A bundle of [`cg_bundle`] without a pid namespace of its own, running `sh -c script`: the
+/// processes it starts are not killed with the init, only through the cgroup.
+fn host_pid_ns_bundle(id: &str, script: &str) -> Bundle {
+    let mut b = cg_bundle(id, json!({}));
+    b.remove_namespace("pid");
+    b.set_args(&["sh", "-c", script]);
+    b.save();
+    b
+}
+
 #[test]
 fn kill_all_reaches_every_process() {
     let rt = Runtime::new();
     let id = unique_id("cgkillall");
-    let mut b = cg_bundle(&id, json!({}));
     // Without a pid namespace killing the init leaves its children: --all must reach them.
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1001 & sleep 1002 & wait"]);
-    b.save();
-    let c = start(&rt, &b, &id);
+    let b = host_pid_ns_bundle(&id, "sleep 1001 & sleep 1002 & wait");
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     let o = rt.run(&["exec", "-d", &id, "sleep", "1003"]);
     assert_ok(&o, "exec -d");
@@ -56,11 +63,8 @@ fn kill_all_reaches_every_process() {
 fn kill_all_of_stopped_container_reaps_leftovers() {
     let rt = Runtime::new();
     let id = unique_id("cgkillstopped");
-    let mut b = cg_bundle(&id, json!({}));
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1004 & exit 0"]);
-    b.save();
-    let c = start(&rt, &b, &id);
+    let b = host_pid_ns_bundle(&id, "sleep 1004 & exit 0");
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     c.wait_status("stopped", T);
     let left = cgroup_procs(&cg);
@@ -118,11 +122,8 @@ fn kill_all_of_stopped_container_reaps_leftovers() {
 fn kill_sigkill_without_pid_ns_kills_every_process() {
     let rt = Runtime::new();
     let id = unique_id("cgkillhostpid");
-    let mut b = cg_bundle(&id, json!({}));
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1005 & sleep 1006 & wait"]);
-    b.save();
-    let c = start(&rt, &b, &id);
+    let b = host_pid_ns_bundle(&id, "sleep 1005 & sleep 1006 & wait");
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     assert!(poll_until(T, || cgroup_procs(&cg).len() >= 3));
     let pids = cgroup_procs(&cg);
@@ -141,7 +142,7 @@ fn delete_removes_cgroup_in_every_hierarchy() {
     let rt = Runtime::new();
     let id = unique_id("cgdel");
     let b = cg_bundle(&id, json!({}));
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     let mut want: Vec<PathBuf> = all_hierarchies()
         .iter()
@@ -180,7 +181,7 @@ fn delete_removes_cgroup_in_every_hierarchy() {
     // delete --force of a running container
     let id2 = unique_id("cgdelf");
     let b2 = cg_bundle(&id2, json!({}));
-    let c2 = start(&rt, &b2, &id2);
+    let c2 = Container::started(&rt, &b2, &id2);
     let cg2 = test_cgroups_path(&id2);
     let pids = cgroup_procs(&cg2);
     assert!(!pids.is_empty());
@@ -194,12 +195,9 @@ fn delete_removes_cgroup_in_every_hierarchy() {
 fn delete_kills_processes_left_in_the_cgroup() {
     let rt = Runtime::new();
     let id = unique_id("cgdelleft");
-    let mut b = cg_bundle(&id, json!({}));
     // no pid namespace: the init exits and leaves a child behind in the cgroup
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1000 & echo started; exit 0"]);
-    b.save();
-    let c = start(&rt, &b, &id);
+    let b = host_pid_ns_bundle(&id, "sleep 1000 & echo started; exit 0");
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     c.wait_status("stopped", T);
     assert!(
@@ -218,7 +216,7 @@ fn delete_removes_sub_cgroups_made_inside() {
     let id = unique_id("cgsub");
     let mut b = cg_bundle(&id, json!({}));
     writable_cgroupfs(&mut b);
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     let mount = ["pids", "memory", "cgroup"]
         .iter()
@@ -265,7 +263,7 @@ fn pause_resume_freezes_the_cgroup() {
         "i=0; while :; do i=$((i+1)); echo $i > /tmp/cnt; sleep 0.02; done",
     ]);
     b.save();
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     let cnt = c.host_path("/tmp/cnt");
     let read = || -> u64 {
@@ -301,11 +299,8 @@ fn paused_container_kill_all_and_delete_force() {
     let rt = Runtime::new();
     // kill --all KILL of a paused container reaches every process (frozen tasks die)
     let id = unique_id("cgpkill");
-    let mut b = cg_bundle(&id, json!({}));
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 1001 & sleep 1002 & wait"]);
-    b.save();
-    let c = start(&rt, &b, &id);
+    let b = host_pid_ns_bundle(&id, "sleep 1001 & sleep 1002 & wait");
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     assert!(poll_until(T, || cgroup_procs(&cg).len() >= 3));
     let pids = cgroup_procs(&cg);
@@ -327,7 +322,7 @@ fn paused_container_kill_all_and_delete_force() {
     // delete --force of a paused container kills it and removes the (frozen) cgroup
     let id2 = unique_id("cgpdel");
     let b2 = cg_bundle(&id2, json!({}));
-    let c2 = start(&rt, &b2, &id2);
+    let c2 = Container::started(&rt, &b2, &id2);
     let cg2 = test_cgroups_path(&id2);
     let pids2 = cgroup_procs(&cg2);
     assert_ok(&rt.run(&["pause", &id2]), "pause");
@@ -357,7 +352,7 @@ fn kill_all_term_resumes_a_paused_container() {
         "trap 'exit 7' TERM; while :; do sleep 0.1; done",
     ]);
     b.save();
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     assert!(poll_until(T, || cgroup_procs(&cg).len() >= 2));
     assert_ok(&rt.run(&["pause", &id]), "pause");
@@ -376,7 +371,7 @@ fn ps_of_a_stopped_container_is_empty() {
     let mut b = cg_bundle(&id, json!({}));
     b.set_args(&["true"]);
     b.save();
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     c.wait_status("stopped", T);
     let o = rt.run(&["ps", "--format", "json", &id]);
     assert_ok(&o, "ps --format json of a stopped container");
@@ -394,7 +389,7 @@ fn ps_lists_the_container_pids() {
     let mut b = cg_bundle(&id, json!({}));
     b.set_args(&["sh", "-c", "sleep 1001 & sleep 1002 & wait"]);
     b.save();
-    let _c = start(&rt, &b, &id);
+    let _c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     assert!(poll_until(T, || cgroup_procs(&cg).len() >= 3));
     let o = rt.run(&["ps", "--format", "json", &id]);

@@ -32,7 +32,7 @@ fn memory_limit_reservation_swap() {
         &id,
         json!({ "memory": { "limit": limit, "reservation": resv } }),
     );
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     let (max, low, swapf) = if is_v2() {
         ("memory.max", "memory.low", "memory.swap.max")
@@ -52,7 +52,7 @@ fn memory_limit_reservation_swap() {
     let swap = 96 * MIB;
     let id2 = unique_id("cgmemsw");
     let b2 = cg_bundle(&id2, json!({ "memory": { "limit": limit, "swap": swap } }));
-    let c2 = start(&rt, &b2, &id2);
+    let c2 = Container::started(&rt, &b2, &id2);
     let v2 = View::new(&c2, &test_cgroups_path(&id2));
     v2.expect("memory", max, &limit.to_string());
     // v1 memsw is memory+swap; v2 memory.swap.max is swap only: swap minus limit
@@ -69,7 +69,7 @@ fn memory_unlimited_and_swap_equal_to_limit() {
     // -1 = no limit ("max" on v2)
     let id = unique_id("cgmemmax");
     let b = cg_bundle(&id, json!({ "memory": { "limit": -1, "swap": -1 } }));
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     let (max, swapf, unlimited) = if is_v2() {
         ("memory.max", "memory.swap.max", "max")
@@ -92,7 +92,7 @@ fn memory_unlimited_and_swap_equal_to_limit() {
         &id2,
         json!({ "memory": { "limit": 48 * MIB, "swap": 48 * MIB } }),
     );
-    let c2 = start(&rt, &b2, &id2);
+    let c2 = Container::started(&rt, &b2, &id2);
     let v2 = View::new(&c2, &test_cgroups_path(&id2));
     v2.expect("memory", max, &(48 * MIB).to_string());
     let want = if is_v2() { 0 } else { 48 * MIB };
@@ -143,7 +143,7 @@ fn memory_swappiness_and_oom_killer_v1() {
         &id,
         json!({ "memory": { "limit": 64 * MIB, "swappiness": 10, "disableOOMKiller": true } }),
     );
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     if is_v2() {
         // runc's fs2 driver ignores swappiness and disableOOMKiller (no v2 files).
@@ -172,7 +172,7 @@ fn memory_kernel_and_kernel_tcp() {
     // Kernel memory limits are deprecated: the kernel keeps memory.kmem.limit_in_bytes but
     // ignores writes (5.16+) and cgroup v2 has no kmem files; runc 1.1 ignores both fields.
     // hull ignores `kernel` where the kernel does and sets `kernelTCP` where the file exists.
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     if is_v2() {
         skip(
@@ -211,7 +211,7 @@ fn cpu_shares_quota_period_burst() {
         &id,
         json!({ "cpu": { "shares": 512, "quota": 50000, "period": 100000, "burst": 10000 } }),
     );
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     if is_v2() {
         v.expect("cpu", "cpu.weight", &shares_to_weight(512).to_string());
@@ -241,7 +241,7 @@ fn cpu_unlimited_quota_and_idle() {
     let rt = Runtime::new();
     let id = unique_id("cgcpumax");
     let b = cg_bundle(&id, json!({ "cpu": { "quota": -1, "period": 50000 } }));
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     if is_v2() {
         v.expect("cpu", "cpu.max", "max 50000");
@@ -261,7 +261,7 @@ fn cpu_unlimited_quota_and_idle() {
         skip("cpu idle", "runc 1.1 does not support cpu.idle");
         return;
     }
-    let c2 = start(&rt, &b2, &id2);
+    let c2 = Container::started(&rt, &b2, &id2);
     View::new(&c2, &test_cgroups_path(&id2)).expect("cpu", "cpu.idle", "1");
 }
 
@@ -277,7 +277,7 @@ fn cpu_realtime_v1() {
                 "cpu realtime",
                 "cgroup v2: runc 1.1 ignores realtime settings",
             );
-            let _c = start(&rt, &b, &id);
+            let _c = Container::started(&rt, &b, &id);
         } else {
             skip(
                 "cpu realtime",
@@ -307,7 +307,7 @@ fn cpu_realtime_v1() {
     );
     add_namespace(&mut b, "cgroup");
     b.save();
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &cg);
     v.expect("cpu", "cpu.rt_runtime_us", "10000");
     v.expect("cpu", "cpu.rt_period_us", "500000");
@@ -322,7 +322,7 @@ fn cpuset_cpus_and_mems() {
         skip("cpuset", "no cpuset controller");
         return;
     }
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     v.expect("cpuset", "cpuset.cpus", "0");
     v.expect("cpuset", "cpuset.mems", "0");
@@ -347,19 +347,19 @@ fn pids_limit() {
     let rt = Runtime::new();
     let id = unique_id("cgpids");
     let b = cg_bundle(&id, json!({ "pids": { "limit": 42 } }));
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     v.expect("pids", "pids.max", "42");
 
     let id2 = unique_id("cgpidsmax");
     let b2 = cg_bundle(&id2, json!({ "pids": { "limit": -1 } }));
-    let c2 = start(&rt, &b2, &id2);
+    let c2 = Container::started(&rt, &b2, &id2);
     View::new(&c2, &test_cgroups_path(&id2)).expect("pids", "pids.max", "max");
 
     // the limit is enforced: 3 processes max, a 4th fork fails
     let id3 = unique_id("cgpids3");
     let b3 = cg_bundle(&id3, json!({ "pids": { "limit": 3 } }));
-    let c3 = start(&rt, &b3, &id3);
+    let c3 = Container::started(&rt, &b3, &id3);
     let v3 = View::new(&c3, &test_cgroups_path(&id3));
     // init + exec'd sh + 4 sleeps > 3: some fork must fail
     let (_, out) = v3.sh("for i in 1 2 3 4; do sleep 2 & done; wait");
@@ -398,7 +398,7 @@ fn hugepage_limits() {
         &id,
         json!({ "hugepageLimits": [ { "pageSize": size, "limit": limit } ] }),
     );
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let v = View::new(&c, &test_cgroups_path(&id));
     let v1_files = !mount.is_empty() && mount != "unified";
     let (max, rsvd) = if v1_files {

@@ -43,7 +43,7 @@ impl Drop for CgDirs {
 }
 
 fn check_cgroup_dirs(rt: &Runtime, b: &Bundle, id: &str, want: &[PathBuf]) {
-    let c = start(rt, b, id);
+    let c = Container::started(rt, b, id);
     let mut want = want.to_vec();
     if is_runc() && kind() == CgroupKind::Hybrid {
         want.retain(|p| !p.starts_with("/sys/fs/cgroup/unified"));
@@ -139,9 +139,9 @@ fn inside_view_without_cgroup_namespace() {
     let rt = Runtime::new();
     let id = unique_id("cgnons");
     let mut b = cg_bundle(&id, json!({ "pids": { "limit": 77 } }));
-    remove_namespace(&mut b, "cgroup");
+    b.remove_namespace("cgroup");
     b.save();
-    let c = start(&rt, &b, &id);
+    let c = Container::started(&rt, &b, &id);
     let cg = test_cgroups_path(&id);
     let m = ctrl_mount("pids").expect("pids controller");
     // v1: the container's own cgroup is bound at /sys/fs/cgroup/<hierarchy>; a fresh cgroup2

@@ -33,7 +33,7 @@ fn unified_key_values() {
                 .map(|(_, k, v)| (k.to_string(), json!(v)))
                 .collect();
             let b = cg_bundle(&id, json!({ "unified": m }));
-            let c = start(&rt, &b, &id);
+            let c = Container::started(&rt, &b, &id);
             let v = View::new(&c, &test_cgroups_path(&id));
             for (ctrl, k, val) in &kv {
                 v.expect(ctrl, k, val);

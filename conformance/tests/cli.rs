@@ -9,12 +9,14 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
-fn idle_bundle(id: &str) -> Bundle {
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
-    b
+/// The strings of the JSON array `v` (`what` names it when it is not an array).
+#[track_caller]
+fn str_array<'a>(v: &'a Value, what: &str) -> Vec<&'a str> {
+    v.as_array()
+        .expect(what)
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
 }
 
 #[test]
@@ -43,7 +45,7 @@ fn create_flag_forms() {
     ];
     for (name, form) in forms {
         let id = unique_id("flags");
-        let b = idle_bundle(&id);
+        let b = Bundle::sleeping(&id);
         let c = Container::with_id(&rt, &b, &id);
         let args = form(b.dir_str(), &id);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -65,7 +67,7 @@ fn create_flag_forms() {
 fn bundle_defaults_to_cwd() {
     let rt = Runtime::new();
     let id = unique_id("cwdb");
-    let b = idle_bundle(&id);
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     let mut cmd = rt.cmd(&["create", &id]);
     cmd.current_dir(&b.dir);
@@ -88,7 +90,7 @@ fn global_root_flag_forms() {
     let rt = Runtime::new();
     for form in ["--root", "--root=", "-root"] {
         let id = unique_id("rootf");
-        let b = idle_bundle(&id);
+        let b = Bundle::sleeping(&id);
         let c = Container::with_id(&rt, &b, &id);
         let root = rt.root.to_str().unwrap();
         let mut args: Vec<String> = if form.ends_with('=') {
@@ -225,8 +227,8 @@ fn state_and_list_output() {
     // two containers: one created, one running
     let id1 = unique_id("lst");
     let id2 = unique_id("lst");
-    let b1 = idle_bundle(&id1);
-    let b2 = idle_bundle(&id2);
+    let b1 = Bundle::sleeping(&id1);
+    let b2 = Bundle::sleeping(&id2);
     let c1 = Container::with_id(&rt, &b1, &id1);
     let c2 = Container::with_id(&rt, &b2, &id2);
     c1.create();
@@ -415,12 +417,7 @@ fn features_json() {
     if !is_runc() {
         assert_eq!(v["ociVersionMax"], "1.3.0", "{v}");
     }
-    let hooks: Vec<&str> = v["hooks"]
-        .as_array()
-        .expect("hooks array")
-        .iter()
-        .map(|h| h.as_str().unwrap())
-        .collect();
+    let hooks = str_array(&v["hooks"], "hooks array");
     for h in [
         "prestart",
         "createRuntime",
@@ -431,22 +428,12 @@ fn features_json() {
     ] {
         assert!(hooks.contains(&h), "hook {h} missing: {hooks:?}");
     }
-    let mo: Vec<&str> = v["mountOptions"]
-        .as_array()
-        .expect("mountOptions array")
-        .iter()
-        .map(|h| h.as_str().unwrap())
-        .collect();
+    let mo = str_array(&v["mountOptions"], "mountOptions array");
     for m in ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec"] {
         assert!(mo.contains(&m), "mount option {m} missing");
     }
     let linux = &v["linux"];
-    let ns: Vec<&str> = linux["namespaces"]
-        .as_array()
-        .expect("linux.namespaces")
-        .iter()
-        .map(|h| h.as_str().unwrap())
-        .collect();
+    let ns = str_array(&linux["namespaces"], "linux.namespaces");
     for n in ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"] {
         assert!(ns.contains(&n), "namespace {n} missing: {ns:?}");
     }
@@ -511,7 +498,7 @@ fn start_waits_for_nothing_and_state_is_consistent() {
     // `start` returns promptly and a second runtime invocation sees "running".
     let rt = Runtime::new();
     let id = unique_id("startq");
-    let b = idle_bundle(&id);
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     c.create();
     let t0 = std::time::Instant::now();
@@ -528,7 +515,7 @@ fn containerd_shim_style_invocation() {
     // `RUNTIME --root R --log B/log.json --log-format json CMD ...`.
     let rt = Runtime::new();
     let id = unique_id("shim");
-    let b = idle_bundle(&id);
+    let b = Bundle::sleeping(&id);
     let log = b.dir.join("log.json");
     let log_s = log.to_str().unwrap();
     let pidfile = b.dir.join("init.pid");

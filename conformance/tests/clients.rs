@@ -19,14 +19,12 @@ use std::fs;
 use std::time::Duration;
 
 use harness::checks::{
-    check_ctr_metrics_and_ps, check_exec_report, check_missing_binary, check_report,
-    podman_top_and_stats, EXEC_REPORT, REPORT,
+    check_ctr_metrics_and_ps, check_exec_report, check_lines_and_status, check_missing_binary,
+    check_report, podman_top_and_stats, EXEC_REPORT, REPORT,
 };
 use harness::containerd::Containerd;
 use harness::podman::Podman;
-use harness::util::{
-    assert_cgroup_value, pid_alive, status_field, under_tty, unique, wait_for, Timer,
-};
+use harness::util::{assert_cgroup_value, pid_alive, under_tty, unique, wait_for, Timer};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -106,32 +104,23 @@ fn containerd_run_spec_options() {
         .expect_code(0);
     let out = o.lines();
     let d = o.describe();
-    for want in [
-        "foo=bar",
-        "cwd=/tmp",
-        "from-host",
-        "rootfs=ro",
-        "share=ro",
-        "devs=ok",
-        "devnull=ok",
-    ] {
-        assert!(out.iter().any(|l| l == want), "missing {want:?}\n{d}");
-    }
-    let status = out.join("\n");
-    assert_eq!(
-        status_field(&status, "CapBnd").as_deref(),
-        Some(CTR_DEFAULT_CAPS),
-        "{d}"
-    );
-    assert_eq!(
-        status_field(&status, "CapEff").as_deref(),
-        Some(CTR_DEFAULT_CAPS),
-        "{d}"
-    );
-    assert_eq!(
-        status_field(&status, "NoNewPrivs").as_deref(),
-        Some("1"),
-        "{d}"
+    check_lines_and_status(
+        &out,
+        &d,
+        &[
+            "foo=bar",
+            "cwd=/tmp",
+            "from-host",
+            "rootfs=ro",
+            "share=ro",
+            "devs=ok",
+            "devnull=ok",
+        ],
+        &[
+            ("CapBnd", CTR_DEFAULT_CAPS),
+            ("CapEff", CTR_DEFAULT_CAPS),
+            ("NoNewPrivs", "1"),
+        ],
     );
     let cg = out
         .iter()
@@ -446,31 +435,23 @@ fn podman_run_spec_options() {
         .expect_code(0);
     let out = o.lines();
     let d = o.describe();
-    for want in [
-        "foo=bar",
-        "cwd=/tmp",
-        "host=hulltest",
-        "uid=65534 gid=65534",
-        "from-host",
-        "rootfs=ro",
-        "share=ro",
-        "nofile=1024",
-        "devs=ok",
-        "devnull=ok",
-    ] {
-        assert!(out.iter().any(|l| l == want), "missing {want:?}\n{d}");
-    }
-    let status = out.join("\n");
-    assert_eq!(
-        status_field(&status, "CapBnd").as_deref(),
-        Some(PODMAN_DEFAULT_CAPS),
-        "{d}"
-    );
-    // podman's default seccomp profile must be in force (filter mode).
-    assert_eq!(
-        status_field(&status, "Seccomp").as_deref(),
-        Some("2"),
-        "{d}"
+    // podman's default seccomp profile must be in force (Seccomp 2: filter mode).
+    check_lines_and_status(
+        &out,
+        &d,
+        &[
+            "foo=bar",
+            "cwd=/tmp",
+            "host=hulltest",
+            "uid=65534 gid=65534",
+            "from-host",
+            "rootfs=ro",
+            "share=ro",
+            "nofile=1024",
+            "devs=ok",
+            "devnull=ok",
+        ],
+        &[("CapBnd", PODMAN_DEFAULT_CAPS), ("Seccomp", "2")],
     );
     assert!(!share.join("y").exists(), "read-only volume was writable");
     assert!(p.all_containers().is_empty(), "--rm left containers behind");

@@ -23,15 +23,18 @@ fn exec_joins_init_namespaces() {
         .unwrap()
         .push(json!({"type": "cgroup"}));
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let pid = c.pid();
     let o = c.exec(&["sh", "-c", &ns_script()]);
     assert_ok(&o, "exec");
     let out = stdout_str(&o);
     let m = kv_lines(&out);
     for k in NS_KINDS {
-        assert_eq!(m[*k], pid_ns(pid, k), "exec'd process not in init's {k} ns");
+        assert_eq!(
+            m[*k],
+            ns_link(pid, k),
+            "exec'd process not in init's {k} ns"
+        );
     }
     assert_ne!(m["selfpid"], "1");
     // same cgroups as the init (both seen through the container's cgroup namespace)
@@ -51,8 +54,7 @@ fn exec_options() {
     let rt = Runtime::new();
     let id = unique_id("execopt");
     let b = idle_bundle(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let _c = Container::started(&rt, &b, &id);
 
     // --env, --cwd
     let o = rt.run(&[
@@ -149,8 +151,7 @@ fn exec_no_new_privs_flag() {
     let mut b = idle_bundle(&id);
     b.config["process"]["noNewPrivileges"] = json!(false);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let o = c.exec(&["grep", "NoNewPrivs", "/proc/self/status"]);
     assert_ok(&o, "exec");
     assert_eq!(
@@ -177,8 +178,7 @@ fn exec_detach_with_pid_file() {
     let rt = Runtime::new();
     let id = unique_id("execd");
     let b = idle_bundle(&id);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let init = c.pid();
     let pidfile = b.dir.join("exec.pid");
     let o = rt.run(&[
@@ -200,8 +200,8 @@ fn exec_detach_with_pid_file() {
     let pid: i32 = content.parse().expect("numeric pid");
     assert!(pid_alive(pid), "detached exec process {pid} not running");
     assert_ne!(pid, init);
-    assert_eq!(pid_ns(pid, "pid"), pid_ns(init, "pid"));
-    assert_eq!(pid_ns(pid, "mnt"), pid_ns(init, "mnt"));
+    assert_eq!(ns_link(pid, "pid"), ns_link(init, "pid"));
+    assert_eq!(ns_link(pid, "mnt"), ns_link(init, "mnt"));
     c.wait_file("/tmp/exec-nspid", T);
     // the shell creates the file before it writes the line: wait for the whole line
     let read_line = || fs::read_to_string(c.host_path("/tmp/exec-nspid")).unwrap_or_default();
@@ -232,8 +232,7 @@ fn exec_into_stopped_or_missing_container_fails() {
     let mut b = idle_bundle(&id);
     b.set_args(&["true"]);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_status("stopped", T);
     let o = c.exec(&["echo", "SHOULD-NOT-RUN"]);
     // runc exits 255 when exec itself fails ("exec failed: ...")
@@ -263,11 +262,10 @@ fn exec_joins_user_namespace() {
     let id = unique_id("execuserns");
     let mut b = Bundle::busybox();
     b.set_cgroups_path(&test_cgroups_path(&id));
-    add_user_namespace(&mut b);
+    b.add_user_namespace();
     b.set_args(&["sleep", "1000"]);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let pid = c.pid();
     let o = c.exec(&[
         "sh",
@@ -278,8 +276,8 @@ fn exec_joins_user_namespace() {
     assert_ok(&o, "exec into a user-namespaced container");
     let out = stdout_str(&o);
     let m = kv_lines(&out);
-    assert_eq!(m["user"], pid_ns(pid, "user"), "{out}");
-    assert_eq!(m["mnt"], pid_ns(pid, "mnt"), "{out}");
+    assert_eq!(m["user"], ns_link(pid, "user"), "{out}");
+    assert_eq!(m["mnt"], ns_link(pid, "mnt"), "{out}");
     assert_eq!(m["uid"], "0", "{out}");
     assert_eq!(
         m["uidmap"].split_whitespace().collect::<Vec<_>>(),
@@ -307,11 +305,10 @@ fn new_pid_namespace_inside_joined_user_namespace() {
     let id = unique_id("usernsholder");
     let mut holder = Bundle::busybox();
     holder.set_cgroups_path(&test_cgroups_path(&id));
-    add_user_namespace(&mut holder);
+    holder.add_user_namespace();
     holder.set_args(&["sleep", "1000"]);
     holder.save();
-    let c = Container::with_id(&rt, &holder, &id);
-    c.create().start();
+    let c = Container::started(&rt, &holder, &id);
     let holder_pid = c.pid();
 
     let mut b = Bundle::busybox();
@@ -326,7 +323,7 @@ fn new_pid_namespace_inside_joined_user_namespace() {
             { "type": "network", "path": format!("/proc/{holder_pid}/ns/net") },
         ]),
     );
-    remove_mount(&mut b, "/sys/fs/cgroup");
+    b.remove_mount("/sys/fs/cgroup");
     let out = sh_ok(
         &rt,
         &mut b,
@@ -336,9 +333,9 @@ fn new_pid_namespace_inside_joined_user_namespace() {
     );
     let m = kv_lines(&out);
     assert_eq!(m["pid"], "1", "not pid 1 of a new pid namespace: {out}");
-    assert_eq!(m["user"], pid_ns(holder_pid, "user"), "{out}");
-    assert_ne!(m["pidns"], pid_ns(holder_pid, "pid"), "{out}");
-    assert_ne!(m["pidns"], host_ns("pid"), "{out}");
+    assert_eq!(m["user"], ns_link(holder_pid, "user"), "{out}");
+    assert_ne!(m["pidns"], ns_link(holder_pid, "pid"), "{out}");
+    assert_ne!(m["pidns"], ns_link("self", "pid"), "{out}");
     assert_eq!(m["uid"], "0", "{out}");
     assert_eq!(
         m["uidmap"].split_whitespace().collect::<Vec<_>>(),

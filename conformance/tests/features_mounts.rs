@@ -11,29 +11,6 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// The mountinfo line (last one wins, as the visible mount) whose mount point is `dest`.
-fn mountinfo_line(mountinfo: &str, dest: &str) -> Option<String> {
-    mountinfo
-        .lines()
-        .rfind(|l| l.split(' ').nth(4) == Some(dest))
-        .map(str::to_string)
-}
-
-/// (mount options, optional fields, fstype, super options) of a mountinfo line.
-fn mountinfo_fields(line: &str) -> (String, Vec<String>, String, String) {
-    let (left, right) = line
-        .split_once(" - ")
-        .unwrap_or_else(|| panic!("bad mountinfo line {line:?}"));
-    let lf: Vec<&str> = left.split(' ').collect();
-    let rf: Vec<&str> = right.split(' ').collect();
-    (
-        lf[5].to_string(),
-        lf[6..].iter().map(|s| s.to_string()).collect(),
-        rf[0].to_string(),
-        rf.get(2).unwrap_or(&"").to_string(),
-    )
-}
-
 // ---------------------------------------------------------------------------
 // mounts
 // ---------------------------------------------------------------------------
@@ -51,21 +28,15 @@ fn bind_mounts_ro_rw_files_and_dirs() {
     let rwfile = b.dir.join("rwfile");
     fs::write(&rofile, "ro-file\n").unwrap();
     fs::write(&rwfile, "rw-file\n").unwrap();
-    add_mount(
-        &mut b,
+    b.add_mount(
         json!({"destination": "/mnt/rw", "type": "bind", "source": rw, "options": ["bind"]}),
     );
-    add_mount(
-        &mut b,
+    b.add_mount(
         json!({"destination": "/mnt/ro", "type": "bind", "source": ro, "options": ["bind", "ro"]}),
     );
-    add_mount(
-        &mut b,
-        json!({"destination": "/mnt/rofile", "type": "bind", "source": rofile, "options": ["bind", "ro"]}),
+    b.add_mount(json!({"destination": "/mnt/rofile", "type": "bind", "source": rofile, "options": ["bind", "ro"]}),
     );
-    add_mount(
-        &mut b,
-        json!({"destination": "/etc/rwfile", "type": "bind", "source": rwfile, "options": ["rbind", "rw"]}),
+    b.add_mount(json!({"destination": "/etc/rwfile", "type": "bind", "source": rwfile, "options": ["rbind", "rw"]}),
     );
     let (code, out, err) = sh(
         &rt,
@@ -128,10 +99,7 @@ fn rbind_bind_and_recursive_readonly() {
         ("/mnt/rbind", json!(["rbind"])),
         ("/mnt/rro", json!(["rbind", "rro"])),
     ] {
-        add_mount(
-            &mut b,
-            json!({"destination": dest, "type": "bind", "source": src, "options": opts}),
-        );
+        b.add_mount(json!({"destination": dest, "type": "bind", "source": src, "options": opts}));
     }
     let (code, out, err) = sh(
         &rt,
@@ -164,8 +132,7 @@ fn rbind_bind_and_recursive_readonly() {
 fn tmpfs_size_and_mode_options() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    add_mount(
-        &mut b,
+    b.add_mount(
         json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
                "options": ["nosuid", "nodev", "noexec", "size=1m", "mode=0710"]}),
     );
@@ -186,14 +153,14 @@ fn tmpfs_size_and_mode_options() {
     );
     let size: u64 = m["size"].parse().unwrap();
     assert!(size <= 1024, "wrote {size}k into a 1m tmpfs");
-    let line = mountinfo_line(&out, "/mnt/t").expect("/mnt/t in mountinfo");
-    let (opts, _, fstype, sopts) = mountinfo_fields(&line);
-    assert_eq!(fstype, "tmpfs");
+    let line = last_mountinfo_line(&out, "/mnt/t").expect("/mnt/t in mountinfo");
+    let mi = parse_mountinfo_line(line).unwrap_or_else(|| panic!("bad mountinfo line {line:?}"));
+    assert_eq!(mi.fstype, "tmpfs");
     for o in ["nosuid", "nodev", "noexec"] {
-        assert!(opts.split(',').any(|x| x == o), "{o} missing: {line}");
+        assert!(mi.options.split(',').any(|x| x == o), "{o} missing: {line}");
     }
-    assert!(sopts.contains("size=1024k"), "{line}");
-    assert!(sopts.contains("mode=710"), "{line}");
+    assert!(mi.super_options.contains("size=1024k"), "{line}");
+    assert!(mi.super_options.contains("mode=710"), "{line}");
 }
 
 #[test]
@@ -207,16 +174,18 @@ fn mount_propagation_options() {
         ("/mnt/private", "rprivate"),
         ("/mnt/unbindable", "runbindable"),
     ] {
-        add_mount(
-            &mut b,
+        b.add_mount(
             json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", prop]}),
         );
     }
     let out = sh_ok(&rt, &mut b, "cat /proc/self/mountinfo");
     let opt = |dest: &str| {
         let line =
-            mountinfo_line(&out, dest).unwrap_or_else(|| panic!("{dest} not mounted: {out}"));
-        mountinfo_fields(&line).1.join(" ")
+            last_mountinfo_line(&out, dest).unwrap_or_else(|| panic!("{dest} not mounted: {out}"));
+        parse_mountinfo_line(line)
+            .unwrap_or_else(|| panic!("bad mountinfo line {line:?}"))
+            .optional
+            .join(" ")
     };
     let shared = opt("/mnt/shared");
     assert!(
@@ -244,8 +213,7 @@ fn tmpcopyup_copies_image_contents() {
     fs::write(etc.join("sub/deep"), "deep-content\n").unwrap();
     std::os::unix::fs::symlink("passwd", etc.join("pwlink")).unwrap();
     fs::set_permissions(etc.join("sub"), fs::Permissions::from_mode(0o750)).unwrap();
-    add_mount(
-        &mut b,
+    b.add_mount(
         json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
                "options": ["tmpcopyup", "mode=755"]}),
     );
@@ -332,8 +300,7 @@ fn readonly_paths() {
     let mut b = Bundle::busybox();
     let rw = b.dir.join("rw");
     fs::create_dir(&rw).unwrap();
-    add_mount(
-        &mut b,
+    b.add_mount(
         json!({"destination": "/mnt/rw", "type": "bind", "source": rw, "options": ["rbind", "rw"]}),
     );
     b.config["linux"]["readonlyPaths"]

@@ -30,7 +30,7 @@ fn namespaces_all_new() {
             inside.starts_with(&format!("{k}:[")),
             "bad ns link {inside}"
         );
-        assert_ne!(inside, &host_ns(k), "{k} namespace not new: {out}");
+        assert_ne!(inside, &ns_link("self", k), "{k} namespace not new: {out}");
     }
     assert_eq!(m["selfpid"], "1", "shell is not pid 1 in a new pid ns");
 }
@@ -45,10 +45,10 @@ fn namespaces_not_requested_are_shared_with_host() {
     let out = sh_ok(&rt, &mut b, &ns_script());
     let m = kv_lines(&out);
     for k in ["net", "ipc", "uts", "cgroup"] {
-        assert_eq!(m[k], host_ns(k), "{k} should be the host's: {out}");
+        assert_eq!(m[k], ns_link("self", k), "{k} should be the host's: {out}");
     }
     for k in ["pid", "mnt"] {
-        assert_ne!(m[k], host_ns(k), "{k} should be new: {out}");
+        assert_ne!(m[k], ns_link("self", k), "{k} should be new: {out}");
     }
 }
 
@@ -59,8 +59,7 @@ fn namespaces_joined_by_path() {
     let mut ba = idle_bundle(&id_a);
     ba.config["hostname"] = json!("hull-joined-uts");
     ba.save();
-    let a = Container::with_id(&rt, &ba, &id_a);
-    a.create().start();
+    let a = Container::started(&rt, &ba, &id_a);
     let pid_a = a.pid();
 
     let mut bb = Bundle::busybox();
@@ -78,12 +77,12 @@ fn namespaces_joined_by_path() {
     let out = sh_ok(&rt, &mut bb, &(ns_script() + "; echo hostname $(hostname)"));
     let m = kv_lines(&out);
     for k in ["net", "ipc", "uts"] {
-        assert_eq!(m[k], pid_ns(pid_a, k), "{k} not joined: {out}");
-        assert_ne!(m[k], host_ns(k));
+        assert_eq!(m[k], ns_link(pid_a, k), "{k} not joined: {out}");
+        assert_ne!(m[k], ns_link("self", k));
     }
     // pid and mount are new, not A's
-    assert_ne!(m["pid"], pid_ns(pid_a, "pid"));
-    assert_ne!(m["mnt"], pid_ns(pid_a, "mnt"));
+    assert_ne!(m["pid"], ns_link(pid_a, "pid"));
+    assert_ne!(m["mnt"], ns_link(pid_a, "mnt"));
     assert_eq!(m["hostname"], "hull-joined-uts", "uts of A not visible");
 }
 
@@ -91,7 +90,7 @@ fn namespaces_joined_by_path() {
 fn user_namespace_with_mappings() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    add_user_namespace(&mut b);
+    b.add_user_namespace();
     // a host dir owned by the mapped root, bind-mounted rw
     let data = b.dir.join("data");
     fs::create_dir(&data).unwrap();
@@ -99,13 +98,9 @@ fn user_namespace_with_mappings() {
     // mount points exist already (the rootfs is owned by the unmapped host root)
     fs::create_dir_all(b.rootfs().join("data")).unwrap();
     fs::create_dir_all(b.rootfs().join("scratch")).unwrap();
-    add_mount(
-        &mut b,
-        json!({ "destination": "/data", "type": "bind", "source": data, "options": ["rbind", "rw"] }),
+    b.add_mount(json!({ "destination": "/data", "type": "bind", "source": data, "options": ["rbind", "rw"] }),
     );
-    add_mount(
-        &mut b,
-        json!({ "destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"] }),
+    b.add_mount(json!({ "destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"] }),
     );
     let out = sh_ok(
         &rt,
@@ -126,7 +121,7 @@ fn user_namespace_with_mappings() {
     assert_eq!(m["tmpfsfile"], "0:0", "{out}");
     // host root is not mapped: shows as the overflow uid
     assert_eq!(m["rootowner"], "65534", "{out}");
-    assert_ne!(m["userns"], host_ns("user"));
+    assert_ne!(m["userns"], ns_link("self", "user"));
     let md = fs::metadata(data.join("made")).expect("file created through the bind mount");
     assert_eq!(
         (md.uid(), md.gid()),

@@ -355,9 +355,7 @@ fn init_with_a_non_utf8_name_is_still_running() {
         "printf '\\377\\376)(' > /proc/self/comm; touch /named; sleep 1000; true",
     ]);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_file("/named", T);
     let comm = fs::read(format!("/proc/{}/comm", c.pid())).unwrap();
     assert_eq!(comm, b"\xff\xfe)(\n", "the init did not rename itself");

@@ -85,9 +85,7 @@ fn failing_poststop_hook_is_a_warning_and_the_rest_run() {
     let (mut b, hd) = hook_bundle(&id);
     b.config["hooks"] = json!({"poststop": [failing_hook(), logging_hook(&hd, "second")]});
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     c.kill("KILL");
     c.wait_status("stopped", T);
     let o = c.try_delete();
@@ -120,7 +118,11 @@ fn create_fails_on(kind: &str) {
     let mut hooks = serde_json::Map::new();
     hooks.insert(
         kind.into(),
-        json!([logging_hook(&hd, "first"), failing_hook(), logging_hook(&hd, "third")]),
+        json!([
+            logging_hook(&hd, "first"),
+            failing_hook(),
+            logging_hook(&hd, "third")
+        ]),
     );
     b.config["hooks"] = Value::Object(hooks);
     b.save();
@@ -178,7 +180,9 @@ fn failing_start_container_hook_fails_start_with_runc_words() {
         // successfully: the failure only shows on the container's stderr.
         c.wait_status("stopped", T);
         assert!(
-            poll_until(T, || c.stderr().contains("error running startContainer hook #1")),
+            poll_until(T, || c
+                .stderr()
+                .contains("error running startContainer hook #1")),
             "container stderr: {}",
             c.stderr()
         );
@@ -240,11 +244,12 @@ fn start_container_hook_sees_the_process_environment() {
         {"path": "/bin/sh", "args": ["sh", "-c", "env > /hooks/env"]},
     ]});
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     // runc runs it after `start` returned
-    assert!(poll_until(T, || hd.join("env").exists()), "the hook did not run");
+    assert!(
+        poll_until(T, || hd.join("env").exists()),
+        "the hook did not run"
+    );
     std::thread::sleep(Duration::from_millis(100));
     let env = fs::read_to_string(hd.join("env")).unwrap();
     assert!(env.contains("CONTAINER_VAR=seen-by-hook"), "{env}");
@@ -262,10 +267,11 @@ fn hook_argv_is_passed_as_given() {
         "poststart": [{"path": "/bin/sh", "args": ["other-arg0", "-c", format!("echo \"$0\" > {d}/argv0-post")]}],
     });
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
-    assert_eq!(fs::read_to_string(hd.join("argv0")).unwrap().trim(), "my-arg0");
+    let c = Container::started(&rt, &b, &id);
+    assert_eq!(
+        fs::read_to_string(hd.join("argv0")).unwrap().trim(),
+        "my-arg0"
+    );
     // `start` runs the poststart hooks before it returns
     assert_eq!(
         fs::read_to_string(hd.join("argv0-post")).unwrap().trim(),
@@ -279,10 +285,7 @@ fn hooks_run_in_the_host_mount_namespace_when_the_container_has_none() {
     let rt = Runtime::new();
     let id = unique_id("hknomnt");
     let (mut b, hd) = hook_bundle(&id);
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "mount");
+    b.remove_namespace("mount");
     // without a mount namespace nothing can be mounted, masked or made read-only
     b.config["mounts"] = json!([]);
     b.config["linux"]["maskedPaths"] = json!([]);

@@ -6,7 +6,7 @@ use hull_conformance::*;
 use serde_json::{json, Value};
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -283,52 +283,19 @@ fn hook_timeout_kills_hanging_hook() {
 
 /// Receive one fd sent with SCM_RIGHTS on `s`; returns (fd, payload).
 fn recv_fd(s: &UnixStream) -> (OwnedFd, Vec<u8>) {
-    let mut buf = [0u8; 4096];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: zeroed msghdr is a valid initial value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    // SAFETY: msg points to live buffers.
-    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-    // SAFETY: walking the control buffer filled by the kernel.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!c.is_null(), "no control message (no fd) received");
-        assert_eq!((*c).cmsg_level, libc::SOL_SOCKET);
-        assert_eq!((*c).cmsg_type, libc::SCM_RIGHTS);
-        let fd: RawFd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd);
-        assert!(fd >= 0);
-        (OwnedFd::from_raw_fd(fd), buf[..n as usize].to_vec())
-    }
+    let (payload, fd) = recv_with_fd(s);
+    (fd.expect("no control message (no fd) received"), payload)
 }
 
-/// Accept one connection on `l` (non-blocking listener) within `timeout` and receive an fd.
+/// Accept one connection on `l` within `timeout` and receive an fd.
 fn accept_fd(l: UnixListener, timeout: Duration) -> Option<(OwnedFd, Vec<u8>)> {
-    l.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + timeout;
-    loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                s.set_read_timeout(Some(timeout)).unwrap();
-                return Some(recv_fd(&s));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
+    match accept_within(&l, timeout) {
+        Ok(s) => {
+            s.set_read_timeout(Some(timeout)).unwrap();
+            Some(recv_fd(&s))
         }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        Err(e) => panic!("accept: {e}"),
     }
 }
 
@@ -449,12 +416,8 @@ fn console_socket_receives_pty_master() {
 fn exec_tty_with_console_socket() {
     let rt = Runtime::new();
     let id = unique_id("exectty");
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(&id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let b = Bundle::sleeping(&id);
+    let _c = Container::started(&rt, &b, &id);
     let sock = b.dir.join("exec-console.sock");
     let listener = UnixListener::bind(&sock).expect("bind console socket");
     let (o, got) = std::thread::scope(|s| {
@@ -499,18 +462,7 @@ fn pidfd_pid(fd: &OwnedFd) -> i32 {
 /// checks the runtime holds no copy of the connection afterwards: EOF must follow at once,
 /// even while a created container waits to be started.
 fn accept_pidfd(l: UnixListener, kind: &str) -> Option<OwnedFd> {
-    l.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let s = loop {
-        match l.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            Err(_) => return None,
-        }
-    };
-    s.set_nonblocking(false).unwrap();
+    let s = accept_within(&l, Duration::from_secs(30)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let (fd, payload) = recv_fd(&s);
     assert_eq!(
@@ -552,10 +504,7 @@ fn with_pidfd_socket(
 fn pidfd_socket_receives_init_and_exec_pidfds() {
     let rt = Runtime::new();
     let id = unique_id("pidfd");
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(&id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
+    let b = Bundle::sleeping(&id);
     let c = Container::with_id(&rt, &b, &id);
     let (o, fd) = with_pidfd_socket(
         &rt,

@@ -115,8 +115,7 @@ fn kill_sigkill_stops_container() {
     let rt = Runtime::new();
     let id = unique_id("kill9");
     let b = bundle_for(&id, "sleep 1000");
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_status("running", T);
     c.kill("KILL");
     c.wait_status("stopped", T);
@@ -133,8 +132,7 @@ fn delete_running_requires_force() {
     let rt = Runtime::new();
     let id = unique_id("delrun");
     let b = bundle_for(&id, "sleep 1000");
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let pid = c.pid();
     let o = c.try_delete();
     assert_fail1(&o, "delete of running container without --force");
@@ -333,8 +331,7 @@ fn kill_signal_name_forms() {
         "trap 'echo USR1 >> /sig' USR1; trap 'echo USR2 >> /sig' USR2; trap 'echo HUP >> /sig' HUP; \
          touch /ready; while :; do sleep 0.1; done",
     );
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_file("/ready", T);
     send_and_expect(&c, "USR1", "USR1");
     send_and_expect(&c, "SIGUSR1", "USR1");
@@ -348,8 +345,7 @@ fn kill_signal_name_forms() {
 
 /// Container trapping SIGRTMIN+3 (37; SIGRTMIN is 34 for glibc/Go userspace) and SIGRTMAX (64).
 fn rt_signal_container<'a>(rt: &'a Runtime, b: &'a Bundle, id: &str) -> Container<'a> {
-    let c = Container::with_id(rt, b, id);
-    c.create().start();
+    let c = Container::started(rt, b, id);
     c.wait_file("/ready", T);
     c
 }
@@ -386,8 +382,7 @@ fn kill_invalid_signal_fails() {
     let rt = Runtime::new();
     let id = unique_id("badsig");
     let b = bundle_for(&id, IDLE);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_file("/ready", T);
     for sig in ["SIGBOGUS", "NOPE", "999", "-1"] {
         let o = c.try_kill(sig);
@@ -407,8 +402,7 @@ fn kill_default_signal_is_term() {
     let rt = Runtime::new();
     let id = unique_id("defsig");
     let b = bundle_for(&id, IDLE);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_file("/ready", T);
     let o = rt.run(&["kill", &id]);
     assert_ok(&o, "kill without signal");
@@ -424,8 +418,7 @@ fn kill_all_reaches_every_process() {
         "sh -c \"trap 'echo child >> /sig; exit 0' USR1; touch /ready2; while :; do sleep 0.1; done\" & \
          trap 'echo init >> /sig' USR1; touch /ready; while :; do sleep 0.1; done",
     );
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_file("/ready", T);
     c.wait_file("/ready2", T);
     let o = rt.run(&["kill", "--all", &id, "USR1"]);
@@ -448,8 +441,7 @@ fn kill_stopped_container_fails() {
     let rt = Runtime::new();
     let id = unique_id("killstopped");
     let b = bundle_for(&id, "exit 0");
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     c.wait_status("stopped", T);
     let o = c.try_kill("KILL");
     assert_fail1(&o, "kill of stopped container");
@@ -616,8 +608,7 @@ fn default_cgroup_path_created_and_removed() {
     let mut b = Bundle::busybox();
     b.set_args(&["sleep", "1000"]);
     b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let c = Container::started(&rt, &b, &id);
     let cgroups =
         fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).expect("init's /proc/pid/cgroup");
     // v1/hybrid: the memory hierarchy's line; pure v2: the unified "0::" line

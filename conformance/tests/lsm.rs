@@ -357,17 +357,7 @@ fn apparmor_profile_in_a_user_namespace() {
     let profile = Profile::load();
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("namespaces array")
-        .push(json!({ "type": "user" }));
-    for k in ["uidMappings", "gidMappings"] {
-        b.config["linux"][k] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    }
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts array")
-        .retain(|m| m["destination"] != "/sys/fs/cgroup");
+    b.add_user_namespace();
     b.config["process"]["apparmorProfile"] = json!(profile.name);
     let (code, out, err) = run_container(
         &rt,

@@ -327,14 +327,34 @@ fn root_inside_a_user_namespace_is_rootless_too() {
     for d in default_cgroup_dirs_of(&id) {
         assert!(!d.exists(), "cgroup {} was created", d.display());
     }
-    assert!(u.default_root().is_dir(), "the state root is under XDG_RUNTIME_DIR");
+    assert!(
+        u.default_root().is_dir(),
+        "the state root is under XDG_RUNTIME_DIR"
+    );
     assert_no_state(&u, &id);
     // USER=root: the system state root, which the namespace's root cannot write.
-    let o = in_userns(Some(("USER", "root")), &["create", "--bundle", b.dir_str(), &id]);
+    let o = in_userns(
+        Some(("USER", "root")),
+        &["create", "--bundle", b.dir_str(), &id],
+    );
     assert_fail1(&o, "USER=root inside a user namespace");
-    assert!(err(&o).to_lowercase().contains("permission denied"), "{}", err(&o));
+    assert!(
+        err(&o).to_lowercase().contains("permission denied"),
+        "{}",
+        err(&o)
+    );
     // --rootless false: the cgroup permission error is not tolerated.
-    let o = in_userns(None, &["--rootless", "false", "create", "--bundle", b.dir_str(), &id]);
+    let o = in_userns(
+        None,
+        &[
+            "--rootless",
+            "false",
+            "create",
+            "--bundle",
+            b.dir_str(),
+            &id,
+        ],
+    );
     assert_fail1(&o, "--rootless false inside a user namespace");
     assert_no_state(&u, &id);
 }
@@ -480,17 +500,32 @@ fn a_user_namespace_with_mappings_is_required() {
     let id = unique_id("rl-nouserns");
     let o = create(&u, &b, &id);
     assert_fail1(&o, "no user namespace");
-    assert!(err(&o).contains("rootless container requires user namespaces"), "{}", err(&o));
+    assert!(
+        err(&o).contains("rootless container requires user namespaces"),
+        "{}",
+        err(&o)
+    );
     assert_no_state(&u, &id);
 
     let mut b = u.bundle("b-nomap", &["true"]);
-    b.config["linux"].as_object_mut().unwrap().remove("uidMappings");
+    b.config["linux"]
+        .as_object_mut()
+        .unwrap()
+        .remove("uidMappings");
     u.save(&b);
     let o = create(&u, &b, &id);
     assert_fail1(&o, "no uid mapping");
-    assert!(err(&o).to_lowercase().contains("uid mapping"), "{}", err(&o));
+    assert!(
+        err(&o).to_lowercase().contains("uid mapping"),
+        "{}",
+        err(&o)
+    );
     assert_no_state(&u, &id);
-    assert!(poll_until(t(10), || u.processes().is_empty()), "{:?}", u.processes());
+    assert!(
+        poll_until(t(10), || u.processes().is_empty()),
+        "{:?}",
+        u.processes()
+    );
 }
 
 #[test]
@@ -507,7 +542,11 @@ fn systemd_cgroup_driver_of_an_unprivileged_user_is_refused() {
         assert!(err(&o).contains("--systemd-cgroup"), "{}", err(&o));
     }
     assert_no_state(&u, &id);
-    assert!(poll_until(t(10), || u.processes().is_empty()), "{:?}", u.processes());
+    assert!(
+        poll_until(t(10), || u.processes().is_empty()),
+        "{:?}",
+        u.processes()
+    );
 }
 
 #[test]
@@ -756,7 +795,10 @@ fn killed_create_in_a_delegated_cgroup_leaves_nothing() {
     let delegated = delegate_pids_cgroup(&u);
     let mut b = u.bundle("b", &["sleep", "1000"]);
     let marker = u.home.join("hook-state");
-    let hook = format!("cat > {m}.tmp; mv {m}.tmp {m}; exec sleep 1000", m = marker.display());
+    let hook = format!(
+        "cat > {m}.tmp; mv {m}.tmp {m}; exec sleep 1000",
+        m = marker.display()
+    );
     b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
     b.config["linux"]["resources"] = json!({"pids": {"limit": 30}});
     u.save(&b);
@@ -781,10 +823,20 @@ fn killed_create_in_a_delegated_cgroup_leaves_nothing() {
     );
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
-    assert_ok(&u.run(&["delete", "--force", &id]), "delete --force after a killed create");
+    assert_ok(
+        &u.run(&["delete", "--force", &id]),
+        "delete --force after a killed create",
+    );
     assert_no_state(&u, &id);
-    assert!(poll_until(t(10), || !pid_alive(init as i32)), "init {init} still alive");
-    assert!(poll_until(t(10), || !cg.exists()), "cgroup {} left behind", cg.display());
+    assert!(
+        poll_until(t(10), || !pid_alive(init as i32)),
+        "init {init} still alive"
+    );
+    assert!(
+        poll_until(t(10), || !cg.exists()),
+        "cgroup {} left behind",
+        cg.display()
+    );
 }
 
 /// The same at arbitrary points of create: whatever was made, `delete --force` removes it

@@ -17,13 +17,6 @@ fn sh(rt: &Runtime, b: &mut Bundle, script: &str) -> (i32, String, String) {
     run_container(rt, b, &["sh", "-c", script])
 }
 
-fn add_mount(b: &mut Bundle, m: Value) {
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts array")
-        .push(m);
-}
-
 fn kv_lines(out: &str) -> std::collections::BTreeMap<String, String> {
     out.lines()
         .filter_map(|l| l.split_once(' '))
@@ -79,8 +72,7 @@ fn mount_through_absolute_symlink_stays_in_rootfs() {
     let host_target = Path::new("/").join(&name);
     let _g = HostPathGuard(host_target.clone());
     std::os::unix::fs::symlink("/", b.rootfs().join("evil")).unwrap();
-    add_mount(
-        &mut b,
+    b.add_mount(
         json!({"destination": format!("/evil/{name}"), "type": "tmpfs", "source": "tmpfs",
                "options": ["size=64k"]}),
     );
@@ -115,8 +107,7 @@ fn file_bind_through_dangling_symlink_stays_in_rootfs() {
     std::os::unix::fs::symlink(format!("/{fname}"), b.rootfs().join("evilfile")).unwrap();
     let src = b.dir.join("bindsrc");
     fs::write(&src, "bound-content\n").unwrap();
-    add_mount(
-        &mut b,
+    b.add_mount(
         json!({"destination": "/evilfile", "type": "bind", "source": src, "options": ["bind"]}),
     );
     let (code, out, err) = sh(&rt, &mut b, &format!("echo file $(cat /{fname})"));
@@ -140,10 +131,7 @@ fn mount_through_relative_symlink_stays_in_rootfs() {
     std::os::unix::fs::symlink("../../../../../../../../tmp", b.rootfs().join("up")).unwrap();
     let host_target = Path::new("/tmp").join(&name);
     let _g = HostPathGuard(host_target.clone());
-    add_mount(
-        &mut b,
-        json!({"destination": format!("/up/{name}"), "type": "tmpfs", "source": "tmpfs"}),
-    );
+    b.add_mount(json!({"destination": format!("/up/{name}"), "type": "tmpfs", "source": "tmpfs"}));
     let (code, out, err) = sh(
         &rt,
         &mut b,
@@ -179,28 +167,33 @@ fn proc_symlink_in_rootfs_is_refused() {
 #[test]
 fn mounts_inside_proc_are_refused_but_lxcfs_files() {
     let rt = Runtime::new();
-    for dest in ["/proc/1/attr/exec", "/proc/self/attr/exec", "/x/../proc/sys/kernel/core_pattern"] {
+    for dest in [
+        "/proc/1/attr/exec",
+        "/proc/self/attr/exec",
+        "/x/../proc/sys/kernel/core_pattern",
+    ] {
         let mut b = Bundle::busybox();
-        add_mount(
-            &mut b,
-            json!({"destination": dest, "type": "bind", "source": "/dev/null", "options": ["bind"]}),
+        b.add_mount(json!({"destination": dest, "type": "bind", "source": "/dev/null", "options": ["bind"]}),
         );
         let err = assert_create_refused(&rt, &mut b, dest);
-        assert!(err.contains("cannot be mounted because it is inside /proc"), "{dest}: {err}");
+        assert!(
+            err.contains("cannot be mounted because it is inside /proc"),
+            "{dest}: {err}"
+        );
     }
     let mut b = Bundle::busybox();
-    add_mount(
-        &mut b,
+    b.add_mount(
         json!({"destination": "/proc", "type": "bind", "source": "/tmp", "options": ["rbind"]}),
     );
     let err = assert_create_refused(&rt, &mut b, "bind over /proc");
-    assert!(err.contains("cannot be mounted because it is not of type proc"), "{err}");
+    assert!(
+        err.contains("cannot be mounted because it is not of type proc"),
+        "{err}"
+    );
     // Through a symlink: /pself -> /proc/self, after /proc is mounted.
     let mut b = Bundle::busybox();
     std::os::unix::fs::symlink("/proc/self", b.rootfs().join("pself")).unwrap();
-    add_mount(
-        &mut b,
-        json!({"destination": "/pself/attr/exec", "type": "bind", "source": "/dev/null", "options": ["bind"]}),
+    b.add_mount(json!({"destination": "/pself/attr/exec", "type": "bind", "source": "/dev/null", "options": ["bind"]}),
     );
     let err = assert_create_refused(&rt, &mut b, "bind through a symlink into /proc");
     assert!(err.contains("inside /proc"), "{err}");
@@ -208,9 +201,7 @@ fn mounts_inside_proc_are_refused_but_lxcfs_files() {
     let mut b = Bundle::busybox();
     let fake = b.rootfs().parent().unwrap().join("meminfo");
     fs::write(&fake, "MemTotal: 1 kB\n").unwrap();
-    add_mount(
-        &mut b,
-        json!({"destination": "/proc/meminfo", "type": "bind", "source": fake, "options": ["bind", "ro"]}),
+    b.add_mount(json!({"destination": "/proc/meminfo", "type": "bind", "source": fake, "options": ["bind", "ro"]}),
     );
     let (code, out, err) = sh(&rt, &mut b, "cat /proc/meminfo");
     assert_eq!((code, out.trim()), (0, "MemTotal: 1 kB"), "{err}");
@@ -395,12 +386,8 @@ fn no_leaked_fds_in_init_and_exec() {
     );
 
     let id = unique_id("fds");
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(&id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let b = Bundle::sleeping(&id);
+    let c = Container::started(&rt, &b, &id);
     let o = c.exec(&["ls", "/proc/self/fd"]);
     assert_ok(&o, "exec ls");
     assert_eq!(
@@ -424,12 +411,8 @@ fn exec_cwd_through_proc_self_fd_fails() {
     // be usable as the cwd of an exec'd process.
     let rt = Runtime::new();
     let id = unique_id("fdcwd");
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(&id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
-    let c = Container::with_id(&rt, &b, &id);
-    c.create().start();
+    let b = Bundle::sleeping(&id);
+    let _c = Container::started(&rt, &b, &id);
     for n in 3..=12 {
         let cwd = format!("/proc/self/fd/{n}");
         let o = rt.run(&["exec", "--cwd", &cwd, &id, "sh", "-c", "pwd -P; ls"]);
@@ -459,10 +442,7 @@ fn exec_cwd_through_proc_self_fd_fails() {
 fn waiting_init_exe_is_not_reachable_from_exec() {
     let rt = Runtime::new();
     let id = unique_id("cve5736");
-    let mut b = Bundle::busybox();
-    b.set_cgroups_path(&test_cgroups_path(&id));
-    b.set_args(&["sleep", "1000"]);
-    b.save();
+    let b = Bundle::sleeping(&id);
     let bin = hull_bin();
     let before = fs::read(&bin).expect("read runtime binary");
     let c = Container::with_id(&rt, &b, &id);

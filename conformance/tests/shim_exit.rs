@@ -34,10 +34,7 @@ fn bundle(id: &str, args: &[&str], own_pid_ns: bool) -> Bundle {
     b.set_cgroups_path(&test_cgroups_path(id));
     b.set_args(args);
     if !own_pid_ns {
-        b.config["linux"]["namespaces"]
-            .as_array_mut()
-            .expect("namespaces")
-            .retain(|n| n["type"] != "pid");
+        b.remove_namespace("pid");
     }
     b.save();
     b
@@ -46,9 +43,7 @@ fn bundle(id: &str, args: &[&str], own_pid_ns: bool) -> Bundle {
 /// A started container whose init was then SIGKILLed from the host (as if it had exited on
 /// its own), once `state` says stopped. Returns the init's pid.
 fn stopped<'a>(rt: &'a Runtime, b: &'a Bundle, id: &str) -> (Container<'a>, i32) {
-    let c = Container::with_id(rt, b, id);
-    c.create();
-    c.start();
+    let c = Container::started(rt, b, id);
     let pid = c.pid();
     // SAFETY: plain kill(2) of the init we just started (state gave its pid).
     unsafe {
@@ -447,9 +442,7 @@ fn null_signal_probes_the_init() {
     let rt = Runtime::new();
     let id = unique_id("shimnull");
     let b = bundle(&id, &["sleep", "1000"], true);
-    let c = Container::with_id(&rt, &b, &id);
-    c.create();
-    c.start();
+    let c = Container::started(&rt, &b, &id);
     for args in [vec!["kill", &id, "0"], vec!["kill", "--all", &id, "0"]] {
         assert_quiet_ok(&shim_run(&rt, &args), &format!("{args:?}"));
         assert_eq!(c.status().as_deref(), Some("running"), "after {args:?}");

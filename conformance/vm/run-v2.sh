@@ -9,7 +9,7 @@
 #   --shell: boot to an interactive shell on the console (stdio) instead; exit it to power off.
 #   TEST: conformance test binaries (file names under conformance/tests/ without .rs) or
 #         shell tests conformance/vm/tests/NAME.sh (run with busybox sh inside the VM);
-#         default $HULL_VM_TESTS or "v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update_events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input",
+#         default $HULL_VM_TESTS or "v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input",
 #         keeping only those that exist (with --script: none).
 #   TEST-BINARY-ARGS: passed to every test binary (libtest filters, --skip NAME, --exact ...).
 # env:
@@ -63,7 +63,7 @@ done
 explicit=1
 if [ ${#tests[@]} -eq 0 ] && [ -z "$script" ]; then
     explicit=0
-    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update_events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input}"
+    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input}"
 fi
 
 # ---------------------------------------------------------------------------

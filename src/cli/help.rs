@@ -55,7 +55,11 @@ pub fn command_help(cmd: &str) -> Option<String> {
     let c = COMMANDS
         .iter()
         .find(|c| c.name == cmd || (cmd == "ls" && c.name == "list"))?;
-    let opts = if c.flags.is_empty() { "" } else { " [command options]" };
+    let opts = if c.flags.is_empty() {
+        ""
+    } else {
+        " [command options]"
+    };
     let usage = format!("hull {}{opts} {}", c.name, c.args);
     let mut s = format!(
         "NAME:\n   hull {} - {}\n\nUSAGE:\n   {}\n",

@@ -412,8 +412,9 @@ fn spawn(
         crate::hooks::run_all("prestart", &prestart, &st, env)?;
         crate::hooks::run_all("createRuntime", &create_runtime, &st, env)
     };
-    let seccomp_agent =
-        |pid: i32, fd: OwnedFd| send_to_agent(o.id, "creating", pid, &bundle.dir, &bundle.spec, &fd);
+    let seccomp_agent = |pid: i32, fd: OwnedFd| {
+        send_to_agent(o.id, "creating", pid, &bundle.dir, &bundle.spec, &fd)
+    };
     launch::launch(
         &mut cfg,
         &ParentDuties {
@@ -441,10 +442,8 @@ pub fn send_to_agent(
         .and_then(|s| s.listener_path().as_ref())
         .context("seccomp notify action without listenerPath")?;
     let state = super::hook_state(id, status, pid, bundle, spec);
-    let payload = crate::seccomp::listener_payload(
-        &state,
-        s.and_then(|s| s.listener_metadata().as_deref()),
-    )?;
+    let payload =
+        crate::seccomp::listener_payload(&state, s.and_then(|s| s.listener_metadata().as_deref()))?;
     crate::seccomp::send_listener_fd(path, fd, &payload)
 }
 

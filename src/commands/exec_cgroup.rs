@@ -17,7 +17,9 @@ fn parse(args: &[String]) -> Result<BTreeMap<String, String>> {
                         bail!("invalid --cgroup argument: {a} (empty <controller> prefix)");
                     }
                     if subs.insert(c.to_string(), path.to_string()).is_some() {
-                        bail!("invalid --cgroup argument(s): controller {c} specified multiple times");
+                        bail!(
+                            "invalid --cgroup argument(s): controller {c} specified multiple times"
+                        );
                     }
                 }
             }
@@ -61,12 +63,11 @@ pub fn procs_files(paths: &BTreeMap<String, PathBuf>, args: &[String]) -> Result
     }
     let mut files = Vec::with_capacity(paths.len());
     for (key, dir) in paths {
-        let sub = key
-            .split(',')
-            .find_map(|c| subs.get(c))
-            .or(all);
+        let sub = key.split(',').find_map(|c| subs.get(c)).or(all);
         let dir = match sub {
-            Some(s) => below(dir, s).ok_or_else(|| anyhow::anyhow!("{s} is not a sub cgroup path"))?,
+            Some(s) => {
+                below(dir, s).ok_or_else(|| anyhow::anyhow!("{s} is not a sub cgroup path"))?
+            }
             None => dir.clone(),
         };
         if sub.is_some() && !dir.is_dir() {

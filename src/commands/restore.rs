@@ -82,7 +82,12 @@ fn run_hooks(id: &str, bundle: &Bundle, pid: i32) -> Result<()> {
     };
     let st = super::hook_state(id, "created", pid, &bundle.dir, &bundle.spec);
     let inherit = || crate::hooks::DefaultEnv::Inherit;
-    crate::hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &st, inherit())?;
+    crate::hooks::run_all(
+        "prestart",
+        h.prestart().as_deref().unwrap_or(&[]),
+        &st,
+        inherit(),
+    )?;
     crate::hooks::run_all(
         "createRuntime",
         h.create_runtime().as_deref().unwrap_or(&[]),
@@ -127,7 +132,12 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     crate::state::id::validate(id)?;
     let common = options::common(&p)?;
     let bundle = crate::spec::load_bundle(Path::new(p.get("bundle").unwrap_or(".")))?;
-    if bundle.spec.linux().as_ref().is_some_and(|l| l.intel_rdt().is_some()) {
+    if bundle
+        .spec
+        .linux()
+        .as_ref()
+        .is_some_and(|l| l.intel_rdt().is_some())
+    {
         // create joins the resctrl group; CRIU's restore would not: refuse rather than run
         // without the class the config asks for.
         bail!("restore of a container with linux.intelRdt is not supported by hull");

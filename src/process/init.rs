@@ -417,7 +417,12 @@ fn wait_and_exec(cfg: &InitConfig, chan: &Channel, r: Ready) -> Result<std::conv
             cfg.bundle,
             cfg.spec,
         );
-        let env = cfg.spec.process().as_ref().map(hook_env).unwrap_or_default();
+        let env = cfg
+            .spec
+            .process()
+            .as_ref()
+            .map(hook_env)
+            .unwrap_or_default();
         let r = crate::hooks::run_all(
             "startContainer",
             h,

@@ -74,7 +74,9 @@ pub fn close_all_but(first: u32, keep: &[i32]) {
 }
 
 fn close_by_scan(lo: u32, hi: u32) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
     let fds: Vec<u32> = dir
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())

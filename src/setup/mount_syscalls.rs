@@ -1,11 +1,11 @@
 //! The mount(2) calls every mount step shares (the spec's mounts, cgroupfs, devices, masked
 //! paths, the console, pivot_root), below all of them so none depends on another's module.
 
+use super::mount_fd::SourceRequest;
 use anyhow::{Context, Result};
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::path::Path;
-use super::mount_fd::SourceRequest;
 
 /// What the mount step needs to know about the container.
 pub struct MountContext<'a> {

@@ -28,7 +28,10 @@ const EMULATED: &[&str] = &[
 
 /// Types runc mounts without this check (a procfs itself, and what it never places in /proc).
 pub fn exempt(typ: &str) -> bool {
-    matches!(typ, "proc" | "sysfs" | "tmpfs" | "mqueue" | "cgroup" | "cgroup2")
+    matches!(
+        typ,
+        "proc" | "sysfs" | "tmpfs" | "mqueue" | "cgroup" | "cgroup2"
+    )
 }
 
 /// Refuses a mount of type `typ` at `dest` (the config's destination, absolute inside the
@@ -42,7 +45,10 @@ pub fn check_dest(dest: &Path, typ: &str) -> Result<()> {
         if typ == "proc" {
             return Ok(());
         }
-        bail!("{:?} cannot be mounted because it is not of type proc", dest);
+        bail!(
+            "{:?} cannot be mounted because it is not of type proc",
+            dest
+        );
     }
     allowed_inside(&dest)
 }
@@ -83,7 +89,10 @@ mod tests {
 
     #[test]
     fn lexical_paths() {
-        assert_eq!(lexical(Path::new("/a/../proc/./1/attr")), Path::new("/proc/1/attr"));
+        assert_eq!(
+            lexical(Path::new("/a/../proc/./1/attr")),
+            Path::new("/proc/1/attr")
+        );
         assert_eq!(lexical(Path::new("/../../proc")), Path::new("/proc"));
         assert_eq!(lexical(Path::new("/procfoo")), Path::new("/procfoo"));
         assert!(!lexical(Path::new("/procfoo")).starts_with("/proc"));

@@ -127,7 +127,8 @@ fn drop_unknown_capabilities(process: &mut serde_json::Value) -> Vec<String> {
     };
     for set in caps.values_mut().filter_map(|s| s.as_array_mut()) {
         set.retain(|name| {
-            let known = serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            let known =
+                serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
             if !known {
                 unknown.push(name.as_str().map_or_else(|| name.to_string(), String::from));
             }
@@ -166,7 +167,13 @@ mod tests {
         let raw = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
             "capabilities":{"bounding":["CAP_UNKNOWN","CAP_KILL","UNKNOWN_CAP"]}}}"#;
         let spec = parse(raw).unwrap();
-        let b = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        let b = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
         assert_eq!(b.bounding().as_ref().unwrap().len(), 1);
         // a wrong type elsewhere is still an error
         assert!(parse(br#"{"ociVersion":"1.0.2","process":{"cwd":5}}"#).is_err());

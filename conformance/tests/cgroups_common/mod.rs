@@ -66,26 +66,14 @@ pub fn io_ctrl() -> &'static str {
 
 /// v1 hierarchies mounted under /sys/fs/cgroup: (directory name, super options).
 pub fn v1_hierarchies() -> Vec<(String, Vec<String>)> {
-    let s = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut v = Vec::new();
-    for line in s.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut r = right.split(' ');
-        if r.next() != Some("cgroup") {
+    let s = own_mountinfo();
+    let mut v: Vec<(String, Vec<String>)> = Vec::new();
+    for m in s.lines().filter_map(parse_mountinfo_line) {
+        if m.fstype != "cgroup" {
             continue;
         }
-        let opts: Vec<String> = r
-            .nth(1)
-            .unwrap_or("")
-            .split(',')
-            .map(String::from)
-            .collect();
-        let Some(mp) = left.split(' ').nth(4) else {
-            continue;
-        };
-        if let Some(name) = mp.strip_prefix("/sys/fs/cgroup/") {
+        let opts = m.super_options.split(',').map(String::from).collect();
+        if let Some(name) = m.mount_point.strip_prefix("/sys/fs/cgroup/") {
             if !v.iter().any(|(n, _)| n == name) {
                 v.push((name.to_string(), opts));
             }
@@ -165,13 +153,6 @@ pub fn add_namespace(b: &mut Bundle, ns: &str) {
         .as_array_mut()
         .unwrap()
         .push(json!({ "type": ns }));
-}
-
-pub fn remove_namespace(b: &mut Bundle, ns: &str) {
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != ns);
 }
 
 /// A busybox bundle for `id` with the test cgroups path, `resources` merged in, a cgroup
@@ -271,15 +252,6 @@ impl<'a> View<'a> {
             format!("{}{}", stdout_str(&o), stderr_str(&o)),
         )
     }
-}
-
-/// Create and start the container of bundle `b`.
-#[track_caller]
-pub fn start<'a>(rt: &'a Runtime, b: &'a Bundle, id: &str) -> Container<'a> {
-    let c = Container::with_id(rt, b, id);
-    c.create();
-    c.start();
-    c
 }
 
 /// `create` must fail with exit 1, an error that names every word of `words`, and leave no

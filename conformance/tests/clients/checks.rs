@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::containerd::Containerd;
 use super::podman::Podman;
-use super::util::{unique, wait_for, Output};
+use super::util::{status_field, unique, wait_for, Output};
 
 /// Reports on stdout and stderr and exits 3: `check_report`.
 pub const REPORT: &str = "echo hello; echo oops >&2; echo pid=$$; exit 3";
@@ -15,6 +15,23 @@ pub fn check_report(o: Output) {
     let o = o.expect_code(3);
     assert_eq!(o.lines(), ["hello", "pid=1"], "{}", o.describe());
     assert!(o.stderr.contains("oops"), "stderr lost\n{}", o.describe());
+}
+
+/// The output lines of a script that checks the spec options a client set (`out`, with the
+/// client's `describe()` as `d`): every line of `want` must be printed, and each `(field,
+/// value)` of the /proc/self/status the script printed too must hold.
+pub fn check_lines_and_status(out: &[String], d: &str, want: &[&str], status: &[(&str, &str)]) {
+    for w in want {
+        assert!(out.iter().any(|l| l == w), "missing {w:?}\n{d}");
+    }
+    let text = out.join("\n");
+    for (field, value) in status {
+        assert_eq!(
+            status_field(&text, field).as_deref(),
+            Some(*value),
+            "{field}\n{d}"
+        );
+    }
 }
 
 /// A client's answer to running `/no/such/binary`: the runtime's error reaches the user, with

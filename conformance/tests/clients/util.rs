@@ -648,13 +648,10 @@ impl Drop for Timer {
     }
 }
 
-/// The value of `key:` in a /proc/<pid>/status text.
-pub fn status_field(status: &str, key: &str) -> Option<String> {
-    status.lines().find_map(|l| {
-        l.strip_prefix(&format!("{key}:"))
-            .map(|v| v.trim().to_string())
-    })
-}
+/// The value of `key:` in a /proc/<pid>/status text (the harness parser, here for the client
+/// tests' imports).
+#[allow(unused_imports)]
+pub use hull_conformance::status_field;
 
 /// Asserts a cgroup limit for the container cgroup `rel`: the v1 file
 /// `<controller>/<rel>/<v1_file>` on v1/hybrid hosts, else the unified

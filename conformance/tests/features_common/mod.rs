@@ -5,8 +5,7 @@
 #![allow(dead_code)]
 
 use hull_conformance::*;
-use serde_json::{json, Value};
-use std::fs;
+use serde_json::Value;
 use std::time::Duration;
 
 pub const T: Duration = Duration::from_secs(10);
@@ -31,51 +30,8 @@ pub fn sh_ok(rt: &Runtime, b: &mut Bundle, script: &str) -> String {
     out
 }
 
-pub fn add_mount(b: &mut Bundle, m: Value) {
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts array")
-        .push(m);
-}
-
-pub fn remove_mount(b: &mut Bundle, dest: &str) {
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts array")
-        .retain(|m| m["destination"] != dest);
-}
-
-/// Adds a new user namespace mapping container 0..65536 to host 100000.. (uid and gid), and
-/// drops the /sys/fs/cgroup mount (cgroup v1 cannot be mounted from a user namespace).
-pub fn add_user_namespace(b: &mut Bundle) {
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("namespaces array")
-        .push(json!({ "type": "user" }));
-    b.config["linux"]["uidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    b.config["linux"]["gidMappings"] =
-        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    remove_mount(b, "/sys/fs/cgroup");
-}
-
 pub fn set_namespaces(b: &mut Bundle, ns: Value) {
     b.config["linux"]["namespaces"] = ns;
-}
-
-/// `readlink /proc/self/ns/<kind>` of the test process, e.g. `net:[4026531840]`.
-pub fn host_ns(kind: &str) -> String {
-    fs::read_link(format!("/proc/self/ns/{kind}"))
-        .unwrap_or_else(|e| panic!("readlink /proc/self/ns/{kind}: {e}"))
-        .to_string_lossy()
-        .into_owned()
-}
-
-pub fn pid_ns(pid: i32, kind: &str) -> String {
-    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
-        .unwrap_or_else(|e| panic!("readlink /proc/{pid}/ns/{kind}: {e}"))
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// Lines `key value` printed by the container -> map.
@@ -138,15 +94,6 @@ pub fn cap_mask(names: &[&str]) -> u64 {
             .position(|c| *c == n)
             .unwrap_or_else(|| panic!("unknown cap {n}"));
         m | (1u64 << bit)
-    })
-}
-
-/// Field `key:` of a /proc/<pid>/status text.
-pub fn status_field(status: &str, key: &str) -> Option<String> {
-    status.lines().find_map(|l| {
-        l.strip_prefix(key)
-            .and_then(|r| r.strip_prefix(':'))
-            .map(|r| r.trim().to_string())
     })
 }
 

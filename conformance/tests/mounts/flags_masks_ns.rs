@@ -327,7 +327,10 @@ fn no_mount_namespace_failed_create_leaves_no_mounts() {
     assert!(rt.ids_in_root().is_empty(), "state left behind");
     if !is_runc() {
         let left = mounts_under(&b.rootfs());
-        assert!(left.is_empty(), "mounts left after a failed create: {left:?}");
+        assert!(
+            left.is_empty(),
+            "mounts left after a failed create: {left:?}"
+        );
     }
 }
 
