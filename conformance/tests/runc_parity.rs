@@ -4,6 +4,8 @@
 //!   into the container's rootfs by entering the init's mount namespace (the state's `pid`), a
 //!   createContainer hook bind-mounts another with a path relative to its working directory
 //!   (runc runs it in the rootfs, before pivot_root), and both are there for the container.
+//!   With it, where hooks start: prestart and createRuntime in the bundle (runc's create and
+//!   run chdir there), createContainer in the rootfs.
 //! - run.bats "runc run with tmpfs perms" and "runc run with tmpfs": a tmpfs `mode=` wins
 //!   (also 0444 over a directory the runtime creates, and again once it exists, runc issue
 //!   3911) and never changes the covered directory; without one the tmpfs takes the covered
@@ -185,4 +187,30 @@ fn tmpfs_inherits_special_bits_of_the_covered_directory() {
     set_tmpfs_options(&mut b, "/tmp", &["noexec", "nosuid", "nodev", "rprivate"]);
     assert_eq!(stat_mode(&rt, &mut b, "/tmp", "%A"), "drwsrwsrwt");
     assert_eq!(stat_mode(&rt, &mut b, "/tmp", "%a"), "7777");
+}
+
+/// Where hooks start, which hooks written for runc rely on: runc's `create` and `run` chdir to
+/// the bundle first, so prestart and createRuntime hooks run there (bundle-relative paths
+/// work), and its init chdirs to the rootfs before createContainer hooks.
+#[test]
+fn hooks_working_directories() {
+    let rt = Runtime::new();
+    let id = unique_id("hookcwd");
+    let mut b = Bundle::busybox();
+    b.set_cgroups_path(&test_cgroups_path(&id));
+    let bundle = b.dir.display().to_string();
+    b.config["hooks"] = json!({
+        "prestart": [hook("pwd > prestart.cwd".into())],
+        "createRuntime": [hook("pwd > rootfs/../createRuntime.cwd".into())],
+        "createContainer": [hook(format!("pwd > {bundle}/createContainer.cwd"))],
+    });
+    let (code, out, err) = run_container(&rt, &mut b, &["true"]);
+    assert_eq!(code, 0, "stdout={out:?} stderr={err:?}");
+    let cwd_of = |kind: &str| {
+        fs::read_to_string(b.dir.join(format!("{kind}.cwd")))
+            .unwrap_or_else(|e| panic!("{kind} hook wrote nothing in the bundle: {e}"))
+    };
+    assert_eq!(cwd_of("prestart"), format!("{bundle}\n"));
+    assert_eq!(cwd_of("createRuntime"), format!("{bundle}\n"));
+    assert_eq!(cwd_of("createContainer"), format!("{bundle}/rootfs\n"));
 }
