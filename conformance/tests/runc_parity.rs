@@ -148,7 +148,8 @@ fn host_mode(p: &Path) -> u32 {
 
 /// run.bats "runc run with tmpfs perms": `mode=0444` on a directory the runtime creates, then
 /// again on that now existing directory (runc issue 3911: the second run failed), then no
-/// mode over a 0710 directory (inherited), then `mode=0410` (wins again).
+/// mode over a 0710 directory (inherited), then `mode=0410` (wins again). Debian 12's runc
+/// 1.1.5 predates the fix and shows 755 on the second run.
 #[test]
 fn tmpfs_mode_0444_and_inherited_perms() {
     let rt = Runtime::new();
