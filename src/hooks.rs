@@ -9,6 +9,7 @@ use oci_spec::runtime::Hook;
 use std::io::{Read, Seek, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,31 @@ pub enum DefaultEnv<'a> {
 
 /// Runs `hooks` in order; the first failure stops and fails the step.
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8], env: DefaultEnv) -> Result<()> {
+    run_hooks(kind, hooks, state_json, env, None)
+}
+
+/// Like [`run_all`], with `dir` as the hooks' working directory. runc's `create` and `run`
+/// chdir to the bundle before anything else, so its prestart and createRuntime hooks start
+/// there, and hooks written for it may use bundle-relative paths (`rootfs/lib/...`).
+pub fn run_all_in(
+    kind: &str,
+    hooks: &[Hook],
+    state_json: &[u8],
+    env: DefaultEnv,
+    dir: &Path,
+) -> Result<()> {
+    run_hooks(kind, hooks, state_json, env, Some(dir))
+}
+
+fn run_hooks(
+    kind: &str,
+    hooks: &[Hook],
+    state_json: &[u8],
+    env: DefaultEnv,
+    dir: Option<&Path>,
+) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state_json, env)
+        run_one(h, state_json, env, dir)
             .map_err(|e| anyhow!("error running {kind} hook #{i}: {e:#}"))?;
     }
     Ok(())
@@ -35,7 +59,7 @@ pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8], env: DefaultEnv) -
 /// a warning, and the remaining hooks still run.
 pub fn run_all_logged(kind: &str, hooks: &[Hook], state_json: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(e) = run_one(h, state_json, DefaultEnv::Inherit) {
+        if let Err(e) = run_one(h, state_json, DefaultEnv::Inherit, None) {
             crate::logging::warn(&format!("error running {kind} hook #{i}: {e:#}"));
         }
     }
@@ -78,9 +102,12 @@ fn status_text(st: ExitStatus) -> String {
     }
 }
 
-fn run_one(h: &Hook, state_json: &[u8], default_env: DefaultEnv) -> Result<()> {
+fn run_one(h: &Hook, state_json: &[u8], default_env: DefaultEnv, dir: Option<&Path>) -> Result<()> {
     let path = h.path();
     let mut cmd = Command::new(path);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
     // argv exactly as given: args[0] is argv[0] (not necessarily the path).
     if let Some(args) = h.args().as_ref().filter(|a| !a.is_empty()) {
         cmd.arg0(&args[0]).args(&args[1..]);

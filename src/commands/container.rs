@@ -409,8 +409,9 @@ fn spawn(
     let run_hooks = |pid: i32| -> Result<()> {
         let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
         let env = crate::hooks::DefaultEnv::Inherit;
-        crate::hooks::run_all("prestart", &prestart, &st, env)?;
-        crate::hooks::run_all("createRuntime", &create_runtime, &st, env)
+        let dir = &bundle.dir;
+        crate::hooks::run_all_in("prestart", &prestart, &st, env, dir)?;
+        crate::hooks::run_all_in("createRuntime", &create_runtime, &st, env, dir)
     };
     let seccomp_agent = |pid: i32, fd: OwnedFd| {
         send_to_agent(o.id, "creating", pid, &bundle.dir, &bundle.spec, &fd)

@@ -82,17 +82,20 @@ fn run_hooks(id: &str, bundle: &Bundle, pid: i32) -> Result<()> {
     };
     let st = super::hook_state(id, "created", pid, &bundle.dir, &bundle.spec);
     let inherit = || crate::hooks::DefaultEnv::Inherit;
-    crate::hooks::run_all(
+    // From the bundle, as `create` runs them (runc's restore chdirs there too).
+    crate::hooks::run_all_in(
         "prestart",
         h.prestart().as_deref().unwrap_or(&[]),
         &st,
         inherit(),
+        &bundle.dir,
     )?;
-    crate::hooks::run_all(
+    crate::hooks::run_all_in(
         "createRuntime",
         h.create_runtime().as_deref().unwrap_or(&[]),
         &st,
         inherit(),
+        &bundle.dir,
     )
 }
 

@@ -269,6 +269,11 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         .as_ref()
         .and_then(|h| h.create_container().as_ref())
     {
+        // runc runs them from the rootfs (its init chdirs there first): hooks that mount into
+        // the rootfs by relative path (`./lib/...`, runc's hooks library test) rely on it.
+        // pivot_root and chroot set their own working directory afterwards.
+        std::env::set_current_dir(cfg.rootfs)
+            .with_context(|| format!("chdir to rootfs {}", cfg.rootfs.display()))?;
         let state = crate::commands::hook_state(
             cfg.id,
             "created",
