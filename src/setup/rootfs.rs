@@ -241,6 +241,7 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
 /// cover it with an empty tmpfs where it cannot be unmounted.
 fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    let mut mount_points = std::collections::HashMap::new();
     let mut targets = Vec::new();
     for line in info.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
@@ -248,21 +249,32 @@ fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
         };
         let f: Vec<&str> = pre.split(' ').collect();
         let fstype = post.split(' ').next().unwrap_or("");
-        let (Some(&root), Some(&mp)) = (f.get(3), f.get(4)) else {
+        let (Some(&id), Some(&parent), Some(&root), Some(&mp)) =
+            (f.first(), f.get(1), f.get(3), f.get(4))
+        else {
             continue;
         };
         let mp = unescape_mountinfo(mp);
+        mount_points.insert(id, mp.clone());
         if root == "/"
             && (fstype == "proc" || fstype == "sysfs")
             && !Path::new(&mp).starts_with(rootfs)
         {
-            targets.push(mp);
+            targets.push((mp, parent));
         }
     }
     // Deepest first, so a parent's detach does not hide a child still to handle.
-    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
-    for t in targets {
-        // Keep the unmount from propagating anywhere.
+    targets.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+    for (t, parent) in targets {
+        // Keep the unmount from propagating anywhere: the kernel sends an unmount to the
+        // peers of the PARENT mount (with rootfsPropagation rshared the host's "/" is one),
+        // so that parent stops sending first; the mount itself for its own submounts.
+        if let Some(p) = mount_points.get(parent) {
+            match sys_mount(None, p, None, libc::MS_SLAVE, None) {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) => {}
+                r => r.with_context(|| format!("making {p} a slave"))?,
+            }
+        }
         match sys_mount(None, &t, None, libc::MS_SLAVE | libc::MS_REC, None) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             r => r.with_context(|| format!("making {t} a slave"))?,
