@@ -72,6 +72,18 @@ done
 for m in $HULL_VM_MODULES; do
     insmod "$m" || echo "HULL-VM-WARN insmod $m failed"
 done
+# run-v2.sh's ext4 scratch disk replaces the tmpfs /tmp (idmapped mounts, like a host's disk);
+# virtio_blk probes asynchronously, so give /dev/vda a moment to appear.
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+if [ -b /dev/vda ]; then
+    mount -t ext4 /dev/vda /tmp && chmod 1777 /tmp || fail "mount the scratch disk on /tmp"
+else
+    echo "HULL-VM-WARN no scratch disk /dev/vda: /tmp stays a tmpfs"
+fi
 echo "HULL-VM-INFO kernel $(uname -r) cgroup2 controllers: $(cat $cg/cgroup.subtree_control)"
 echo "HULL-VM-INFO tests: $HULL_VM_TESTS args: $HULL_VM_ARGS"
 

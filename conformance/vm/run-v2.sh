@@ -9,7 +9,7 @@
 #   --shell: boot to an interactive shell on the console (stdio) instead; exit it to power off.
 #   TEST: conformance test binaries (file names under conformance/tests/ without .rs) or
 #         shell tests conformance/vm/tests/NAME.sh (run with busybox sh inside the VM);
-#         default $HULL_VM_TESTS or "v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input",
+#         default $HULL_VM_TESTS or "v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm",
 #         keeping only those that exist (with --script: none).
 #   TEST-BINARY-ARGS: passed to every test binary (libtest filters, --skip NAME, --exact ...).
 # env:
@@ -19,7 +19,10 @@
 #   HULL_VM_CACHE    where the extracted Debian kernel is kept (default /var/cache/hull-vm)
 #   HULL_VM_KERNEL_PKG  Debian kernel package (default: what linux-image-amd64 depends on)
 #   HULL_VM_VERBOSE=1   stream the whole serial console instead of the summary lines
-#   HULL_VM_MODULES  kernel modules to insmod in the VM (default "loop bfq")
+#   HULL_VM_MODULES  kernel modules to insmod in the VM (default "loop bfq veth fuse
+#                    virtio_pci virtio_blk crc32c_generic ext4": loop devices and bfq for cgroups.rs, veth for
+#                    spec13's netDevices, /dev/fuse for mounts.rs, the ext4 scratch disk)
+#   HULL_VM_DISK_SIZE  size of the ext4 scratch disk mounted on /tmp (default 4G, sparse)
 #   HULL_VM_ROOT_CONTROLLERS  controllers /init enables in the root cgroup (default "all", as
 #                    systemd does; "" leaves all the enabling to hull)
 #   HULL_VM_CMDLINE  extra kernel command line (e.g. "apparmor=1 security=apparmor")
@@ -63,7 +66,7 @@ done
 explicit=1
 if [ ${#tests[@]} -eq 0 ] && [ -z "$script" ]; then
     explicit=0
-    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input}"
+    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm}"
 fi
 
 # ---------------------------------------------------------------------------
@@ -73,6 +76,7 @@ need_pkgs=()
 command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v jq >/dev/null || need_pkgs+=(jq)
+command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     log "installing ${need_pkgs[*]}"
     apt-get update -qq
@@ -239,7 +243,7 @@ add_mod() {
     modlist+=("/lib/modules/$kver/$1.ko")
 }
 if [ -n "$kver" ]; then
-    for m in ${HULL_VM_MODULES-loop bfq}; do add_mod "$m"; done
+    for m in ${HULL_VM_MODULES-loop bfq veth fuse virtio_pci virtio_blk crc32c_generic ext4}; do add_mod "$m"; done
 fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$stage/etc/group"
@@ -284,6 +288,15 @@ if [ "$accel" = auto ] && ! { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null;
     accel=tcg
 fi
 console=$tdir/console.log
+# /tmp in the VM (where the tests put their bundles) is an ext4 disk, not a tmpfs: the host's
+# /tmp is a disk filesystem too, and a 6.1 kernel's tmpfs has no idmapped mounts (6.3+).
+# Made afresh (sparse) for every boot; /init mounts it when the disk shows up.
+disk=$tdir/scratch.img
+new_disk() {
+    rm -f "$disk"
+    truncate -s "${HULL_VM_DISK_SIZE:-4G}" "$disk"
+    mkfs.ext4 -q -F -E root_owner=0:0 "$disk" || die "mkfs.ext4 $disk (package e2fsprogs)"
+}
 
 # boot ACCEL: start qemu in the background (pid in $qpid), serial console to $console
 boot() {
@@ -291,6 +304,7 @@ boot() {
     [ "$1" = kvm ] && cpu=host
     timeout=${HULL_VM_TIMEOUT:-$([ "$1" = kvm ] && echo 300 || echo 900)}
     : >"$console"
+    new_disk
     log "booting ($1, timeout ${timeout}s), console log: $console"
     start=$(date +%s)
     # In a subshell that forwards SIGTERM: bash then reports no "Aborted" job when qemu dies
@@ -302,6 +316,7 @@ boot() {
             -nodefaults -no-user-config -display none -monitor none -no-reboot \
             -serial "file:$console" \
             -kernel "$kdir/vmlinuz" -initrd "$initrd" \
+            -drive "file=$disk,if=virtio,format=raw,cache=unsafe" \
             -append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init ${HULL_VM_CMDLINE:-}" \
             </dev/null >"$tdir/qemu.out" 2>&1 &
         p=$!
@@ -320,9 +335,11 @@ if [ $shell = 1 ]; then
     [ "$accel" = auto ] && accel=tcg
     [ "$accel" = kvm ] && cpu=host || cpu=max
     log "interactive shell ($accel); exit the shell to power off"
+    new_disk
     exec qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "${HULL_VM_MEM:-1G}" \
         -smp "${HULL_VM_SMP:-2}" -nodefaults -no-user-config -display none -no-reboot \
         -serial mon:stdio -kernel "$kdir/vmlinuz" -initrd "$initrd" \
+        -drive "file=$disk,if=virtio,format=raw,cache=unsafe" \
         -append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init ${HULL_VM_CMDLINE:-}"
 fi
 if [ "$accel" = auto ]; then

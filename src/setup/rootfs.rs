@@ -231,15 +231,30 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
 /// cover it with an empty tmpfs where it cannot be unmounted.
 fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
     let info = crate::util::mountinfo::read()?;
-    let mut targets: Vec<String> = crate::util::mountinfo::entries(&info)
-        .filter(|e| e.root == "/" && matches!(e.fstype, "proc" | "sysfs"))
-        .map(|e| crate::util::mountinfo::unescape(e.mount_point))
-        .filter(|mp| !Path::new(mp).starts_with(rootfs))
-        .collect();
+    let mut mount_points = std::collections::HashMap::new();
+    let mut targets = Vec::new();
+    for e in crate::util::mountinfo::entries(&info) {
+        let mp = crate::util::mountinfo::unescape(e.mount_point);
+        if e.root == "/"
+            && matches!(e.fstype, "proc" | "sysfs")
+            && !Path::new(&mp).starts_with(rootfs)
+        {
+            targets.push((mp.clone(), e.parent));
+        }
+        mount_points.insert(e.id, mp);
+    }
     // Deepest first, so a parent's detach does not hide a child still to handle.
-    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
-    for t in targets {
-        // Keep the unmount from propagating anywhere.
+    targets.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+    for (t, parent) in targets {
+        // Keep the unmount from propagating anywhere: the kernel sends an unmount to the
+        // peers of the PARENT mount (with rootfsPropagation rshared the host's "/" is one),
+        // so that parent stops sending first; the mount itself for its own submounts.
+        if let Some(p) = mount_points.get(parent) {
+            match sys_mount(None, p, None, libc::MS_SLAVE, None) {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) => {}
+                r => r.with_context(|| format!("making {p} a slave"))?,
+            }
+        }
         match sys_mount(None, &t, None, libc::MS_SLAVE | libc::MS_REC, None) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             r => r.with_context(|| format!("making {t} a slave"))?,

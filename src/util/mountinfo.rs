@@ -8,6 +8,8 @@ use std::path::PathBuf;
 /// One mount, its fields as written (paths still escaped: unescape what you use).
 #[derive(Debug, PartialEq)]
 pub struct Entry<'a> {
+    pub id: &'a str,
+    pub parent: &'a str,
     pub root: &'a str,
     pub mount_point: &'a str,
     pub fstype: &'a str,
@@ -31,9 +33,13 @@ pub fn entries(text: &str) -> impl Iterator<Item = Entry<'_>> {
 
 fn parse_line(line: &str) -> Option<Entry<'_>> {
     let (fields, fs) = line.split_once(" - ")?;
-    let mut f = fields.split(' ').skip(3);
+    let mut f = fields.split(' ');
+    let id = f.next()?;
+    let parent = f.next()?;
     Some(Entry {
-        root: f.next()?,
+        id,
+        parent,
+        root: f.nth(1)?,
         mount_point: f.next()?,
         fstype: fs.split(' ').next().filter(|t| !t.is_empty())?,
     })

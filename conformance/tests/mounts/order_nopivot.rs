@@ -205,6 +205,38 @@ fn no_pivot_rshared_does_not_leak_the_rootfs() {
     assert_eq!(on_root(), before, "a mount leaked onto the host's /");
 }
 
+/// --no-pivot with rootfsPropagation rshared, run from a mount namespace whose "/" is shared
+/// (as on systemd hosts; made here with unshare, the dev host's "/" is private): hiding the
+/// full /proc and /sys detaches them in the container's namespace, and the kernel sends an
+/// unmount to the peers of the PARENT mount, so without making that parent a slave first the
+/// caller lost its own /proc (found in the v2 VM, whose init makes "/" rshared). The bundle is
+/// bound on itself so the rootfs's parent mount (made private) is not "/". runc 1.3.6 fails
+/// this (its msMoveRoot makes only the proc mount itself a slave): a runc bug.
+#[test]
+fn no_pivot_rshared_keeps_the_callers_proc_and_sys() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.set_args(&["true"]);
+    b.save();
+    let id = unique_id("nopivot");
+    let _c = Container::with_id(&rt, &b, &id);
+    let run = rt.cmd(&["run", "--no-pivot", "--bundle", b.dir_str(), &id]);
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "shared", "sh", "-c"])
+        .arg(
+            "mount --bind \"$BUNDLE\" \"$BUNDLE\" || exit 1; \"$0\" \"$@\"; rc=$?; \
+             test -e /proc/self/mountinfo && echo proc-kept; \
+             test -d /sys/kernel && echo sys-kept; exit $rc",
+        )
+        .env("BUNDLE", b.dir_str())
+        .arg(run.get_program())
+        .args(run.get_args());
+    let o = output_with_timeout(&mut cmd, std::time::Duration::from_secs(60));
+    assert_ok(&o, "run --no-pivot in a shared mount namespace");
+    assert_eq!(stdout_str(&o), "proc-kept\nsys-kept\n");
+}
+
 /// Without a /dev mount the default nodes and links are made in the rootfs's own /dev (runc
 /// does the same; the rootfs keeps them).
 #[test]
