@@ -19,9 +19,10 @@
 #   HULL_VM_CACHE    where the extracted Debian kernel is kept (default /var/cache/hull-vm)
 #   HULL_VM_KERNEL_PKG  Debian kernel package (default: what linux-image-amd64 depends on)
 #   HULL_VM_VERBOSE=1   stream the whole serial console instead of the summary lines
-#   HULL_VM_MODULES  kernel modules to insmod in the VM (default "loop bfq veth fuse
-#                    virtio_pci virtio_blk crc32c_generic ext4": loop devices and bfq for cgroups.rs, veth for
-#                    spec13's netDevices, /dev/fuse for mounts.rs, the ext4 scratch disk)
+#   HULL_VM_MODULES  kernel modules to insmod in the VM (default "loop bfq veth bridge fuse
+#                    virtio_pci virtio_blk crc32c_generic ext4": loop devices and bfq for
+#                    cgroups_io_devices.rs, veth and a bridge for spec13_devices' netDevices,
+#                    /dev/fuse for mounts.rs, the ext4 scratch disk)
 #   HULL_VM_DISK_SIZE  size of the ext4 scratch disk mounted on /tmp (default 4G, sparse)
 #   HULL_VM_ROOT_CONTROLLERS  controllers /init enables in the root cgroup (default "all", as
 #                    systemd does; "" leaves all the enabling to hull)
@@ -243,7 +244,7 @@ add_mod() {
     modlist+=("/lib/modules/$kver/$1.ko")
 }
 if [ -n "$kver" ]; then
-    for m in ${HULL_VM_MODULES-loop bfq veth fuse virtio_pci virtio_blk crc32c_generic ext4}; do add_mod "$m"; done
+    for m in ${HULL_VM_MODULES-loop bfq veth bridge fuse virtio_pci virtio_blk crc32c_generic ext4}; do add_mod "$m"; done
 fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$stage/etc/group"
