@@ -12,11 +12,11 @@
 use hull_conformance::*;
 use serde_json::{json, Value};
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 /// Host id of the container's root.
@@ -208,44 +208,10 @@ fn userns_oom_score_adj() {
     }
 }
 
-/// Receives one message on `s` and the fd sent with it (SCM_RIGHTS), if any.
-fn recv_with_fd(s: &UnixStream) -> (Vec<u8>, Option<OwnedFd>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: a zeroed msghdr is a valid initial value; it points to live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-    buf.truncate(n as usize);
-    // SAFETY: walking the control buffer the kernel filled.
-    let fd = unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS).then(|| {
-            OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd))
-        })
-    };
-    (buf, fd)
-}
-
 /// One agent connection on `l` (bounded wait): the payload and the fd that came with it.
 fn accept_agent(l: &UnixListener) -> (Vec<u8>, Option<OwnedFd>) {
-    l.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + budget(T);
-    let s = loop {
-        match l.accept() {
-            Ok((s, _)) => break s,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("the runtime never connected to listenerPath: {e}"),
-        }
-    };
+    let s = accept_within(l, budget(T))
+        .unwrap_or_else(|e| panic!("the runtime never connected to listenerPath: {e}"));
     s.set_nonblocking(false).unwrap();
     s.set_read_timeout(Some(T)).unwrap();
     let (mut data, fd) = recv_with_fd(&s);
