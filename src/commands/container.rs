@@ -227,11 +227,13 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
     // No mount namespace (none new, none joined): the mounts land in ours, to undo on delete.
     let mount_ns = oci_spec::runtime::LinuxNamespaceType::Mount;
-    let host_mounts = if ns.has_new(mount_ns) || ns.joins(mount_ns) {
-        None
-    } else {
-        Some(crate::setup::host_mounts::count(&bundle.rootfs)?)
-    };
+    // (A rootfs that is the host's "/" gets no mounts at all: see rootfs::prepare.)
+    let host_mounts =
+        if ns.has_new(mount_ns) || ns.joins(mount_ns) || bundle.rootfs == Path::new("/") {
+            None
+        } else {
+            Some(crate::setup::host_mounts::count(&bundle.rootfs)?)
+        };
     let mut state = ContainerState {
         id: o.id.to_string(),
         pid: 0,

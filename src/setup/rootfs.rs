@@ -38,6 +38,16 @@ pub struct RootfsOptions<'a> {
 
 /// Mounts everything the spec asks for under the rootfs (still seen from the host's root).
 pub fn prepare(o: &RootfsOptions) -> Result<()> {
+    if o.host_mount_ns && o.rootfs == Path::new("/") {
+        // The host's own root in the host's mount namespace: a bind over our own "/" would be
+        // invisible to us and detaching it on delete would hit the real root, and mounts or
+        // device nodes would land on the host. Like runc, which prepares no rootfs without a
+        // mount namespace, do nothing; mounts asked for are refused rather than dropped.
+        if o.spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+            bail!("mounts need a mount namespace when the root is the host's \"/\"");
+        }
+        return Ok(());
+    }
     let linux = o.spec.linux().as_ref();
     // Stop our mounts from propagating back to the host, and host mounts from leaking in
     // except as the spec's propagation asks (runc's default is rslave). The flag is applied to
@@ -73,11 +83,15 @@ pub fn prepare(o: &RootfsOptions) -> Result<()> {
     let dev = mount_all(&ctx, o.spec)?;
     let spec_devices: &[_] = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
     let userns_open = o.userns.then_some(o.open_source);
-    if dev.setup_nodes {
+    // Sharing the runtime's mount namespace, /dev under the rootfs may be the host's own (a
+    // rootfs of "/"): runc sets up no devices without a mount namespace, and neither do we.
+    if dev.setup_nodes && !o.host_mount_ns {
         devices::create_default_devices(&root, userns_open, spec_devices, !dev.mounted)?;
         devices::create_symlinks(&root, dev.has_devpts)?;
     }
-    devices::create_spec_devices(&root, userns_open, spec_devices)?;
+    if !o.host_mount_ns {
+        devices::create_spec_devices(&root, userns_open, spec_devices)?;
+    }
     crate::util::path::create_in_root(&root, Path::new("/dev"), Leaf::Dir).ok();
     if dev.readonly {
         let fd = crate::util::path::open_in_root(&root, Path::new("/dev"))?;
