@@ -290,13 +290,33 @@ pub fn apply_v1(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
             default_allow: true,
             exceptions: vec![('x', None, None, 0)],
         });
+    // Each write(2) is one rule, applied in order: devices.allow and devices.deny are opened
+    // once each and kept for the whole transition (a dozen rules otherwise cost a dozen
+    // opens of a fresh cgroup file).
+    let (mut allow, mut deny) = (None, None);
     for r in current.transition(&target) {
-        let file = if r.allow {
-            "devices.allow"
+        let (slot, file) = if r.allow {
+            (&mut allow, "devices.allow")
         } else {
-            "devices.deny"
+            (&mut deny, "devices.deny")
         };
-        util::write(dir, file, &r.cgroup_string())?;
+        let rule = r.cgroup_string();
+        let path = dir.join(file);
+        let res = match slot {
+            Some(f) => Ok(f),
+            None => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map(|f| slot.insert(f)),
+        }
+        .and_then(|f: &mut std::fs::File| std::io::Write::write_all(f, rule.as_bytes()));
+        res.map_err(|e| {
+            anyhow::Error::new(e).context(format!(
+                "failed to write {:?} to {}",
+                rule,
+                path.display()
+            ))
+        })?;
     }
     Ok(())
 }

@@ -119,6 +119,19 @@ pub(crate) fn pids_recursive(dir: &Path) -> Result<Vec<i32>> {
     Ok(out)
 }
 
+/// The cheap path of destroying a container's cgroup: a single rmdir of each directory, in
+/// order. rmdir of a cgroup succeeds only when no process and no child cgroup is left in it,
+/// so when every one succeeds (or is already gone) there was nothing to kill and nothing
+/// below: the same end state as killing, listing and removing the tree, without reading
+/// cgroup.procs or listing each directory. Stops at the first directory that is busy (or any
+/// other error) and returns false: the caller then does the full kill-and-remove.
+pub(crate) fn rmdir_if_empty<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> bool {
+    dirs.into_iter().all(|d| match std::fs::remove_dir(d) {
+        Ok(()) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    })
+}
+
 /// rmdir `dir` and all its sub-directories, deepest first. EBUSY is retried with backoff
 /// (a cgroup whose last task just exited can stay busy for a moment). A missing directory is
 /// not an error.

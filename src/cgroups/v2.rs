@@ -632,6 +632,10 @@ impl Manager for V2Manager {
     }
 
     fn destroy(&self) -> Result<()> {
+        // Nothing left in it (the usual case after the init exited): one rmdir does it.
+        if util::rmdir_if_empty([self.path.as_path()]) {
+            return Ok(());
+        }
         kill_all(&self.path)?;
         util::remove_cgroup_tree(&self.path)
     }

@@ -222,7 +222,7 @@ fn mount_fs(
         super::proc_guard::check_dest(dest, typ)?;
     }
     // A tmpfs without mode= takes the mode of the directory it covers (runc's rule).
-    let covered_mode = if typ == "tmpfs" {
+    let covered_mode = if typ == "tmpfs" && !has_mode_option(opts) {
         open_in_root(ctx.root, dest)
             .ok()
             .map(|fd| crate::util::path::fd_mode(&fd))
@@ -272,6 +272,9 @@ fn mount_fs(
         Some(&super::lsm::label_mount_data(typ, &data)),
     )?;
     drop(target);
+    if lower.is_none() && !has_finishing_steps(opts) {
+        return Ok(());
+    }
     let mounted = open_in_root(ctx.root, dest)?;
     if let Some(lower) = lower {
         copy_up(&lower, &mounted).context("tmpcopyup")?;
@@ -284,12 +287,17 @@ fn not_ordinary_dir(typ: &str) -> Result<OwnedFd> {
     bail!("filesystem {typ:?} must be mounted on ordinary directory")
 }
 
+fn has_mode_option(opts: &MountOptions) -> bool {
+    opts.data.split(',').any(|o| o.starts_with("mode="))
+}
+
 /// The filesystem data for the mount: a tmpfs over an existing directory with no `mode=` of
 /// its own gets that directory's mode (a new directory keeps tmpfs's 1777).
 fn tmpfs_data(typ: &str, opts: &MountOptions, covered_mode: Option<u32>) -> String {
-    let has_mode = opts.data.split(',').any(|o| o.starts_with("mode="));
     match covered_mode {
-        Some(m) if typ == "tmpfs" && !has_mode && m & libc::S_IFMT == libc::S_IFDIR => {
+        Some(m)
+            if typ == "tmpfs" && !has_mode_option(opts) && m & libc::S_IFMT == libc::S_IFDIR =>
+        {
             let mode = format!("mode={:o}", m & 0o7777);
             if opts.data.is_empty() {
                 mode
@@ -299,6 +307,12 @@ fn tmpfs_data(typ: &str, opts: &MountOptions, covered_mode: Option<u32>) -> Stri
         }
         _ => opts.data.clone(),
     }
+}
+
+/// Whether [`finish`] has anything to do (most mounts: no, and then the new mount need not
+/// be reopened).
+fn has_finishing_steps(opts: &MountOptions) -> bool {
+    !opts.propagation.is_empty() || opts.attr_set != 0 || opts.attr_clr != 0
 }
 
 /// Propagation changes and recursive attributes, applied once the mount exists.

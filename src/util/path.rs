@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 #[repr(C)]
@@ -115,6 +116,9 @@ pub fn create_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd
     if let Ok(fd) = open_in_root(root, path) {
         return Ok(fd);
     }
+    if let Some(fd) = create_leaf(root, path, leaf) {
+        return Ok(fd);
+    }
     // Something is missing: find what the path really names inside the root (following
     // symlinks, even dangling ones, as if the root were `/`), and create that.
     let rel = secure_join(root, path)?;
@@ -163,6 +167,57 @@ pub fn create_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd
         done = next;
     }
     open_in_root(root, path).with_context(|| format!("opening {} in rootfs", path.display()))
+}
+
+/// The common case of [`create_in_root`], in a few syscalls: the parent exists and only the
+/// last component is missing. The parent is resolved inside the root; the entry is created in
+/// it without following anything (a dangling symlink there makes mkdirat/openat fail with
+/// EEXIST/ELOOP), and reopened from the parent refusing symlinks, so it is exactly what we
+/// made. None when that does not apply or fails: the caller then takes the general path.
+fn create_leaf(root: &OwnedFd, path: &Path, leaf: Leaf) -> Option<OwnedFd> {
+    let rel = relative(path);
+    let name = match rel.components().next_back() {
+        Some(Component::Normal(n)) => n,
+        _ => return None,
+    };
+    let parent_path = rel.parent().filter(|p| !p.as_os_str().is_empty());
+    let parent = open_in_root(root, parent_path.unwrap_or(Path::new("."))).ok()?;
+    let cname = CString::new(name.as_bytes()).ok()?;
+    // SAFETY: plain syscalls on a valid fd and NUL-terminated name.
+    let r = unsafe {
+        match leaf {
+            Leaf::Dir => libc::mkdirat(parent.as_raw_fd(), cname.as_ptr(), 0o755),
+            Leaf::File => {
+                let fd = libc::openat(
+                    parent.as_raw_fd(),
+                    cname.as_ptr(),
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_WRONLY
+                        | libc::O_CLOEXEC
+                        | libc::O_NOFOLLOW,
+                    0o644,
+                );
+                if fd >= 0 {
+                    libc::close(fd);
+                    0
+                } else {
+                    -1
+                }
+            }
+        }
+    };
+    if r != 0 {
+        return None;
+    }
+    openat2(
+        parent.as_raw_fd(),
+        Path::new(name),
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+        RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH,
+    )
+    .ok()
 }
 
 /// Resolves `path` inside `root` into a symlink-free relative path, following every symlink

@@ -181,6 +181,14 @@ impl Manager for V1Manager {
     }
 
     fn destroy(&self) -> Result<()> {
+        // Usually the init is gone and nothing is left: plain rmdirs are enough. The freezer
+        // directory goes last, so that if anything is left the full path below still has it
+        // to freeze the processes while it kills them.
+        let freezer = self.freezer_dir();
+        let others = self.all_dirs().filter(|d| Some(*d) != freezer);
+        if util::rmdir_if_empty(others.chain(freezer)) {
+            return Ok(());
+        }
         // cgroup.kill of the hybrid unified directory kills the whole tree in one write.
         if let Some(u) = &self.unified {
             if u.join("cgroup.kill").exists() {
