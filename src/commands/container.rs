@@ -281,15 +281,28 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,
     };
+    // Runs right after the clone, while the init sets itself up (we only wait meanwhile).
     // Without a cgroup (rootless) only the recorded pid lets `delete --force` find the init
-    // of a create that was killed before it finished.
-    let record_pid = |pid: i32| -> Result<()> {
-        let mut early = state.clone();
-        early.pid = pid;
-        early.pid_start = crate::util::proc::stat(pid)
+    // of a create that was killed before it finished: it is saved at once. Otherwise the
+    // state and pid files are written under temp names now and renamed into place once the
+    // init is ready (see `record`).
+    let early = std::cell::RefCell::new(None);
+    let after_clone = |pid: i32| -> Result<()> {
+        let mut st = state.clone();
+        st.pid = pid;
+        st.pid_start = crate::util::proc::stat(pid)
             .map(|s| s.start_time)
             .context("reading the init's start time")?;
-        g.store.save(&early)
+        if no_cgroup {
+            return g.store.save(&st);
+        }
+        st.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
+        let pid_file = o
+            .pid_file
+            .map(|p| stage_pid_file(Path::new(p), pid))
+            .transpose()?;
+        *early.borrow_mut() = Some((st.pid_start, g.store.stage(&st)?, pid_file));
+        Ok(())
     };
     crate::steps::mark("exec fifo");
     let mut launched = spawn(
@@ -301,7 +314,7 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         pidfd_receiver.as_ref(),
         cgroup.as_ref(),
         seccomp.as_ref(),
-        no_cgroup.then_some(&record_pid as &dyn Fn(i32) -> Result<()>),
+        &after_clone,
     )?;
     crate::logging::debug(&format!(
         "container {} init pid {} is ready",
@@ -315,16 +328,10 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
             // instruction.
             crate::setup::rdt::add_pid(groups, launched.pid)?;
         }
-        state.pid_start = crate::util::proc::stat(launched.pid)
-            .map(|s| s.start_time)
-            .context("reading the init's start time")?;
         // Now with what only exists after the launch (the systemd unit's invocation); a
         // rootless container without a cgroup records none.
         state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
-        g.store.save(&state)?;
-        if let Some(p) = o.pid_file {
-            write_pid_file(Path::new(p), launched.pid)?;
-        }
+        record(g, o, &mut state, early.borrow_mut().take())?;
         if let Some(sock) = &pidfd_receiver {
             send_pidfd(sock, &launched.pidfd, "standard")?;
         }
@@ -346,6 +353,45 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         launched,
         console_receiver,
     })
+}
+
+/// The state and pid file written after the clone: the init's start time, the state file,
+/// the pid file.
+type Early = (
+    u64,
+    crate::util::fs::Staged,
+    Option<crate::util::fs::Staged>,
+);
+
+/// Saves the state of a ready init and writes the pid file: by renaming the files written
+/// after the clone into place when the state is still what they say (the usual case), else
+/// by writing them now.
+fn record(
+    g: &Globals,
+    o: &CreateOptions,
+    state: &mut ContainerState,
+    early: Option<Early>,
+) -> Result<()> {
+    let pid_start = match &early {
+        Some((start, _, _)) => *start,
+        None => crate::util::proc::stat(state.pid)
+            .map(|s| s.start_time)
+            .context("reading the init's start time")?,
+    };
+    state.pid_start = pid_start;
+    match early {
+        Some((_, staged, pid_file)) if staged.data() == serde_json::to_vec(&*state)?.as_slice() => {
+            staged.commit()?;
+            pid_file.map_or(Ok(()), |f| f.commit())
+        }
+        _ => {
+            g.store.save(state)?;
+            match o.pid_file {
+                Some(p) => write_pid_file(Path::new(p), state.pid),
+                None => Ok(()),
+            }
+        }
+    }
 }
 
 /// runc's checks before a container takes its cgroup (refused since runc 1.2 for a non-empty
@@ -376,7 +422,7 @@ fn spawn(
     pidfd_receiver: Option<&OwnedFd>,
     cgroup: &dyn Manager,
     seccomp: Option<&crate::seccomp::Prepared>,
-    record_pid: Option<&dyn Fn(i32) -> Result<()>>,
+    after_clone: &dyn Fn(i32) -> Result<()>,
 ) -> Result<Launched> {
     let hooks = bundle.spec.hooks().as_ref();
     let prestart = hooks.and_then(|h| h.prestart().clone()).unwrap_or_default();
@@ -424,7 +470,7 @@ fn spawn(
             cgroup,
             runtime_hooks: &run_hooks,
             seccomp_agent: &seccomp_agent,
-            record_pid,
+            after_clone,
         },
     )
 }
@@ -471,12 +517,17 @@ pub fn send_pidfd(sock: &OwnedFd, pidfd: &OwnedFd, kind: &str) -> Result<()> {
 
 /// The pid file: the pid with no newline, replaced atomically so readers never see it empty.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    stage_pid_file(path, pid)?.commit()
+}
+
+/// [`write_pid_file`] up to the rename.
+fn stage_pid_file(path: &Path, pid: i32) -> Result<crate::util::fs::Staged> {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
         std::env::current_dir()?.join(path)
     };
-    crate::util::fs::write_atomic(&abs, pid.to_string().as_bytes(), 0o644)
+    crate::util::fs::stage_atomic(&abs, pid.to_string().into_bytes(), 0o644)
 }
 
 /// Removes everything a container has: remaining processes (via the cgroup), the cgroup,

@@ -29,9 +29,10 @@ pub struct ParentDuties<'a> {
     pub runtime_hooks: &'a dyn Fn(i32) -> Result<()>,
     /// Hands the init's seccomp notify fd to the agent at listenerPath.
     pub seccomp_agent: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
-    /// Records the init's pid as soon as it exists, where no cgroup would let a later
-    /// `delete --force` find it after hull was killed mid-create (rootless without a cgroup).
-    pub record_pid: Option<&'a dyn Fn(i32) -> Result<()>>,
+    /// Runs as soon as the init exists, while it sets itself up: records its pid where no
+    /// cgroup would let a later `delete --force` find it after hull was killed mid-create
+    /// (rootless without a cgroup), and does what can be done before it is ready.
+    pub after_clone: &'a dyn Fn(i32) -> Result<()>,
 }
 
 /// Clones the init and drives the handshake until Ready.
@@ -105,7 +106,7 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
                 chan: parent_end,
                 net_devices: Default::default(),
             };
-            let recorded = duties.record_pid.map_or(Ok(()), |record| record(pid));
+            let recorded = (duties.after_clone)(pid);
             match recorded.and_then(|()| handshake(cfg, duties, &mut launched, new_user)) {
                 Ok(()) => Ok(launched),
                 Err(e) => {

@@ -5,7 +5,7 @@
 
 pub mod id;
 
-use crate::util::{fs::write_atomic, proc};
+use crate::util::proc;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -154,8 +154,13 @@ impl Store {
     }
 
     pub fn save(&self, st: &ContainerState) -> Result<()> {
+        self.stage(st)?.commit()
+    }
+
+    /// Writes `st` under a temp name, for [`crate::util::fs::Staged::commit`] to put in place.
+    pub fn stage(&self, st: &ContainerState) -> Result<crate::util::fs::Staged> {
         let data = serde_json::to_vec(st)?;
-        write_atomic(&self.dir(&st.id).join(STATE_FILE), &data, 0o600)
+        crate::util::fs::stage_atomic(&self.dir(&st.id).join(STATE_FILE), data, 0o600)
     }
 
     /// Removes the container's directory and everything in it.
