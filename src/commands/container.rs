@@ -137,83 +137,11 @@ fn check_terminal_options(spec: &Spec, o: &CreateOptions) -> Result<()> {
 
 /// Creates the container up to the point where its init waits to be started.
 pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
-    crate::state::id::validate(o.id)?;
-    let bundle = crate::spec::load_bundle(o.bundle)?;
-    crate::steps::mark("load config");
-    check_terminal_options(&bundle.spec, o)?;
-    let seccomp = match bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-    {
-        Some(s) => Some(crate::seccomp::prepare(s)?),
-        None => None,
-    };
-    crate::steps::mark("seccomp prepare");
-    let ns = namespaces::plan(
-        bundle
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_deref())
-            .unwrap_or(&[]),
-    )?;
-    let cgroups_path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned());
-    let user_ns = oci_spec::runtime::LinuxNamespaceType::User;
-    crate::process::idmap::validate(&bundle.spec, ns.has_new(user_ns), ns.joins(user_ns))?;
-    let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
-    let cgroup: Box<dyn Manager> = if g.rootless_cgroups {
-        let limits = cgroups::rootless::wants_limits(
-            bundle
-                .spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.resources().as_ref()),
-        );
-        let explicit_path = cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
-        Box::new(cgroups::rootless::RootlessCgroup::new(
-            cgroup,
-            explicit_path,
-            limits,
-        ))
-    } else {
-        cgroup
-    };
-    check_cgroup_is_free(cgroup.as_ref())?;
-    if let Some(a) = bundle.spec.annotations() {
-        cgroup.set_annotations(a)?;
-    }
+    let (bundle, seccomp) = load_and_check(o)?;
+    let ns = plan_namespaces(&bundle.spec)?;
+    let cgroup = cgroup_manager(g, &bundle.spec, o.id)?;
     crate::steps::mark("namespace plan, cgroup manager");
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    // Either the caller's console socket, or (foreground run) one end of our own pair.
-    let (console, console_receiver) = match o.console_socket {
-        Some(path) => (
-            Some(crate::setup::terminal::connect_console_socket(path)?),
-            None,
-        ),
-        None if terminal && o.proxy_terminal => {
-            let (ours, theirs) = crate::util::socketpair()?;
-            (Some(theirs), Some(ours))
-        }
-        None => (None, None),
-    };
-    // Connected before anything exists, so a bad socket path leaves nothing behind.
-    let pidfd_receiver = o
-        .pidfd_socket
-        .map(|path| crate::util::connect_unix(path, "pidfd socket"))
-        .transpose()?;
-
+    let sockets = connect_sockets(&bundle.spec, o)?;
     let dir = g.store.claim(o.id)?;
     let mut rollback = Rollback {
         store: &g.store,
@@ -224,48 +152,15 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         net_devices: Default::default(),
         armed: true,
     };
-    std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
-    // No mount namespace (none new, none joined): the mounts land in ours, to undo on delete.
-    let mount_ns = oci_spec::runtime::LinuxNamespaceType::Mount;
-    // (A rootfs that is the host's "/" gets no mounts at all: see rootfs::prepare.)
-    let host_mounts =
-        if ns.has_new(mount_ns) || ns.joins(mount_ns) || bundle.rootfs == Path::new("/") {
-            None
-        } else {
-            Some(crate::setup::host_mounts::count(&bundle.rootfs)?)
-        };
-    let mut state = ContainerState {
-        id: o.id.to_string(),
-        pid: 0,
-        pid_start: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::util::time::rfc3339_nano_now(),
-        annotations: bundle.spec.annotations().clone(),
-        owner: String::new(),
-        cgroup: Some(cgroup.state()),
-        hooks: bundle.spec.hooks().clone(),
-        paused: false,
-        shares_pid_ns: !has_private_pid_ns(&bundle.spec),
-        intel_rdt: None,
-        creator: std::process::id() as i32,
-        host_mounts,
-    };
-    // Recorded before anything else exists, so `delete --force` can clean up after a create
-    // that was killed at any later point.
-    g.store.save(&state)?;
+    let mut state = save_initial_state(g, o.id, &dir, &bundle, &ns, cgroup.as_ref())?;
     crate::steps::mark("state dir");
     rollback.cgroup = Some(cgroup.as_ref());
-    rollback.host_mounts = host_mounts.map(|base| (bundle.rootfs.as_path(), base));
+    rollback.host_mounts = state
+        .host_mounts
+        .map(|base| (bundle.rootfs.as_path(), base));
     cgroup.create()?;
     cgroup.apply(&resources_with_devices(&bundle.spec))?;
-    if let Some(r) = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.intel_rdt().as_ref())
-    {
-        let groups = crate::setup::rdt::setup(&crate::setup::rdt::mount_point()?, o.id, r)?;
+    if let Some(groups) = set_up_intel_rdt(o.id, &bundle.spec)? {
         rollback.rdt = Some(groups.clone());
         state.intel_rdt = Some(groups);
         g.store.save(&state)?;
@@ -281,27 +176,9 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         StartSignal::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
         StartSignal::SyncMessage => None,
     };
-    // Runs right after the clone, while the init sets itself up (we only wait meanwhile).
-    // Without a cgroup (rootless) only the recorded pid lets `delete --force` find the init
-    // of a create that was killed before it finished: it is saved at once. Otherwise the
-    // state and pid files are written under temp names now and renamed into place once the
-    // init is ready (see `record`).
     let early = std::cell::RefCell::new(None);
     let after_clone = |pid: i32| -> Result<()> {
-        let mut st = state.clone();
-        st.pid = pid;
-        st.pid_start = crate::util::proc::stat(pid)
-            .map(|s| s.start_time)
-            .context("reading the init's start time")?;
-        if no_cgroup {
-            return g.store.save(&st);
-        }
-        st.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
-        let pid_file = o
-            .pid_file
-            .map(|p| stage_pid_file(Path::new(p), pid))
-            .transpose()?;
-        *early.borrow_mut() = Some((st.pid_start, g.store.stage(&st)?, pid_file));
+        *early.borrow_mut() = stage_state(g, o, &state, cgroup.as_ref(), no_cgroup, pid)?;
         Ok(())
     };
     crate::steps::mark("exec fifo");
@@ -310,8 +187,8 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         &bundle,
         &ns,
         fifo.as_ref(),
-        console.as_ref(),
-        pidfd_receiver.as_ref(),
+        sockets.console.as_ref(),
+        sockets.pidfd_receiver.as_ref(),
         cgroup.as_ref(),
         seccomp.as_ref(),
         &after_clone,
@@ -321,23 +198,16 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         o.id, launched.pid
     ));
     rollback.net_devices = std::mem::take(&mut launched.net_devices);
-    let recorded = (|| -> Result<()> {
-        state.pid = launched.pid;
-        if let Some(groups) = &state.intel_rdt {
-            // The init waits for start: it runs the program in its RDT class from the first
-            // instruction.
-            crate::setup::rdt::add_pid(groups, launched.pid)?;
-        }
-        // Now with what only exists after the launch (the systemd unit's invocation); a
-        // rootless container without a cgroup records none.
-        state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
-        record(g, o, &mut state, early.borrow_mut().take())?;
-        if let Some(sock) = &pidfd_receiver {
-            send_pidfd(sock, &launched.pidfd, "standard")?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = recorded {
+    let early = early.borrow_mut().take();
+    if let Err(e) = record_ready_init(
+        g,
+        o,
+        &mut state,
+        cgroup.as_ref(),
+        &launched,
+        early,
+        &sockets,
+    ) {
         // The init must not outlive a failed create: with `run` its program already runs,
         // with `create` it would wait for a start that cannot come (its fifo goes with the
         // state dir).
@@ -351,8 +221,214 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
     Ok(Created {
         state,
         launched,
-        console_receiver,
+        console_receiver: sockets.console_receiver,
     })
+}
+
+/// Validates the id, loads the bundle's config and checks what can be checked before anything
+/// exists; prepares the seccomp filter.
+fn load_and_check(o: &CreateOptions) -> Result<(Bundle, Option<crate::seccomp::Prepared>)> {
+    crate::state::id::validate(o.id)?;
+    let bundle = crate::spec::load_bundle(o.bundle)?;
+    crate::steps::mark("load config");
+    check_terminal_options(&bundle.spec, o)?;
+    let seccomp = match bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(s) => Some(crate::seccomp::prepare(s)?),
+        None => None,
+    };
+    crate::steps::mark("seccomp prepare");
+    Ok((bundle, seccomp))
+}
+
+/// The namespaces to create and join, with the id mappings a user namespace needs checked.
+fn plan_namespaces(spec: &Spec) -> Result<namespaces::Plan> {
+    let ns = namespaces::plan(
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or(&[]),
+    )?;
+    let user_ns = oci_spec::runtime::LinuxNamespaceType::User;
+    crate::process::idmap::validate(spec, ns.has_new(user_ns), ns.joins(user_ns))?;
+    Ok(ns)
+}
+
+/// The container's cgroup manager (rootless: limited to what we may use), refused if the
+/// cgroup is taken; nothing is created yet.
+fn cgroup_manager(g: &Globals, spec: &Spec, id: &str) -> Result<Box<dyn Manager>> {
+    let linux = spec.linux().as_ref();
+    let cgroups_path = linux
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = cgroups::new_manager(cgroups_path.as_deref(), id, g.systemd_cgroup)?;
+    let cgroup: Box<dyn Manager> = if g.rootless_cgroups {
+        let limits = cgroups::rootless::wants_limits(linux.and_then(|l| l.resources().as_ref()));
+        let explicit_path = cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
+        Box::new(cgroups::rootless::RootlessCgroup::new(
+            cgroup,
+            explicit_path,
+            limits,
+        ))
+    } else {
+        cgroup
+    };
+    check_cgroup_is_free(cgroup.as_ref())?;
+    if let Some(a) = spec.annotations() {
+        cgroup.set_annotations(a)?;
+    }
+    Ok(cgroup)
+}
+
+/// The sockets create talks to, connected before anything exists so a bad path leaves
+/// nothing behind.
+struct Sockets {
+    /// Where the init sends its pty master: the caller's console socket, or (foreground run)
+    /// one end of our own pair.
+    console: Option<OwnedFd>,
+    /// The other end of that pair, where hull receives the master to proxy it.
+    console_receiver: Option<OwnedFd>,
+    /// `--pidfd-socket`.
+    pidfd_receiver: Option<OwnedFd>,
+}
+
+fn connect_sockets(spec: &Spec, o: &CreateOptions) -> Result<Sockets> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let (console, console_receiver) = match o.console_socket {
+        Some(path) => (
+            Some(crate::setup::terminal::connect_console_socket(path)?),
+            None,
+        ),
+        None if terminal && o.proxy_terminal => {
+            let (ours, theirs) = crate::util::socketpair()?;
+            (Some(theirs), Some(ours))
+        }
+        None => (None, None),
+    };
+    let pidfd_receiver = o
+        .pidfd_socket
+        .map(|path| crate::util::connect_unix(path, "pidfd socket"))
+        .transpose()?;
+    Ok(Sockets {
+        console,
+        console_receiver,
+        pidfd_receiver,
+    })
+}
+
+/// Saves the config and a first state (no init yet) in the claimed state directory: recorded
+/// before anything else exists, so `delete --force` can clean up after a create that was
+/// killed at any later point.
+fn save_initial_state(
+    g: &Globals,
+    id: &str,
+    dir: &Path,
+    bundle: &Bundle,
+    ns: &namespaces::Plan,
+    cgroup: &dyn Manager,
+) -> Result<ContainerState> {
+    std::fs::write(dir.join(CONFIG_FILE), &bundle.raw).context("saving config")?;
+    // No mount namespace (none new, none joined): the mounts land in ours, to undo on delete.
+    let mount_ns = oci_spec::runtime::LinuxNamespaceType::Mount;
+    // (A rootfs that is the host's "/" gets no mounts at all: see rootfs::prepare.)
+    let host_mounts =
+        if ns.has_new(mount_ns) || ns.joins(mount_ns) || bundle.rootfs == Path::new("/") {
+            None
+        } else {
+            Some(crate::setup::host_mounts::count(&bundle.rootfs)?)
+        };
+    let state = ContainerState {
+        id: id.to_string(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::util::time::rfc3339_nano_now(),
+        annotations: bundle.spec.annotations().clone(),
+        owner: String::new(),
+        cgroup: Some(cgroup.state()),
+        hooks: bundle.spec.hooks().clone(),
+        paused: false,
+        shares_pid_ns: !has_private_pid_ns(&bundle.spec),
+        intel_rdt: None,
+        creator: std::process::id() as i32,
+        host_mounts,
+    };
+    g.store.save(&state)?;
+    Ok(state)
+}
+
+/// linux.intelRdt: makes the resctrl groups, if the config asks for them.
+fn set_up_intel_rdt(id: &str, spec: &Spec) -> Result<Option<crate::setup::rdt::Groups>> {
+    let Some(r) = spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) else {
+        return Ok(None);
+    };
+    crate::setup::rdt::setup(&crate::setup::rdt::mount_point()?, id, r).map(Some)
+}
+
+/// Runs right after the clone, while the init sets itself up (we only wait meanwhile).
+/// Without a cgroup (rootless) only the recorded pid lets `delete --force` find the init of a
+/// create that was killed before it finished: it is saved at once. Otherwise the state and
+/// pid files are written under temp names now, for [`record`] to rename into place once the
+/// init is ready.
+fn stage_state(
+    g: &Globals,
+    o: &CreateOptions,
+    state: &ContainerState,
+    cgroup: &dyn Manager,
+    no_cgroup: bool,
+    pid: i32,
+) -> Result<Option<Early>> {
+    let mut st = state.clone();
+    st.pid = pid;
+    st.pid_start = crate::util::proc::stat(pid)
+        .map(|s| s.start_time)
+        .context("reading the init's start time")?;
+    if no_cgroup {
+        g.store.save(&st)?;
+        return Ok(None);
+    }
+    st.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
+    let pid_file = o
+        .pid_file
+        .map(|p| stage_pid_file(Path::new(p), pid))
+        .transpose()?;
+    Ok(Some((st.pid_start, g.store.stage(&st)?, pid_file)))
+}
+
+/// Everything recorded once the init is ready: its RDT class, the state and pid file, and
+/// its pidfd for the caller's --pidfd-socket.
+fn record_ready_init(
+    g: &Globals,
+    o: &CreateOptions,
+    state: &mut ContainerState,
+    cgroup: &dyn Manager,
+    launched: &Launched,
+    early: Option<Early>,
+    sockets: &Sockets,
+) -> Result<()> {
+    state.pid = launched.pid;
+    if let Some(groups) = &state.intel_rdt {
+        // The init waits for start: it runs the program in its RDT class from the first
+        // instruction.
+        crate::setup::rdt::add_pid(groups, launched.pid)?;
+    }
+    // Now with what only exists after the launch (the systemd unit's invocation); a
+    // rootless container without a cgroup records none.
+    state.cgroup = Some(cgroup.state()).filter(|c| !c.paths.is_empty());
+    record(g, o, state, early)?;
+    if let Some(sock) = &sockets.pidfd_receiver {
+        send_pidfd(sock, &launched.pidfd, "standard")?;
+    }
+    Ok(())
 }
 
 /// The state and pid file written after the clone: the init's start time, the state file,
