@@ -15,12 +15,16 @@ pub struct CapMasks {
     pub ambient: u64,
 }
 
-/// Highest capability number the running kernel knows.
+/// Highest capability number the running kernel knows (read once: computing the masks and
+/// dropping the bounding set both ask).
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 /// Converts a capability name (with or without CAP_) to its number.
