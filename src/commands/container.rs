@@ -401,7 +401,12 @@ fn stage_state(
         .pid_file
         .map(|p| stage_pid_file(Path::new(p), pid))
         .transpose()?;
-    Ok(Some((st.pid_start, g.store.stage(&st)?, pid_file)))
+    Ok(Some(Early {
+        pid_start: st.pid_start,
+        state_file: g.store.stage(&st)?,
+        cgroup: st.cgroup,
+        pid_file,
+    }))
 }
 
 /// Everything recorded once the init is ready: its RDT class, the state and pid file, and
@@ -431,13 +436,16 @@ fn record_ready_init(
     Ok(())
 }
 
-/// The state and pid file written after the clone: the init's start time, the state file,
-/// the pid file.
-type Early = (
-    u64,
-    crate::util::fs::Staged,
-    Option<crate::util::fs::Staged>,
-);
+/// What is written after the clone, for [`record`].
+struct Early {
+    /// The init's start time.
+    pid_start: u64,
+    /// The cgroup as recorded in `state_file`: the only part of the state that can still
+    /// change until the init is ready (the systemd driver's invocation id).
+    cgroup: Option<crate::cgroups::CgroupState>,
+    state_file: crate::util::fs::Staged,
+    pid_file: Option<crate::util::fs::Staged>,
+}
 
 /// Saves the state of a ready init and writes the pid file: by renaming the files written
 /// after the clone into place when the state is still what they say (the usual case), else
@@ -448,19 +456,19 @@ fn record(
     state: &mut ContainerState,
     early: Option<Early>,
 ) -> Result<()> {
-    let pid_start = match &early {
-        Some((start, _, _)) => *start,
-        None => crate::util::proc::stat(state.pid)
-            .map(|s| s.start_time)
-            .context("reading the init's start time")?,
-    };
-    state.pid_start = pid_start;
     match early {
-        Some((_, staged, pid_file)) if staged.data() == serde_json::to_vec(&*state)?.as_slice() => {
-            staged.commit()?;
-            pid_file.map_or(Ok(()), |f| f.commit())
+        Some(e) if e.cgroup == state.cgroup => {
+            state.pid_start = e.pid_start;
+            e.state_file.commit()?;
+            e.pid_file.map_or(Ok(()), |f| f.commit())
         }
-        _ => {
+        early => {
+            state.pid_start = match early {
+                Some(e) => e.pid_start,
+                None => crate::util::proc::stat(state.pid)
+                    .map(|s| s.start_time)
+                    .context("reading the init's start time")?,
+            };
             g.store.save(state)?;
             match o.pid_file {
                 Some(p) => write_pid_file(Path::new(p), state.pid),
@@ -603,7 +611,7 @@ fn stage_pid_file(path: &Path, pid: i32) -> Result<crate::util::fs::Staged> {
     } else {
         std::env::current_dir()?.join(path)
     };
-    crate::util::fs::stage_atomic(&abs, pid.to_string().into_bytes(), 0o644)
+    crate::util::fs::stage_atomic(&abs, pid.to_string().as_bytes(), 0o644)
 }
 
 /// Removes everything a container has: remaining processes (via the cgroup), the cgroup,

@@ -160,7 +160,7 @@ impl Store {
     /// Writes `st` under a temp name, for [`crate::util::fs::Staged::commit`] to put in place.
     pub fn stage(&self, st: &ContainerState) -> Result<crate::util::fs::Staged> {
         let data = serde_json::to_vec(st)?;
-        crate::util::fs::stage_atomic(&self.dir(&st.id).join(STATE_FILE), data, 0o600)
+        crate::util::fs::stage_atomic(&self.dir(&st.id).join(STATE_FILE), &data, 0o600)
     }
 
     /// Removes the container's directory and everything in it.

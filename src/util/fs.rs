@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Writes `data` to `path` atomically: a temp file in the same directory, then rename.
 /// The temp name carries our pid so concurrent writers never share a temp file.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    stage_atomic(path, data.to_vec(), mode)?.commit()
+    stage_atomic(path, data, mode)?.commit()
 }
 
 /// A file written under its temp name, put in place by [`Staged::commit`] (one rename) and
@@ -18,18 +18,16 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 pub struct Staged {
     tmp: PathBuf,
     path: PathBuf,
-    data: Vec<u8>,
     committed: bool,
 }
 
 /// The first half of [`write_atomic`]: the temp file with `data`, not yet renamed.
-pub fn stage_atomic(path: &Path, data: Vec<u8>, mode: u32) -> Result<Staged> {
+pub fn stage_atomic(path: &Path, data: &[u8], mode: u32) -> Result<Staged> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let staged = Staged {
         tmp: dir.join(format!(".{name}.{}.tmp", std::process::id())),
         path: path.to_path_buf(),
-        data,
         committed: false,
     };
     fs::OpenOptions::new()
@@ -39,17 +37,12 @@ pub fn stage_atomic(path: &Path, data: Vec<u8>, mode: u32) -> Result<Staged> {
         .mode(mode)
         .custom_flags(libc::O_CLOEXEC)
         .open(&staged.tmp)
-        .and_then(|mut f| f.write_all(&staged.data))
+        .and_then(|mut f| f.write_all(data))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(staged)
 }
 
 impl Staged {
-    /// What the file will contain.
-    pub fn data(&self) -> &[u8] {
-        &self.data
-    }
-
     /// Puts the file in place.
     pub fn commit(mut self) -> Result<()> {
         fs::rename(&self.tmp, &self.path)
