@@ -195,6 +195,45 @@ fn enter_time_namespace(spec: &Spec) -> Result<()> {
 }
 
 fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
+    enter_session_and_namespaces(cfg, chan)?;
+    let spec = cfg.spec;
+    let linux = spec.linux().as_ref();
+    set_up_network(cfg, chan, linux)?;
+    let process = spec.process().as_ref().context("config has no process")?;
+    // Also when hull itself runs in a user namespace (rootless podman runs the runtime as
+    // root of its own one): the same limits apply (no mknod, locked mount flags), as runc
+    // sees it.
+    let userns =
+        cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User) || crate::rootless::running_in_user_ns();
+    // No mount namespace in the config: the container's mounts are made in the runtime's
+    // namespace and its root is a chroot (as runc); `delete` unmounts them.
+    let host_mount_ns = !cfg.ns.has_new(NS::Mount) && !cfg.ns.joins(NS::Mount);
+    prepare_rootfs(cfg, chan, userns, host_mount_ns)?;
+    run_create_hooks(cfg, chan, process)?;
+    switch_root(cfg, host_mount_ns)?;
+    set_up_stdio_and_names(cfg, process, linux)?;
+    protect_paths(spec, linux, userns)?;
+    apply_process_settings(cfg, chan, process, linux, userns)?;
+    let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
+    let f = crate::setup::finalize::finalize(
+        process,
+        &|| load_seccomp(cfg, chan),
+        notify,
+        userns,
+        cfg.listen_fds,
+    )?;
+    for w in &f.ambient_warnings {
+        crate::logging::warn(w);
+    }
+    chan.send(Tag::Ready, &crate::steps::take_buffer())?;
+    Ok(Ready {
+        program: f.program,
+        caps_after_seccomp: f.seccomp_pending,
+    })
+}
+
+/// Non-dumpable (unless rootless), a session of our own, then the cgroup and namespaces.
+fn enter_session_and_namespaces(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     // Nothing in the container may open /proc/<us>/exe (the hull binary) while we are hull:
     // a non-dumpable process's /proc entries are root-owned and ptrace-protected.
     //
@@ -216,28 +255,36 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         // Becoming root in the user namespace reset it to the kernel's suid_dumpable.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable, 0, 0, 0) };
     }
+    Ok(())
+}
+
+/// The CPU affinity reset, lo up in a new network namespace, and linux.netDevices moved in.
+fn set_up_network(
+    cfg: &InitConfig,
+    chan: &Channel,
+    linux: Option<&oci_spec::runtime::Linux>,
+) -> Result<()> {
     // Now in the container's cgroup: drop the affinity inherited from the caller (runc).
     crate::setup::affinity::reset();
     if cfg.ns.has_new(NS::Network) {
         crate::setup::namespaces::loopback_up()?;
     }
-    let spec = cfg.spec;
-    let process = spec.process().as_ref().context("config has no process")?;
-    let linux = spec.linux().as_ref();
     if crate::setup::netdev::requested(linux).is_some() {
         // Our network namespace exists now: the parent moves the devices in.
         chan.send(Tag::MoveNetDevices, b"")?;
         chan.expect(Tag::NetDevicesMoved)?;
     }
-    // Also when hull itself runs in a user namespace (rootless podman runs the runtime as
-    // root of its own one): the same limits apply (no mknod, locked mount flags), as runc
-    // sees it.
-    let userns =
-        cfg.ns.has_new(NS::User) || cfg.ns.joins(NS::User) || crate::rootless::running_in_user_ns();
-    crate::setup::lsm::use_mount_label(spec);
-    // No mount namespace in the config: the container's mounts are made in the runtime's
-    // namespace and its root is a chroot (as runc); `delete` unmounts them.
-    let host_mount_ns = !cfg.ns.has_new(NS::Mount) && !cfg.ns.joins(NS::Mount);
+    Ok(())
+}
+
+/// The config's mounts and the devices, under the rootfs (still seen from the host's root).
+fn prepare_rootfs(
+    cfg: &InitConfig,
+    chan: &Channel,
+    userns: bool,
+    host_mount_ns: bool,
+) -> Result<()> {
+    crate::setup::lsm::use_mount_label(cfg.spec);
     // Run by an unprivileged user, or as root of a user namespace, the parent has no more
     // rights on the host than we have and may not enter our mount namespace and come back:
     // the tree is cloned here, with the same (the user's) access to the path.
@@ -250,7 +297,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         super::mount_source::request(chan, req)
     };
     rootfs::prepare(&rootfs::RootfsOptions {
-        spec,
+        spec: cfg.spec,
         rootfs: cfg.rootfs,
         bundle: cfg.bundle,
         cgroupns: cfg.ns.has_new(NS::Cgroup) || cfg.ns.joins(NS::Cgroup),
@@ -259,12 +306,23 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         host_mount_ns,
     })?;
     crate::steps::mark("mounts, devices");
+    Ok(())
+}
+
+/// prestart/createRuntime hooks (run by the parent, on the host) and createContainer hooks
+/// (run here, in the container's namespaces, before the root switch).
+fn run_create_hooks(
+    cfg: &InitConfig,
+    chan: &Channel,
+    process: &oci_spec::runtime::Process,
+) -> Result<()> {
     if cfg.runtime_hooks {
         chan.send(Tag::RunRuntimeHooks, b"")?;
         chan.expect(Tag::HooksDone)?;
         crate::steps::mark("wait for runtime hooks");
     }
-    if let Some(h) = spec
+    if let Some(h) = cfg
+        .spec
         .hooks()
         .as_ref()
         .and_then(|h| h.create_container().as_ref())
@@ -279,7 +337,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
             "created",
             std::process::id() as i32,
             cfg.bundle,
-            spec,
+            cfg.spec,
         );
         let env = hook_env(process);
         crate::hooks::run_all(
@@ -290,6 +348,12 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         )?;
         crate::steps::mark("createContainer hooks");
     }
+    Ok(())
+}
+
+/// Makes the rootfs our `/`: pivot_root (or a move with --no-pivot), a chroot without a
+/// mount namespace of our own.
+fn switch_root(cfg: &InitConfig, host_mount_ns: bool) -> Result<()> {
     if host_mount_ns {
         rootfs::chroot(cfg.rootfs)?;
     } else {
@@ -298,19 +362,28 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         } else {
             rootfs::pivot(cfg.rootfs)?;
         }
-        rootfs::apply_root_propagation(spec)?;
+        rootfs::apply_root_propagation(cfg.spec)?;
     }
     crate::steps::mark("pivot_root");
+    Ok(())
+}
+
+/// The terminal or stdio, hostname and domainname, sysctls.
+fn set_up_stdio_and_names(
+    cfg: &InitConfig,
+    process: &oci_spec::runtime::Process,
+    linux: Option<&oci_spec::runtime::Linux>,
+) -> Result<()> {
     if process.terminal().unwrap_or(false) {
         setup_terminal(cfg, process)?;
     } else {
         // (The session of its own that CRIU needs was made above.)
         crate::setup::dev_null::reopen_for_stdio()?;
     }
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+    if let Some(h) = cfg.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).context("sethostname")?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+    if let Some(d) = cfg.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
             return Err(std::io::Error::last_os_error()).context("setdomainname");
         }
@@ -319,6 +392,15 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         sysctl::apply(s)?;
     }
     crate::steps::mark("terminal, hostname, sysctl");
+    Ok(())
+}
+
+/// root.readonly, linux.readonlyPaths and linux.maskedPaths.
+fn protect_paths(
+    spec: &Spec,
+    linux: Option<&oci_spec::runtime::Linux>,
+    userns: bool,
+) -> Result<()> {
     if spec
         .root()
         .as_ref()
@@ -331,6 +413,18 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
         paths::mask(l.masked_paths().as_deref().unwrap_or(&[]))?;
     }
     crate::steps::mark("readonly root, readonly and masked paths");
+    Ok(())
+}
+
+/// LSM exec labels, keyring and the other process attributes, kernel attributes
+/// (scheduler, I/O priority, ...), rlimits (set by the parent in a user namespace).
+fn apply_process_settings(
+    cfg: &InitConfig,
+    chan: &Channel,
+    process: &oci_spec::runtime::Process,
+    linux: Option<&oci_spec::runtime::Linux>,
+    userns: bool,
+) -> Result<()> {
     crate::setup::lsm::set_exec_labels(process, !cfg.no_new_keyring)?;
     crate::setup::attrs::apply_process_attrs(cfg.id, cfg.no_new_keyring)?;
     crate::setup::kattrs::apply(process, linux)?;
@@ -343,22 +437,7 @@ fn setup(cfg: &InitConfig, chan: &Channel) -> Result<Ready> {
     } else {
         crate::setup::rlimits::apply(None, rlimits)?;
     }
-    let notify = cfg.seccomp.is_some_and(|p| p.uses_notify());
-    let f = crate::setup::finalize::finalize(
-        process,
-        &|| load_seccomp(cfg, chan),
-        notify,
-        userns,
-        cfg.listen_fds,
-    )?;
-    for w in &f.ambient_warnings {
-        crate::logging::warn(w);
-    }
-    chan.send(Tag::Ready, &crate::steps::take_buffer())?;
-    Ok(Ready {
-        program: f.program,
-        caps_after_seccomp: f.seccomp_pending,
-    })
+    Ok(())
 }
 
 /// What the in-container hooks without their own env see: the container process's
