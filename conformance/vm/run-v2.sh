@@ -9,7 +9,7 @@
 #   --shell: boot to an interactive shell on the console (stdio) instead; exit it to power off.
 #   TEST: conformance test binaries (file names under conformance/tests/ without .rs) or
 #         shell tests conformance/vm/tests/NAME.sh (run with busybox sh inside the VM);
-#         default $HULL_VM_TESTS or "v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm",
+#         default $HULL_VM_TESTS or "v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm process_exec process_join hooks2 rootless shim_exit userns_hooks runc_parity debug_log smoke systemd_cgroup",
 #         keeping only those that exist (with --script: none).
 #   TEST-BINARY-ARGS: passed to every test binary (libtest filters, --skip NAME, --exact ...).
 # env:
@@ -67,7 +67,7 @@ done
 explicit=1
 if [ ${#tests[@]} -eq 0 ] && [ -z "$script" ]; then
     explicit=0
-    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm}"
+    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm process_exec process_join hooks2 rootless shim_exit userns_hooks runc_parity debug_log smoke systemd_cgroup}"
 fi
 
 # ---------------------------------------------------------------------------
