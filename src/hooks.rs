@@ -56,10 +56,13 @@ fn run_hooks(
 }
 
 /// Runs hooks whose failure must not stop the lifecycle (poststart, poststop): each failure is
-/// a warning, and the remaining hooks still run.
-pub fn run_all_logged(kind: &str, hooks: &[Hook], state_json: &[u8]) {
+/// a warning, and the remaining hooks still run. `dir`: their working directory (None: ours).
+/// runc runs poststart hooks in its `create` or `run` process, which chdirs to the bundle
+/// first, and poststop hooks in whichever process destroys the container (`run`: the bundle;
+/// `delete`: the caller's directory).
+pub fn run_all_logged(kind: &str, hooks: &[Hook], state_json: &[u8], dir: Option<&Path>) {
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(e) = run_one(h, state_json, DefaultEnv::Inherit, None) {
+        if let Err(e) = run_one(h, state_json, DefaultEnv::Inherit, dir) {
             crate::logging::warn(&format!("error running {kind} hook #{i}: {e:#}"));
         }
     }

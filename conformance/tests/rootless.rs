@@ -67,54 +67,70 @@ fn assert_no_state(u: &TestUser, id: &str) {
 }
 
 /// The cgroup directories a container `id` without cgroupsPath would get: `<own>/<id>` in
-/// every hierarchy of the test process (whose cgroups the user's commands inherit).
+/// every v1 hierarchy of the test process (whose cgroups the user's commands inherit); on a
+/// pure v2 host `<parent of own>/<id>`, a sibling of the caller's cgroup (runc's fs2
+/// defaultDirPath: the caller's cgroup holds processes, so it cannot have children with
+/// controllers).
 fn default_cgroup_dirs_of(id: &str) -> Vec<PathBuf> {
     let own = fs::read_to_string("/proc/self/cgroup").unwrap();
-    let unified = match cgroup_kind() {
-        CgroupKind::V2 => "",
-        _ => "unified",
-    };
+    let v2 = cgroup_kind() == CgroupKind::V2;
     own.lines()
         .filter_map(|l| {
             let mut f = l.splitn(3, ':');
             let _n = f.next()?;
             let ctrl = f.next()?;
-            let path = f.next()?.trim_start_matches('/');
-            let mount = match ctrl {
-                "" => unified.to_string(),
-                c => c.strip_prefix("name=").unwrap_or(c).to_string(),
+            let path = Path::new(f.next()?.trim_start_matches('/'));
+            let (mount, dir) = match ctrl {
+                "" if v2 => ("", path.parent().unwrap_or(Path::new(""))),
+                "" => ("unified", path),
+                c => (c.strip_prefix("name=").unwrap_or(c), path),
             };
-            Some(Path::new("/sys/fs/cgroup").join(mount).join(path).join(id))
+            Some(Path::new("/sys/fs/cgroup").join(mount).join(dir).join(id))
         })
         .collect()
 }
 
-/// Delegates the pids cgroup `name` to the user (v1: in the pids hierarchy; v2: a cgroup
-/// with the pids controller available) and starts the user's commands in it. Returns the
-/// delegated directory.
+/// Delegates a cgroup with only the pids controller to the user and starts the user's
+/// commands in it, as a login session in a delegated cgroup would be. Returns the directory
+/// the user's containers without cgroupsPath get their cgroups in.
+///
+/// v1: `<name>` in the pids hierarchy, owned by the user; the user's commands start in it,
+/// and containers go below it (`<own>/<id>`).
+/// v2 (systemd's layout for a delegated unit): `<name>-deleg` (root's) has only pids in its
+/// subtree_control; its child `<name>` is the user's (directory, cgroup.procs,
+/// cgroup.subtree_control, cgroup.threads), and the user's commands start in the leaf
+/// `<name>/session`: containers then go into `<name>/<id>`, siblings of the caller's cgroup.
 fn delegate_pids_cgroup(u: &TestUser) -> PathBuf {
-    let base = match cgroup_kind() {
-        CgroupKind::V2 => {
-            let _ = fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
-            PathBuf::from("/sys/fs/cgroup")
+    let chown_cgroup = |dir: &Path, files: &[&str]| {
+        for f in files {
+            std::os::unix::fs::chown(dir.join(f), Some(u.uid), Some(u.gid)).unwrap();
         }
-        _ => PathBuf::from("/sys/fs/cgroup/pids"),
     };
-    let dir = base.join(&u.name);
-    fs::create_dir(&dir).unwrap();
-    u.add_cgroup(&dir);
-    let files: &[&str] = match cgroup_kind() {
-        CgroupKind::V2 => &[
-            "",
-            "cgroup.procs",
-            "cgroup.subtree_control",
-            "cgroup.threads",
-        ],
-        _ => &["", "cgroup.procs", "tasks"],
-    };
-    for f in files {
-        std::os::unix::fs::chown(dir.join(f), Some(u.uid), Some(u.gid)).unwrap();
+    if cgroup_kind() != CgroupKind::V2 {
+        let dir = Path::new("/sys/fs/cgroup/pids").join(&u.name);
+        fs::create_dir(&dir).unwrap();
+        u.add_cgroup(&dir);
+        chown_cgroup(&dir, &["", "cgroup.procs", "tasks"]);
+        u.start_in(&dir.join("cgroup.procs"));
+        return dir;
     }
-    u.start_in(&dir.join("cgroup.procs"));
+    let _ = fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
+    let outer = Path::new("/sys/fs/cgroup").join(format!("{}-deleg", u.name));
+    fs::create_dir(&outer).unwrap();
+    u.add_cgroup(&outer);
+    fs::write(outer.join("cgroup.subtree_control"), "+pids").unwrap();
+    let dir = outer.join(&u.name);
+    let session = dir.join("session");
+    let files = [
+        "",
+        "cgroup.procs",
+        "cgroup.subtree_control",
+        "cgroup.threads",
+    ];
+    for d in [&dir, &session] {
+        fs::create_dir(d).unwrap();
+        chown_cgroup(d, &files);
+    }
+    u.start_in(&session.join("cgroup.procs"));
     dir
 }

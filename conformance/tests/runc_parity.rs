@@ -10,14 +10,20 @@
 //!   (also 0444 over a directory the runtime creates, and again once it exists, runc issue
 //!   3911) and never changes the covered directory; without one the tmpfs takes the covered
 //!   directory's mode, special bits included (runc issue 3952).
+//! - Hooks' state and working directory: "creating" for the hooks run while create runs,
+//!   "created" for startContainer; poststart hooks start in the bundle (runc runs them in its
+//!   create or run process, which chdirs there), poststop hooks in the bundle when `run`
+//!   destroys the container and in the caller's directory when `delete` does.
 //!
-//! Each test passes with hull and with runc 1.3.6 (the Debian sid root).
+//! Each test passes with hull and with runc 1.3.6 (the Debian sid root); the hooks' state and
+//! working directory tests also with runc 1.1.5 (Debian 12).
 
 use hull_conformance::*;
 use serde_json::json;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 const CR_LIB: &str = "libhull-hooks-create-runtime.so.1.0.0";
 const CC_LIB: &str = "libhull-hooks-create-container.so.1.0.0";
@@ -214,4 +220,128 @@ fn hooks_working_directories() {
     assert_eq!(cwd_of("prestart"), format!("{bundle}\n"));
     assert_eq!(cwd_of("createRuntime"), format!("{bundle}\n"));
     assert_eq!(cwd_of("createContainer"), format!("{bundle}/rootfs\n"));
+}
+
+/// The state a hook reads on stdin while `create` runs: "creating" for prestart,
+/// createRuntime and createContainer (runtime-spec state.md: creating until the create
+/// operation is complete; runc sets it for them in process_linux.go and rootfs_linux.go),
+/// "created" for startContainer (runc's standard_init_linux.go: create is over, the program
+/// not yet exec'd).
+#[test]
+fn hook_state_status_during_create_and_start() {
+    let rt = Runtime::new();
+    let id = unique_id("hookst");
+    let mut b = Bundle::busybox();
+    b.set_cgroups_path(&test_cgroups_path(&id));
+    b.set_readonly(false);
+    let bundle = b.dir.display().to_string();
+    b.config["hooks"] = json!({
+        "prestart": [hook(format!("cat > {bundle}/prestart.state"))],
+        "createRuntime": [hook(format!("cat > {bundle}/createRuntime.state"))],
+        "createContainer": [hook(format!("cat > {bundle}/createContainer.state"))],
+        // after pivot_root: the container's own root (writable)
+        "startContainer": [hook("cat > /startContainer.state".into())],
+    });
+    let (code, out, err) = run_container(&rt, &mut b, &["true"]);
+    assert_eq!(code, 0, "stdout={out:?} stderr={err:?}");
+    for (kind, file, want) in [
+        ("prestart", b.dir.join("prestart.state"), "creating"),
+        (
+            "createRuntime",
+            b.dir.join("createRuntime.state"),
+            "creating",
+        ),
+        (
+            "createContainer",
+            b.dir.join("createContainer.state"),
+            "creating",
+        ),
+        (
+            "startContainer",
+            b.rootfs().join("startContainer.state"),
+            "created",
+        ),
+    ] {
+        let text = fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{kind} hook wrote no state ({}): {e}", file.display()));
+        let st: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{kind}: state is not JSON ({e}): {text}"));
+        assert_eq!(st["status"], want, "{kind}: {st}");
+        assert_eq!(
+            fs::canonicalize(st["bundle"].as_str().unwrap_or_default()).ok(),
+            fs::canonicalize(&b.dir).ok(),
+            "{kind}: {st}"
+        );
+    }
+}
+
+/// Where poststart and poststop hooks start. runc chdirs to the bundle at the start of
+/// `create` and `run`, and runs the poststart hooks in that process (runc 1.1 and 1.3:
+/// libcontainer's Container.start, during create), so they start in the bundle whatever the
+/// caller's directory; poststop hooks run in the process that destroys the container: `run`
+/// (in the bundle) when the program exits, `delete` (which does not chdir) in the caller's
+/// directory.
+#[test]
+fn poststart_and_poststop_hooks_working_directories() {
+    let rt = Runtime::new();
+    let caller_b = Bundle::busybox();
+    let caller = caller_b.dir.join("caller");
+    fs::create_dir(&caller).unwrap();
+    let in_caller = |args: &[&str]| {
+        let mut c = rt.cmd(args);
+        c.current_dir(&caller);
+        output_with_timeout(&mut c, budget(CMD_TIMEOUT))
+    };
+    // A bundle whose poststart and poststop hooks write their working directory into it.
+    let hook_bundle = |id: &str, args: &[&str]| {
+        let mut b = Bundle::busybox();
+        b.set_cgroups_path(&test_cgroups_path(id));
+        let d = b.dir.display().to_string();
+        b.config["hooks"] = json!({
+            "poststart": [hook(format!("pwd > {d}/poststart.cwd"))],
+            "poststop": [hook(format!("pwd > {d}/poststop.cwd"))],
+        });
+        b.set_args(args);
+        b.save();
+        b
+    };
+    let cwd_of = |b: &Bundle, kind: &str| {
+        fs::read_to_string(b.dir.join(format!("{kind}.cwd")))
+            .unwrap_or_else(|e| panic!("{kind} hook wrote nothing in the bundle: {e}"))
+    };
+
+    // `run` from elsewhere: both in the bundle.
+    let id = unique_id("hkcwd-run");
+    let b = hook_bundle(&id, &["true"]);
+    let _guard = Container::with_id(&rt, &b, &id);
+    assert_ok(
+        &in_caller(&["run", "--bundle", b.dir_str(), &id]),
+        "run from another directory",
+    );
+    assert_eq!(cwd_of(&b, "poststart"), format!("{}\n", b.dir.display()));
+    assert_eq!(cwd_of(&b, "poststop"), format!("{}\n", b.dir.display()));
+
+    // create, start and delete from elsewhere: poststart in the bundle, poststop (run by
+    // delete) in the caller's directory.
+    let id = unique_id("hkcwd-split");
+    let b = hook_bundle(&id, &["sleep", "1000"]);
+    let c = Container::with_id(&rt, &b, &id);
+    assert_ok(
+        &in_caller(&["create", "--bundle", b.dir_str(), &id]),
+        "create from another directory",
+    );
+    assert_ok(&in_caller(&["start", &id]), "start from another directory");
+    let t = budget(Duration::from_secs(10));
+    assert!(
+        poll_until(t, || b.dir.join("poststart.cwd").exists()),
+        "the poststart hook did not run"
+    );
+    c.kill("KILL");
+    c.wait_status("stopped", t);
+    assert_ok(
+        &in_caller(&["delete", &id]),
+        "delete from another directory",
+    );
+    assert_eq!(cwd_of(&b, "poststart"), format!("{}\n", b.dir.display()));
+    assert_eq!(cwd_of(&b, "poststop"), format!("{}\n", caller.display()));
 }

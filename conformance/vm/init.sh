@@ -94,12 +94,12 @@ overall=0
 case $HULL_VM_MODE in
 shell)
     echo "HULL-VM-INFO shell: test binaries in /tests, HULL_BIN=$HULL_BIN; exit to power off"
-    setsid cttyhack sh -l
+    setsid cttyhack busybox sh -l
     poweroff -f
     ;;
 script)
     echo "HULL-VM-BEGIN script"
-    sh /hull-vm-script </dev/null
+    busybox sh /hull-vm-script </dev/null
     rc=$?
     echo "HULL-VM-RESULT script $rc"
     [ "$rc" = 0 ] || overall=1
@@ -109,7 +109,7 @@ for t in $HULL_VM_TESTS; do
     echo "HULL-VM-BEGIN $t"
     if [ -x "/tests/$t" ]; then
         case $(head -c 2 "/tests/$t") in
-        '#!') sh "/tests/$t" </dev/null ;; # a shell test: no libtest arguments
+        '#!') busybox sh "/tests/$t" </dev/null ;; # a shell test (busybox sh): no libtest arguments
         *)
             eval "skip=\${HULL_VM_SKIP_$(echo "$t" | tr -c 'A-Za-z0-9\n' _):-}"
             # shellcheck disable=SC2086,SC2154 # word lists on purpose

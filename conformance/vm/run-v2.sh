@@ -9,7 +9,7 @@
 #   --shell: boot to an interactive shell on the console (stdio) instead; exit it to power off.
 #   TEST: conformance test binaries (file names under conformance/tests/ without .rs) or
 #         shell tests conformance/vm/tests/NAME.sh (run with busybox sh inside the VM);
-#         default $HULL_VM_TESTS or "v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm",
+#         default $HULL_VM_TESTS or "v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm process_exec process_join hooks2 rootless shim_exit userns_hooks runc_parity debug_log smoke systemd_cgroup",
 #         keeping only those that exist (with --script: none).
 #   TEST-BINARY-ARGS: passed to every test binary (libtest filters, --skip NAME, --exact ...).
 # env:
@@ -67,7 +67,7 @@ done
 explicit=1
 if [ ${#tests[@]} -eq 0 ] && [ -z "$script" ]; then
     explicit=0
-    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm}"
+    read -r -a tests <<<"${HULL_VM_TESTS:-v2-smoke cgroups_memory_cpu cgroups_io_devices cgroups_unified cgroups_lifecycle cgroups_placement cgroups_edge update events lifecycle features_namespaces features_mounts features_process features_exec security hooks_console cli crash bad_input spec13_scheduling spec13_cpu_memory spec13_devices mounts lsm process_exec process_join hooks2 rootless shim_exit userns_hooks runc_parity debug_log smoke systemd_cgroup}"
 fi
 
 # ---------------------------------------------------------------------------
@@ -75,6 +75,7 @@ fi
 # ---------------------------------------------------------------------------
 need_pkgs=()
 command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
+[ -x /usr/bin/newuidmap ] || need_pkgs+=(uidmap)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v jq >/dev/null || need_pkgs+=(jq)
 command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
@@ -206,12 +207,21 @@ put "$hull" "$stage/usr/local/bin/hull" strip
 # hull ps runs `ps -ef`: use procps' ps (as on real hosts), not busybox's, which ignores -ef
 hosttools=()
 # losetup: busybox's has no --show (cgroups_io_devices.rs sets up a loop device with the bfq scheduler)
-for tool in /usr/bin/ps /usr/sbin/losetup ${HULL_VM_TOOLS:-}; do
+# dash: /bin/sh as on a Debian host (hooks2.rs runs `/bin/sh` with its own argv[0], which
+#   busybox would take for an applet name)
+# useradd/userdel, newuidmap/newgidmap (setuid root, as the uidmap package installs them) and
+#   util-linux's unshare (--map-root-user): the unprivileged test users of rootless.rs
+for tool in /usr/bin/ps /usr/sbin/losetup /bin/dash /usr/sbin/useradd /usr/sbin/userdel \
+    /usr/bin/newuidmap /usr/bin/newgidmap /usr/bin/unshare ${HULL_VM_TOOLS:-}; do
     if [ -x "$tool" ]; then
         put "$tool" "$stage$tool"
         hosttools+=("$tool")
     fi
 done
+for tool in /usr/bin/newuidmap /usr/bin/newgidmap; do
+    [ -e "$stage$tool" ] && chmod 4755 "$stage$tool"
+done
+[ -e "$stage/bin/dash" ] && ln -sfn dash "$stage/bin/sh"
 selbins=()
 for t in "${sel[@]}"; do
     if [[ ${tbin[$t]} == *.sh ]]; then
@@ -248,6 +258,12 @@ if [ -n "$kver" ]; then
 fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$stage/etc/group"
+# what useradd needs to allocate ids and subordinate ranges as on the host (the tests' users
+# are made and removed inside the VM; the staged files stay as written here)
+: >"$stage/etc/subuid"
+: >"$stage/etc/subgid"
+[ -f /etc/login.defs ] && cp /etc/login.defs "$stage/etc/login.defs"
+mkdir -p "$stage/etc/skel" "$stage/var/mail" "$stage/var/log"
 [ -n "$script" ] && install -m 755 "$script" "$stage/hull-vm-script"
 # per-binary --skip lists from known-failures
 declare -A skips=()

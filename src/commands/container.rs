@@ -539,7 +539,8 @@ fn spawn(
         unprivileged: unsafe { libc::geteuid() } != 0,
     };
     let run_hooks = |pid: i32| -> Result<()> {
-        let st = super::hook_state(o.id, "created", pid, &bundle.dir, &bundle.spec);
+        // "creating": create is not over yet (runtime-spec state.md; runc sets it too)
+        let st = super::hook_state(o.id, "creating", pid, &bundle.dir, &bundle.spec);
         let env = crate::hooks::DefaultEnv::Inherit;
         let dir = &bundle.dir;
         crate::hooks::run_all_in("prestart", &prestart, &st, env, dir)?;
@@ -615,8 +616,14 @@ fn stage_pid_file(path: &Path, pid: i32) -> Result<crate::util::fs::Staged> {
 }
 
 /// Removes everything a container has: remaining processes (via the cgroup), the cgroup,
-/// poststop hooks, the state directory. Used by `delete` and by `run` when it finishes.
+/// poststop hooks (in our working directory), the state directory. Used by `delete`.
 pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
+    destroy_in(g, st, None)
+}
+
+/// [`destroy`] with the poststop hooks started in `hooks_dir` (`run` passes the bundle: runc's
+/// `run` has chdir'd there when it destroys the container).
+pub fn destroy_in(g: &Globals, st: &ContainerState, hooks_dir: Option<&Path>) -> Result<()> {
     let cgroup = st.cgroup.as_ref().map(cgroups::load_manager).transpose()?;
     if let Some(cg) = cgroup.as_ref().filter(|_| st.paused) {
         // A frozen init cannot die until thawed.
@@ -638,7 +645,7 @@ pub fn destroy(g: &Globals, st: &ContainerState) -> Result<()> {
     crate::steps::mark("cgroup destroy");
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let spec_state = hook_state_from(st, "stopped");
-        crate::hooks::run_all_logged("poststop", h, &spec_state);
+        crate::hooks::run_all_logged("poststop", h, &spec_state, hooks_dir);
     }
     g.store.remove(&st.id)
 }

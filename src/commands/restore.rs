@@ -215,6 +215,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     }
     let sigs = signals.as_ref().expect("foreground has signals");
     let code = supervise_pid(pid, &pidfd, sigs, master.as_ref())?;
-    container::destroy(g, &state)?;
+    // runc's restore, like run, has chdir'd to the bundle: poststop hooks start there
+    container::destroy_in(g, &state, Some(&state.bundle))?;
     Ok(code)
 }

@@ -50,7 +50,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
             Some((Tag::Log, line)) => crate::process::sync::log_forwarded(&line),
             Some((Tag::Error, msg)) => {
                 let status = crate::process::launch::reap(created.launched.pid);
-                let _ = container::destroy(g, &created.state);
+                let _ = container::destroy_in(g, &created.state, Some(&created.state.bundle));
                 anyhow::bail!("{} ({status})", String::from_utf8_lossy(&msg));
             }
             Some((t, _)) => anyhow::bail!("sync: unexpected {t:?} from the container init"),
@@ -67,6 +67,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
             "poststart",
             h,
             &container::hook_state_from(&created.state, "running"),
+            Some(&created.state.bundle),
         );
     }
     if detach {
@@ -86,7 +87,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     )?;
     crate::steps::mark_with("wait for exit", &|| format!("exit code {code}"));
     if !p.bool("keep") {
-        container::destroy(g, &created.state)?;
+        container::destroy_in(g, &created.state, Some(&created.state.bundle))?;
         crate::steps::mark("remove state");
     }
     Ok(code)

@@ -76,7 +76,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     }
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         let s = super::container::hook_state_from(&st, "running");
-        crate::hooks::run_all_logged("poststart", h, &s);
+        crate::hooks::run_all_logged("poststart", h, &s, Some(&st.bundle));
     }
     Ok(0)
 }

@@ -332,9 +332,10 @@ fn run_create_hooks(
         // pivot_root and chroot set their own working directory afterwards.
         std::env::set_current_dir(cfg.rootfs)
             .with_context(|| format!("chdir to rootfs {}", cfg.rootfs.display()))?;
+        // "creating", as runc's rootfs_linux.go: create is not over yet
         let state = crate::commands::hook_state(
             cfg.id,
-            "created",
+            "creating",
             std::process::id() as i32,
             cfg.bundle,
             cfg.spec,

@@ -57,7 +57,11 @@ check "hugetlb.2MB.max" 4194304 "$(cat $D/hugetlb.2MB.max)"
 pid=$($H --root $R state c1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 check "init cgroup (host view)" "0::/hull-smoke/c1" "$(cat /proc/$pid/cgroup)"
 $H --root $R start c1 || bad "start c1"
-sleep 1
+# the program writes both files first thing; under TCG on a busy host that can take seconds
+for _ in $(seq 1 100); do
+    [ -s $B/rootfs/tmp/mm ] && break
+    sleep 0.3
+done
 check "init cgroup (in cgroupns)" "0::/" "$(cat $B/rootfs/tmp/cg 2>&1)"
 check "memory.max seen through the container's cgroup mount" 67108864 "$(cat $B/rootfs/tmp/mm 2>&1)"
 check "exec lands in the container cgroup" "0::/" "$($H --root $R exec c1 cat /proc/self/cgroup)"
