@@ -345,7 +345,7 @@ fn save_initial_state(
         } else {
             Some(crate::setup::host_mounts::count(&bundle.rootfs)?)
         };
-    let state = ContainerState {
+    let mut state = ContainerState {
         id: id.to_string(),
         pid: 0,
         pid_start: 0,
@@ -362,7 +362,11 @@ fn save_initial_state(
         creator: std::process::id() as i32,
         host_mounts,
     };
+    // The annotations are only for `state` and hooks of a created container: the first state
+    // goes without them, so a config with megabytes of them is serialized once, not twice.
+    let annotations = state.annotations.take();
     g.store.save(&state)?;
+    state.annotations = annotations;
     Ok(state)
 }
 
