@@ -598,3 +598,48 @@ fn command_help_lists_the_flags() {
         describe(&o)
     );
 }
+
+/// `hull state x | head -c1`, `hull list | head`: output into a pipe whose reader is gone ends
+/// the command as SIGPIPE ends runc (a Go program), quietly: no panic, no backtrace on stderr.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    let rt = Runtime::new();
+    let id = unique_id("pipe");
+    let b = Bundle::sleeping(&id);
+    let c = Container::with_id(&rt, &b, &id);
+    c.create();
+    for args in [
+        vec!["state", id.as_str()],
+        vec!["list"],
+        vec!["ps", id.as_str()],
+        vec!["features"],
+        vec!["--version"],
+    ] {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both fds were just made and are owned here.
+        let (reader, writer) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(reader); // every write to `writer` now fails with EPIPE
+        let o = rt
+            .cmd(&args)
+            .stdout(std::process::Stdio::from(writer))
+            .output()
+            .unwrap();
+        let what = format!("hull {} into a closed pipe", args.join(" "));
+        assert!(
+            o.stderr.is_empty(),
+            "{what} wrote to stderr: {}",
+            describe(&o)
+        );
+        assert_eq!(
+            o.status.signal(),
+            Some(libc::SIGPIPE),
+            "{what}: {}",
+            describe(&o)
+        );
+    }
+    c.delete();
+}

@@ -186,7 +186,7 @@ fn run_command(
 }
 
 fn print_usage() {
-    print!(
+    let _ = crate::out!(
         "{USAGE_HEAD}\nVERSION:\n   {}\n\nCOMMANDS:\n{}{USAGE_GLOBALS}",
         env!("CARGO_PKG_VERSION"),
         help::command_list()
@@ -198,7 +198,7 @@ fn print_usage() {
 fn show_command_help(topic: &str) -> i32 {
     match help::command_help(topic) {
         Some(h) => {
-            print!("{h}");
+            let _ = crate::out!("{h}");
             0
         }
         None => {
@@ -209,10 +209,14 @@ fn show_command_help(topic: &str) -> i32 {
 }
 
 fn print_version() {
-    println!("hull version {}", env!("CARGO_PKG_VERSION"));
-    println!("spec: {}", crate::spec::validate::OCI_VERSION);
     let v = libseccomp::ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default();
-    println!("libseccomp: {v}");
+    // A write error other than a closed pipe (which ends hull as it ends runc) is not
+    // worth an error line for --version.
+    let _ = crate::outln!(
+        "hull version {}\nspec: {}\nlibseccomp: {v}",
+        env!("CARGO_PKG_VERSION"),
+        crate::spec::validate::OCI_VERSION
+    );
 }

@@ -203,11 +203,7 @@ fn emit(ev: &Event) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(&line).and_then(|_| out.flush()) {
         if e.raw_os_error() == Some(libc::EPIPE) {
-            // SAFETY: restoring the default action and raising a signal is always allowed.
-            unsafe {
-                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-                libc::raise(libc::SIGPIPE);
-            }
+            crate::util::stdout::die_of_sigpipe();
         }
         return Err(anyhow!(e).context("writing event"));
     }

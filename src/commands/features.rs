@@ -53,6 +53,6 @@ pub fn run(g: &super::Globals, _args: &[String]) -> Result<i32> {
             "io.github.hull.version": env!("CARGO_PKG_VERSION")
         }
     });
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    crate::outln!("{}", serde_json::to_string_pretty(&v)?)?;
     Ok(0)
 }

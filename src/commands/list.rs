@@ -60,7 +60,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         .collect();
     if p.bool("quiet") {
         for s in &states {
-            println!("{}", s.id);
+            crate::outln!("{}", s.id)?;
         }
         return Ok(0);
     }
@@ -85,7 +85,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
                     s.owner.clone(),
                 ]);
             }
-            print!("{}", tabwrite(&rows));
+            crate::out!("{}", tabwrite(&rows))?;
         }
         "json" => {
             let v: Vec<_> = states
@@ -94,9 +94,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
                 .collect();
             // runc marshals an empty list as null.
             if v.is_empty() {
-                println!("null");
+                crate::outln!("null")?;
             } else {
-                println!("{}", serde_json::to_string(&v)?);
+                crate::outln!("{}", serde_json::to_string(&v)?)?;
             }
         }
         other => bail!("invalid format option {other:?}: use table or json"),

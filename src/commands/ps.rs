@@ -31,9 +31,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         "json" => {
             // runc encodes an empty (nil) list as null
             if pids.is_empty() {
-                println!("null");
+                crate::outln!("null")?;
             } else {
-                println!("{}", serde_json::to_string(&pids)?);
+                crate::outln!("{}", serde_json::to_string(&pids)?)?;
             }
             Ok(0)
         }
@@ -66,7 +66,7 @@ fn table(pids: &[i32], ps_args: &[String]) -> Result<i32> {
         .split_whitespace()
         .position(|h| h == "PID")
         .context("ps output has no PID column")?;
-    println!("{header}");
+    crate::outln!("{header}")?;
     for line in lines {
         if line
             .split_whitespace()
@@ -74,7 +74,7 @@ fn table(pids: &[i32], ps_args: &[String]) -> Result<i32> {
             .and_then(|p| p.parse::<i32>().ok())
             .is_some_and(|p| pids.contains(&p))
         {
-            println!("{line}");
+            crate::outln!("{line}")?;
         }
     }
     Ok(0)

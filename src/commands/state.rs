@@ -11,6 +11,6 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     let st = g.store.load(id)?;
     let status = st.status(&g.store);
     let out = serde_json::to_string_pretty(&st.to_oci(status))?;
-    println!("{out}");
+    crate::outln!("{out}")?;
     Ok(0)
 }

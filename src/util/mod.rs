@@ -7,6 +7,7 @@ pub mod netlink;
 pub mod path;
 pub mod proc;
 pub mod scm;
+pub mod stdout;
 pub mod time;
 
 /// An io::Error's text without Rust's " (os error N)" suffix, as Go prints syscall errors.
