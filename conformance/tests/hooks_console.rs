@@ -103,6 +103,11 @@ fn all_six_hooks_run_in_order_with_state() {
         "hooks after create"
     );
     c.start();
+    if is_runc() {
+        // runc's start returns (and runs poststart) once the init has opened the exec fifo,
+        // without waiting for the init's startContainer hooks: they may still be running.
+        poll_until(T, || read_log(&hd).iter().any(|l| l == "startContainer"));
+    }
     let log = read_log(&hd);
     let pos = |n: &str| log.iter().position(|l| l == n);
     assert!(
@@ -579,8 +584,20 @@ fn pidfd_socket_that_does_not_listen_fails_create_cleanly() {
         &id,
     ]);
     assert_fail1(&o, "create with a dead pidfd socket");
-    assert!(stderr_str(&o).contains("pidfd socket"), "{}", describe(&o));
-    assert_no_state(&rt, &id);
+    // The error names the socket (runc 1.3: "failed to dail <path>: dial unix <path>: ...").
+    assert!(
+        stderr_str(&o).contains(missing.to_str().unwrap()),
+        "{}",
+        describe(&o)
+    );
+    if is_runc() {
+        // A runc bug (1.3.6): it connects to the pidfd socket after making the state
+        // directory and leaves that directory behind when the connection fails.
+        let _ = rt.run(&["delete", "--force", &id]);
+        let _ = std::fs::remove_dir_all(rt.root.join(&id));
+    } else {
+        assert_no_state(&rt, &id);
+    }
     assert_no_cgroup(&test_cgroups_path(&id));
 }
 
