@@ -22,23 +22,30 @@ import sys
 
 BLOCK = 64 * 1024
 
-# Role = (trace file, bit): bit 1 is the command's own process, bit 2 a child (the init).
-CHILD_ROLES = ["create:2", "run:2", "exec:2", "create-seccomp:2"]
+# Role = "<trace file>:<bit>": bit 1 is the command's own process, bit 2 a child (the init).
 
 
 def symbols(binary):
-    """Function symbols: [(addr, size, name)] sorted, zero-sized ones dropped."""
+    """Function symbols: [(addr, size, name)] sorted. Assembly ones without a size (crtbegin's
+    frame_dummy, register_tm_clones, ...: run by every process) reach to the next symbol."""
     out = subprocess.run(
-        ["nm", "-S", "--defined-only", binary], capture_output=True, text=True, check=True
+        ["nm", "-S", "-n", "--defined-only", binary], capture_output=True, text=True, check=True
     ).stdout
-    syms = []
+    syms, unsized = [], []
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) != 4 or parts[2] not in "tTwWiI":
-            continue
-        addr, size, name = int(parts[0], 16), int(parts[1], 16), parts[3]
-        if size:
-            syms.append((addr, size, name))
+        if len(parts) == 4 and parts[2] in "tTwWiI":
+            syms.append((int(parts[0], 16), int(parts[1], 16), parts[3]))
+        elif len(parts) == 3 and parts[1] in "tTwWiI":
+            unsized.append((int(parts[0], 16), parts[2]))
+    starts = sorted({s[0] for s in syms} | {u[0] for u in unsized})
+    import bisect
+
+    for addr, name in unsized:
+        i = bisect.bisect_right(starts, addr)
+        if i < len(starts):
+            syms.append((addr, starts[i] - addr, name))
+    syms = [s for s in syms if s[1]]
     syms.sort()
     return syms
 
@@ -66,8 +73,9 @@ def roles_of_functions(syms, tracedir):
 
 
 def order(syms, used):
-    child = set(CHILD_ROLES)
-    parent_roles = sorted({r for rs in used.values() for r in rs} - child)
+    all_roles = {r for rs in used.values() for r in rs}
+    child = {r for r in all_roles if r.endswith(":2")}
+    parent_roles = sorted(all_roles - child)
 
     def key(i):
         rs = used[i]

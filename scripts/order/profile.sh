@@ -20,7 +20,7 @@ if [[ ${PROFILE_INNER:-} != 1 ]]; then
     tmp=$(mktemp -d /tmp/hull-order.XXXXXX)
     trap 'rm -rf "$tmp"' EXIT
     gcc -O2 -o "$tmp/steptrace" "$here/steptrace.c"
-    for b in plain seccomp; do
+    for b in plain seccomp nocgns; do
         mkdir -p "$tmp/$b/rootfs/bin"
         cp /bin/busybox "$tmp/$b/rootfs/bin/busybox"
         ln -s busybox "$tmp/$b/rootfs/bin/true"
@@ -30,7 +30,7 @@ if [[ ${PROFILE_INNER:-} != 1 ]]; then
     python3 - "$tmp" <<'EOF'
 import json, sys
 tmp = sys.argv[1]
-for b in ("plain", "seccomp"):
+for b in ("plain", "seccomp", "nocgns"):
     p = f"{tmp}/{b}/config.json"
     c = json.load(open(p))
     c["process"]["terminal"] = False
@@ -48,6 +48,11 @@ for b in ("plain", "seccomp"):
                  "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
             ],
         }
+    if b == "nocgns":
+        # No cgroup namespace (docker's default on cgroup v1 hosts, runc 1.1's spec): the init
+        # mounts the cgroup hierarchies itself.
+        ns = c["linux"]["namespaces"]
+        c["linux"]["namespaces"] = [n for n in ns if n["type"] != "cgroup"]
     json.dump(c, open(p, "w"), indent=1)
 EOF
     PROFILE_INNER=1 TMPD=$tmp unshare -m --propagation private "$0" "$@"
@@ -92,6 +97,15 @@ wait $tracer
 sleep 0.2
 trace delete delete "$id-c"
 trace run run --bundle "$TMPD/plain" "$id-r"
+
+"$st" "$out/create-nocgns.txt" "$limit" "$bin" --root "$root" create --bundle "$TMPD/nocgns" \
+    "$id-n" >/dev/null &
+tracer=$!
+wait_created "$id-n"
+h start "$id-n"
+wait $tracer
+sleep 0.2
+h delete "$id-n"
 
 # The seccomp path (create), then exec into that running container, kill, delete --force.
 "$st" "$out/create-seccomp.txt" "$limit" "$bin" --root "$root" create \
