@@ -363,8 +363,8 @@ fn kill_realtime_signals_by_number() {
     send_and_expect(&c, "64", "RT64");
 }
 
-/// NOTE: runc 1.1.5 (Debian 12) rejects these names with `unknown signal`;
-/// hull must accept them (newer runc does).
+/// NOTE: runc (1.1.5 and 1.3.6) rejects these names with `unknown signal`; hull accepts them,
+/// as kill(1) and crun do.
 #[test]
 fn kill_realtime_signals_by_name() {
     let rt = Runtime::new();

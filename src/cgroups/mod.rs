@@ -277,7 +277,7 @@ pub fn new_manager(
 ) -> Result<Box<dyn Manager>> {
     if systemd {
         if !systemd::is_running() {
-            bail!("systemd cgroup driver is not available on this host: systemd is not running");
+            bail!("systemd not running on this host, cannot use systemd cgroups manager");
         }
         return Ok(Box::new(systemd::SystemdManager::new(
             cgroups_path,

@@ -244,13 +244,17 @@ impl<'a> View<'a> {
         true
     }
 
-    /// `sh -c script` inside the container: (exit code, stdout+stderr).
+    /// `sh -c script` inside the container: (exit code, stdout+stderr), without the runtime's
+    /// own warning lines (runc 1.3 warns on every exec of the harness bundle that its ambient
+    /// capabilities cannot be raised: they are not inheritable).
     pub fn sh(&self, script: &str) -> (i32, String) {
         let o = self.c.exec(&["sh", "-c", script]);
-        (
-            exit_code(&o.status),
-            format!("{}{}", stdout_str(&o), stderr_str(&o)),
-        )
+        let err: String = stderr_str(&o)
+            .lines()
+            .filter(|l| !l.contains("level=warning"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        (exit_code(&o.status), format!("{}{err}", stdout_str(&o)))
     }
 }
 
