@@ -167,7 +167,12 @@ pub fn create(g: &Globals, o: &CreateOptions) -> Result<Created> {
         .map(|p| p.to_string_lossy().into_owned());
     let user_ns = oci_spec::runtime::LinuxNamespaceType::User;
     crate::process::idmap::validate(&bundle.spec, ns.has_new(user_ns), ns.joins(user_ns))?;
-    let cgroup = cgroups::new_manager(cgroups_path.as_deref(), o.id, g.systemd_cgroup)?;
+    let cgroup = cgroups::new_manager(
+        cgroups_path.as_deref(),
+        o.id,
+        g.systemd_cgroup,
+        g.rootless_cgroups,
+    )?;
     let cgroup: Box<dyn Manager> = if g.rootless_cgroups {
         let limits = cgroups::rootless::wants_limits(
             bundle
