@@ -13,7 +13,10 @@ fn systemd_cgroup_driver_without_a_user_systemd_is_refused() {
     let b = u.bundle("b", &["true"]);
     let id = unique_id("rl-sd");
     let o = u.run(&["--systemd-cgroup", "create", "--bundle", b.dir_str(), &id]);
-    assert_fail1(&o, "--systemd-cgroup as an unprivileged user without systemd");
+    assert_fail1(
+        &o,
+        "--systemd-cgroup as an unprivileged user without systemd",
+    );
     if !is_runc() {
         assert_one_clear_error(&o, "--systemd-cgroup");
         assert!(err(&o).contains("systemd"), "{}", err(&o));

@@ -18,7 +18,8 @@
 #      HULL_VM_TIMEOUT (s per boot, default 600), HULL_VM_ACCEL=kvm|tcg|auto (auto: KVM if the
 #      kernel banner shows up within 15 s), HULL_VM_KEEP=1 keeps the work dir,
 #      HULL_VM_DBUS=0 leaves dbus-daemon out of the guest, HULL_VM_CMDLINE adds kernel args,
-#      HULL_VM_SMP sets the guest CPUs (default 2).
+#      HULL_VM_SMP sets the guest CPUs (default 2), HULL_VM_RUNC=0 leaves runc out (section 7r;
+#      a smaller initramfs unpacks faster under a slow TCG).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -142,7 +143,7 @@ ln -sf ../dbus.socket "$S/usr/lib/systemd/user/sockets.target.wants/dbus.socket"
 copy /usr/bin/setpriv
 copy /usr/bin/busctl
 for f in /usr/sbin/runc /usr/bin/runc; do
-    if [ -x "$f" ]; then copy "$f" /usr/bin/runc; break; fi
+    if [ "${HULL_VM_RUNC:-1}" = 1 ] && [ -x "$f" ]; then copy "$f" /usr/bin/runc; break; fi
 done
 
 # A system bus, to test the fallback from the private socket to the bus. The units must be
