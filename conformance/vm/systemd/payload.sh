@@ -307,7 +307,7 @@ UID1=1500
 XDG=/run/user/$UID1
 MGR=/user.slice/user-$UID1.slice/user@$UID1.service
 RU=/hull-test/ru
-asuser() { setpriv --reuid=$UID1 --regid=$UID1 --clear-groups env -i PATH=$PATH HOME=$RU XDG_RUNTIME_DIR=$XDG "$@"; }
+asuser() { ul-setpriv --reuid=$UID1 --regid=$UID1 --clear-groups env -i PATH=$PATH HOME=$RU XDG_RUNTIME_DIR=$XDG "$@"; }
 uprop() { asuser systemctl --user show -p "$2" --value "$1" 2>/dev/null; }
 uunit_gone() {
     s=$(uprop "$1" LoadState)
@@ -345,7 +345,7 @@ if [ $MODE = v2 ]; then
     run "rootless create ru1" asuser $H create --bundle $RU/long ru1
     P=$(asuser hull state ru1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
     eq "ru1 unit ActiveState (systemctl --user)" "$(uprop $U ActiveState)" active
-    check "systemctl --user list-units shows $U" sh -c "$(command -v setpriv) --reuid=$UID1 --regid=$UID1 --clear-groups env XDG_RUNTIME_DIR=$XDG systemctl --user list-units --no-legend | grep -q $U"
+    check "systemctl --user list-units shows $U" sh -c "ul-setpriv --reuid=$UID1 --regid=$UID1 --clear-groups env XDG_RUNTIME_DIR=$XDG systemctl --user list-units --no-legend | grep -q $U"
     eq "ru1 unit ControlGroup" "$(uprop $U ControlGroup)" "$MGR/user.slice/$U"
     eq "ru1 unit Slice" "$(uprop $U Slice)" user.slice
     eq "ru1 unit MemoryMax" "$(uprop $U MemoryMax)" 67108864
@@ -376,7 +376,7 @@ if [ $MODE = v2 ]; then
     eq "ru1 unit TasksMax after update" "$(uprop $U TasksMax)" 40
     asuser systemctl --user set-property --runtime $U CPUAccounting=yes
     eq "ru1 memory.max after systemd re-applied the unit" "$(cat $D/memory.max)" 104857600
-    check "events --stats reads the scope's cgroup" sh -c "$(command -v setpriv) --reuid=$UID1 --regid=$UID1 --clear-groups env XDG_RUNTIME_DIR=$XDG hull --systemd-cgroup events --stats ru1 | grep -q '\"limit\":104857600'"
+    check "events --stats reads the scope's cgroup" sh -c "ul-setpriv --reuid=$UID1 --regid=$UID1 --clear-groups env XDG_RUNTIME_DIR=$XDG hull --systemd-cgroup events --stats ru1 | grep -q '\"limit\":104857600'"
     run "kill --all ru1" asuser $H kill --all ru1 KILL
     check "ru1 stopped" uwait_status ru1 stopped
     run "delete ru1" asuser $H delete ru1
@@ -392,7 +392,7 @@ if [ $MODE = v2 ]; then
     check "unit hx-ru2.scope gone after run" uunit_gone hx-ru2.scope
     check "ru2 scope cgroup gone" test ! -e /sys/fs/cgroup$MGR/app.slice/hx-ru2.scope
 
-    run "rootless create+start ru3" sh -c "$(command -v setpriv) --reuid=$UID1 --regid=$UID1 --clear-groups env XDG_RUNTIME_DIR=$XDG sh -c '$H create --bundle $RU/long ru3 && $H start ru3'"
+    run "rootless create+start ru3" sh -c "ul-setpriv --reuid=$UID1 --regid=$UID1 --clear-groups env XDG_RUNTIME_DIR=$XDG sh -c '$H create --bundle $RU/long ru3 && $H start ru3'"
     eq "ru3 unit active" "$(uprop hull-ru3.scope ActiveState)" active
     run "delete --force ru3" asuser $H delete --force ru3
     check "unit hull-ru3.scope gone" uunit_gone hull-ru3.scope

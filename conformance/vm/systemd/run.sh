@@ -86,6 +86,8 @@ guest_path() {
 copy() {
     local src=$1 dst=${2:-$(guest_path "$1")}
     mkdir -p "$S$(dirname "$dst")"
+    # Replace, not write through: dst may be a busybox applet link (setpriv is one).
+    rm -f "$S$dst"
     cp -L "$src" "$S$dst"
     { ldd "$src" 2>/dev/null || true; } | { grep -o '/[^ ]*' || true; } | while read -r lib; do
         local g
@@ -132,15 +134,20 @@ for u in user@.service user-runtime-dir@.service user.slice; do
     cp "/usr/lib/systemd/system/$u" "$S/usr/lib/systemd/system/"
 done
 copy /usr/lib/systemd/systemd-user-runtime-dir
-mkdir -p "$S/etc/systemd/system/user@.service.d"
-printf '[Service]\nPAMName=\n' >"$S/etc/systemd/system/user@.service.d/hull-test.conf"
+# The guest has no sysinit.target & co.: no default dependencies.
+for u in user@.service user-runtime-dir@.service; do
+    mkdir -p "$S/etc/systemd/system/$u.d"
+    printf '[Unit]\nDefaultDependencies=no\n' >"$S/etc/systemd/system/$u.d/hull-test.conf"
+done
+printf '[Service]\nPAMName=\n' >>"$S/etc/systemd/system/user@.service.d/hull-test.conf"
 mkdir -p "$S/usr/lib/systemd/user/sockets.target.wants"
 for u in default.target basic.target sockets.target timers.target paths.target shutdown.target \
     exit.target app.slice background.slice session.slice dbus.socket dbus.service systemd-exit.service; do
     [ -e "/usr/lib/systemd/user/$u" ] && cp "/usr/lib/systemd/user/$u" "$S/usr/lib/systemd/user/"
 done
 ln -sf ../dbus.socket "$S/usr/lib/systemd/user/sockets.target.wants/dbus.socket"
-copy /usr/bin/setpriv
+# util-linux's setpriv under its own name: busybox has a smaller setpriv applet.
+copy /usr/bin/setpriv /usr/bin/ul-setpriv
 copy /usr/bin/busctl
 for f in /usr/sbin/runc /usr/bin/runc; do
     if [ "${HULL_VM_RUNC:-1}" = 1 ] && [ -x "$f" ]; then copy "$f" /usr/bin/runc; break; fi
