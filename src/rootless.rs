@@ -74,8 +74,8 @@ pub fn use_rootless_cgroups(flag: Option<&str>, systemd_cgroup: bool) -> Result<
 }
 
 /// The OwnerUID of the user's systemd bus, as `busctl --user status` reports it. Only asked
-/// as root inside a user namespace with --systemd-cgroup and --rootless auto.
-fn systemd_owner_uid() -> Option<u32> {
+/// inside a user namespace with --systemd-cgroup (the uid the bus knows us by).
+pub(crate) fn systemd_owner_uid() -> Option<u32> {
     let out = std::process::Command::new("busctl")
         .args(["--user", "--no-pager", "status"])
         .stderr(std::process::Stdio::null())

@@ -190,6 +190,10 @@ pub struct CgroupState {
     /// belong to another container by then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_invocation: Option<String>,
+    /// The unit is in the user's systemd instance (rootless `--systemd-cgroup`): later
+    /// commands reach it over the user's bus.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub systemd_user: bool,
 }
 
 impl CgroupState {
@@ -270,10 +274,13 @@ pub fn inner_path(cgroups_path: Option<&str>, container_id: &str) -> String {
 /// caller's own cgroup (v1: per hierarchy; v2: relative to the parent of the caller's cgroup, as
 /// runc does). With None the path is the container id, relative, exactly like runc's cgroupfs
 /// driver (e.g. /sys/fs/cgroup/memory/<caller's memory cgroup>/<id>).
+///
+/// With `systemd` and `rootless` the unit goes to the user's systemd instance.
 pub fn new_manager(
     cgroups_path: Option<&str>,
     container_id: &str,
     systemd: bool,
+    rootless: bool,
 ) -> Result<Box<dyn Manager>> {
     if systemd {
         if !systemd::is_running() {
@@ -283,6 +290,7 @@ pub fn new_manager(
             cgroups_path,
             container_id,
             host_kind()?,
+            rootless,
         )?));
     }
     let inner = inner_path(cgroups_path, container_id);

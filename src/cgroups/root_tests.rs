@@ -90,7 +90,7 @@ fn lifecycle_limits_freeze_destroy() {
         return;
     }
     let name = format!("/{}", unique("life"));
-    let mgr = new_manager(Some(&name), "ignored-id", false).unwrap();
+    let mgr = new_manager(Some(&name), "ignored-id", false, false).unwrap();
     let state = mgr.state();
     let mut g = Guard::new(mgr);
     g.mgr.create().unwrap();
@@ -203,7 +203,7 @@ fn destroy_kills_forking_tree_and_nested_cgroups() {
         return;
     }
     let name = format!("/{}", unique("tree"));
-    let mut g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    let mut g = Guard::new(new_manager(Some(&name), "x", false, false).unwrap());
     g.mgr.create().unwrap();
     let state = g.mgr.state();
     // A sub-cgroup left behind by the container (e.g. systemd inside).
@@ -229,7 +229,7 @@ fn load_manager_from_state() {
         return;
     }
     let name = format!("/{}", unique("load"));
-    let mut g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    let mut g = Guard::new(new_manager(Some(&name), "x", false, false).unwrap());
     g.mgr.create().unwrap();
     let pid = g.spawn("exec sleep 1000");
     let js = serde_json::to_string(&g.mgr.state()).unwrap();
@@ -250,7 +250,7 @@ fn relative_default_path_follows_own_cgroup() {
         return;
     }
     let id = unique("rel");
-    let mgr = new_manager(None, &id, false).unwrap();
+    let mgr = new_manager(None, &id, false, false).unwrap();
     let own = own_cgroups().unwrap();
     let state = mgr.state();
     let kind = host_kind().unwrap();
@@ -279,7 +279,7 @@ fn rejected_value_names_file_and_value() {
         return;
     }
     let name = format!("/{}", unique("bad"));
-    let g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    let g = Guard::new(new_manager(Some(&name), "x", false, false).unwrap());
     g.mgr.create().unwrap();
     let e = g
         .mgr
@@ -296,7 +296,7 @@ fn v1_devices_rules_and_update() {
         return;
     }
     let name = format!("/{}", unique("dev"));
-    let g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    let g = Guard::new(new_manager(Some(&name), "x", false, false).unwrap());
     g.mgr.create().unwrap();
     let dev = g
         .mgr
@@ -340,7 +340,7 @@ fn hugetlb_limits() {
         return;
     }
     let name = format!("/{}", unique("huge"));
-    let g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    let g = Guard::new(new_manager(Some(&name), "x", false, false).unwrap());
     g.mgr.create().unwrap();
     let size = util::hugepage_sizes()[0].clone();
     let r = res(&format!(
@@ -364,7 +364,7 @@ fn nonexistent_cgroup_destroy_is_ok() {
         return;
     }
     let name = format!("/{}", unique("none"));
-    let m = new_manager(Some(&name), "x", false).unwrap();
+    let m = new_manager(Some(&name), "x", false, false).unwrap();
     assert!(!m.exists());
     m.destroy().unwrap();
     assert!(m.pids().unwrap().is_empty());
@@ -372,7 +372,7 @@ fn nonexistent_cgroup_destroy_is_ok() {
 
 #[test]
 fn systemd_driver_errors_clearly() {
-    let e = match new_manager(None, "x", true) {
+    let e = match new_manager(None, "x", true, false) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("systemd driver should not be available"),
     };
@@ -387,7 +387,7 @@ fn bpf_device_filter_enforced() {
         return;
     }
     let name = format!("/{}", unique("bpf"));
-    let mut g = Guard::new(new_manager(Some(&name), "x", false).unwrap());
+    let mut g = Guard::new(new_manager(Some(&name), "x", false, false).unwrap());
     g.mgr.create().unwrap();
     let st = g.mgr.state();
     let dir = match host_kind().unwrap() {
@@ -497,7 +497,7 @@ fn signal_all_reaches_frozen_processes() {
         return;
     }
     let name = format!("/{}", unique("sigall"));
-    let mgr = new_manager(Some(&name), "ignored-id", false).unwrap();
+    let mgr = new_manager(Some(&name), "ignored-id", false, false).unwrap();
     let mut g = Guard::new(mgr);
     g.mgr.create().unwrap();
     g.spawn("sleep 1000 & exec sleep 1000");

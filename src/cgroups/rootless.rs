@@ -142,6 +142,7 @@ fn subset(st: &CgroupState, paths: BTreeMap<String, PathBuf>) -> Result<Box<dyn 
         paths,
         systemd_unit: None,
         systemd_invocation: None,
+        systemd_user: false,
     })
 }
 
@@ -171,6 +172,9 @@ impl Manager for RootlessCgroup {
     }
     fn apply(&self, res: &LinuxResources) -> Result<()> {
         match self.active() {
+            // The systemd driver keeps the resources until it starts the unit, so it gets
+            // them in one piece and tolerates device rules itself.
+            Some(m) if self.full.state().systemd_unit.is_some() => m.apply(res),
             Some(m) => apply_tolerating_devices(m, res),
             None => match limit_names(Some(res)).first() {
                 // runc's words for a v1 limit without a cgroup.

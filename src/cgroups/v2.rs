@@ -660,6 +660,7 @@ impl Manager for V2Manager {
             paths,
             systemd_unit: None,
             systemd_invocation: None,
+            systemd_user: false,
         }
     }
 }

@@ -104,12 +104,6 @@ fn dispatch(argv: &[String]) -> Result<i32> {
     };
     let rootless_cgroups =
         crate::rootless::use_rootless_cgroups(g.get("rootless"), g.bool("systemd-cgroup"))?;
-    if g.bool("systemd-cgroup") && unsafe { libc::geteuid() } != 0 {
-        bail!(
-            "--systemd-cgroup as an unprivileged user (the user's systemd instance) is not \
-             supported by hull: leave it out to use cgroupfs"
-        );
-    }
     if matches!(cmd.as_str(), "help" | "h") {
         return Ok(match rest.first() {
             None => {

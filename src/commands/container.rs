@@ -265,7 +265,12 @@ fn cgroup_manager(g: &Globals, spec: &Spec, id: &str) -> Result<Box<dyn Manager>
     let cgroups_path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = cgroups::new_manager(cgroups_path.as_deref(), id, g.systemd_cgroup)?;
+    let cgroup = cgroups::new_manager(
+        cgroups_path.as_deref(),
+        id,
+        g.systemd_cgroup,
+        g.rootless_cgroups,
+    )?;
     let cgroup: Box<dyn Manager> = if g.rootless_cgroups {
         let limits = cgroups::rootless::wants_limits(linux.and_then(|l| l.resources().as_ref()));
         let explicit_path = cgroups_path.as_deref().is_some_and(|p| !p.is_empty());

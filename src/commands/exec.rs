@@ -248,6 +248,10 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         // an explicit --cgroup is joined as given (runc: "--cgroup / disables the init
         // cgroup fallback")
         cgroup_fallback: sub_cgroups.is_empty(),
+        systemd_user_unit: st.cgroup.as_ref().and_then(|c| {
+            let unit = c.systemd_unit.clone().filter(|_| c.systemd_user)?;
+            Some((unit, c.paths.get("")?.clone()))
+        }),
         seccomp_agent: &|pid, fd| {
             super::container::send_to_agent(id, "running", pid, &st.bundle, &spec, &fd)
         },

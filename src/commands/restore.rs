@@ -107,7 +107,12 @@ fn new_cgroup(g: &Globals, id: &str, bundle: &Bundle) -> Result<Box<dyn Manager>
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = cgroups::new_manager(cgroups_path.as_deref(), id, g.systemd_cgroup)?;
+    let cgroup = cgroups::new_manager(
+        cgroups_path.as_deref(),
+        id,
+        g.systemd_cgroup,
+        g.rootless_cgroups,
+    )?;
     if let Some(a) = bundle.spec.annotations() {
         cgroup.set_annotations(a)?;
     }

@@ -35,6 +35,12 @@ pub struct ExecConfig<'a> {
     pub preserve_fds: u32,
     /// On EBUSY (cgroup v2 with domain controllers below), join the init's cgroup instead.
     pub cgroup_fallback: bool,
+    /// The container's unit in the user's systemd instance and its cgroup directory
+    /// (rootless --systemd-cgroup). A process may only move itself across cgroups whose
+    /// common ancestor it may write to, and hull run from a login session is outside the
+    /// user manager's subtree: then systemd moves the process (AttachProcessesToUnit; the
+    /// user manager has the system instance do it), where runc leaves it outside.
+    pub systemd_user_unit: Option<(String, PathBuf)>,
     /// Hands a seccomp notify fd (of the process with this host pid) to the agent.
     pub seccomp_agent: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
 }
@@ -115,6 +121,15 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
                         ready = true
                     }
                     Some((Tag::Log, line)) => sync::log_forwarded(&line),
+                    Some((Tag::JoinCgroupForMe, dir)) => {
+                        let dir = PathBuf::from(String::from_utf8_lossy(&dir).into_owned());
+                        if let Err(e) = attach_by_systemd(cfg, pid, &dir) {
+                            unsafe { libc::kill(pid, libc::SIGKILL) };
+                            super::launch::reap(pid);
+                            return Err(e);
+                        }
+                        parent_end.send(Tag::CgroupJoined, b"")?;
+                    }
                     Some((Tag::SeccompFd, _)) => {
                         let fd = parent_end
                             .take_fd()
@@ -224,6 +239,31 @@ fn join_cgroup(procs: &Path, init_pid: i32, fallback: bool) -> Result<()> {
     }
 }
 
+/// Whether joining failed for want of permission (not a missing or busy cgroup).
+fn denied(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| matches!(io.raw_os_error(), Some(libc::EACCES | libc::EPERM)))
+}
+
+/// Parent side of [`Tag::JoinCgroupForMe`]: systemd moves `pid` into `dir`, the unit's
+/// cgroup or a sub-cgroup of it (exec --cgroup).
+fn attach_by_systemd(cfg: &ExecConfig, pid: i32, dir: &Path) -> Result<()> {
+    let (unit, unit_dir) = cfg
+        .systemd_user_unit
+        .as_ref()
+        .context("exec child asked for a systemd cgroup join without a systemd unit")?;
+    let sub = dir
+        .strip_prefix(unit_dir)
+        .with_context(|| format!("{} is not below {}", dir.display(), unit_dir.display()))?;
+    let sub = match sub.to_str().context("cgroup path is not UTF-8")? {
+        "" => String::new(),
+        s => format!("/{s}"),
+    };
+    crate::cgroups::systemd::attach_user_process(unit, &sub, pid)
+        .with_context(|| format!("having systemd move the exec'd process into {unit}"))
+}
+
 /// The cgroup.procs of the init's cgroup v2 cgroup (from /proc/<pid>/cgroup, `0::<path>`),
 /// when it is the container's cgroup directory (`procs`'s parent) or below it.
 fn init_cgroup_procs(procs: &Path, init_pid: i32) -> Option<PathBuf> {
@@ -250,7 +290,7 @@ fn below_container_cgroup(procs: &Path, proc_cgroup: &str) -> Option<PathBuf> {
 /// Joins the container's cgroup and RDT groups with execCPUAffinity's rules: `initial` while
 /// joining; once in, `final`, or else the cgroup's CPUs (runtime-spec: "if omitted or empty,
 /// the container's default CPU affinity"; runc resets the same way), never the caller's.
-fn join_cgroup_and_groups(cfg: &ExecConfig) -> Result<()> {
+fn join_cgroup_and_groups(cfg: &ExecConfig, chan: &sync::Channel) -> Result<()> {
     fn cpus(l: Option<&String>) -> Option<&str> {
         l.map(String::as_str).filter(|c| !c.trim().is_empty())
     }
@@ -259,7 +299,14 @@ fn join_cgroup_and_groups(cfg: &ExecConfig) -> Result<()> {
         affinity::apply(initial, "initial")?;
     }
     for f in &cfg.cgroup_procs {
-        join_cgroup(f, cfg.init_pid, cfg.cgroup_fallback)?;
+        match join_cgroup(f, cfg.init_pid, cfg.cgroup_fallback) {
+            Err(e) if denied(&e) && cfg.systemd_user_unit.is_some() => {
+                let dir = f.parent().unwrap_or(f);
+                chan.send(Tag::JoinCgroupForMe, dir.as_os_str().as_encoded_bytes())?;
+                chan.expect(Tag::CgroupJoined)?;
+            }
+            r => r?,
+        }
     }
     for t in &cfg.rdt_tasks {
         crate::util::fs::write_value(t, "0").context("joining the container's RDT group")?;
@@ -293,7 +340,7 @@ fn child(
     // A session and process group of our own, as runc gives exec'd processes: hull's are
     // outside the container's pid namespace (getpgrp() would be 0 there).
     unsafe { libc::setsid() };
-    join_cgroup_and_groups(cfg)?;
+    join_cgroup_and_groups(cfg, chan)?;
     let rlimits = cfg.process.rlimits().as_deref().unwrap_or(&[]);
     if userns {
         // Raising a hard limit needs CAP_SYS_RESOURCE in the host's user namespace: set them

@@ -37,6 +37,11 @@ pub enum Tag {
     SetRlimits = b't',
     /// Parent → child: they are set.
     RlimitsSet = b'T',
+    /// Child → parent (exec, rootless systemd): I may not move myself into the container's
+    /// cgroup (the payload); have systemd do it.
+    JoinCgroupForMe = b'c',
+    /// Parent → child: systemd moved me.
+    CgroupJoined = b'C',
 }
 
 impl Tag {
@@ -56,6 +61,8 @@ impl Tag {
             Tag::MountSourceFd,
             Tag::SetRlimits,
             Tag::RlimitsSet,
+            Tag::JoinCgroupForMe,
+            Tag::CgroupJoined,
         ]
         .into_iter()
         .find(|t| *t as u8 == b)

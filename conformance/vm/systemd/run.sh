@@ -6,6 +6,9 @@
 #
 #   conformance/vm/systemd/run.sh [v2|hybrid|all]     (default: v2)
 #
+# HULL_VM_SECTIONS="7" (payload section numbers as in its headers: 1 1b 2 2b 2c 3 3b 4 5 6 7
+# 7r) runs only those sections; the default is all of them.
+#
 # Needs: qemu-system-x86_64 (apt-get installs qemu-system-x86 when missing), systemd and
 # busybox-static installed on the host (their binaries are copied), jq, python3. KVM is used
 # when /dev/kvm works, else TCG (about 30 s per mode). The Debian kernel is fetched once with
@@ -14,7 +17,9 @@
 # Env: HULL_BIN (default: cargo build, then $CARGO_TARGET_DIR or target/debug/hull),
 #      HULL_VM_TIMEOUT (s per boot, default 600), HULL_VM_ACCEL=kvm|tcg|auto (auto: KVM if the
 #      kernel banner shows up within 15 s), HULL_VM_KEEP=1 keeps the work dir,
-#      HULL_VM_DBUS=0 leaves dbus-daemon out of the guest, HULL_VM_CMDLINE adds kernel args.
+#      HULL_VM_DBUS=0 leaves dbus-daemon out of the guest, HULL_VM_CMDLINE adds kernel args,
+#      HULL_VM_SMP sets the guest CPUs (default 2), HULL_VM_RUNC=0 leaves runc out (section 7r;
+#      a smaller initramfs unpacks faster under a slow TCG).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -81,6 +86,8 @@ guest_path() {
 copy() {
     local src=$1 dst=${2:-$(guest_path "$1")}
     mkdir -p "$S$(dirname "$dst")"
+    # Replace, not write through: dst may be a busybox applet link (setpriv is one).
+    rm -f "$S$dst"
     cp -L "$src" "$S$dst"
     { ldd "$src" 2>/dev/null || true; } | { grep -o '/[^ ]*' || true; } | while read -r lib; do
         local g
@@ -120,12 +127,38 @@ for u in -.slice system.slice machine.slice; do
     [ -e "/usr/lib/systemd/system/$u" ] && cp "/usr/lib/systemd/system/$u" "$S/usr/lib/systemd/system/"
 done
 
+# The user's systemd instance (payload section 7): user@.service and user-runtime-dir@.service
+# from the host, without PAM (the guest has none), and a user bus (dbus-user-session's units).
+# setpriv runs commands as the user; runc (Debian's, when installed) runs as the peer.
+for u in user@.service user-runtime-dir@.service user.slice; do
+    cp "/usr/lib/systemd/system/$u" "$S/usr/lib/systemd/system/"
+done
+copy /usr/lib/systemd/systemd-user-runtime-dir
+# The guest has no sysinit.target & co.: no default dependencies.
+for u in user@.service user-runtime-dir@.service; do
+    mkdir -p "$S/etc/systemd/system/$u.d"
+    printf '[Unit]\nDefaultDependencies=no\n' >"$S/etc/systemd/system/$u.d/hull-test.conf"
+done
+printf '[Service]\nPAMName=\n' >>"$S/etc/systemd/system/user@.service.d/hull-test.conf"
+mkdir -p "$S/usr/lib/systemd/user/sockets.target.wants"
+for u in default.target basic.target sockets.target timers.target paths.target shutdown.target \
+    exit.target app.slice background.slice session.slice dbus.socket dbus.service systemd-exit.service; do
+    [ -e "/usr/lib/systemd/user/$u" ] && cp "/usr/lib/systemd/user/$u" "$S/usr/lib/systemd/user/"
+done
+ln -sf ../dbus.socket "$S/usr/lib/systemd/user/sockets.target.wants/dbus.socket"
+# util-linux's setpriv under its own name: busybox has a smaller setpriv applet.
+copy /usr/bin/setpriv /usr/bin/ul-setpriv
+copy /usr/bin/busctl
+for f in /usr/sbin/runc /usr/bin/runc; do
+    if [ "${HULL_VM_RUNC:-1}" = 1 ] && [ -x "$f" ]; then copy "$f" /usr/bin/runc; break; fi
+done
+
 # A system bus, to test the fallback from the private socket to the bus. The units must be
 # called dbus.socket/dbus.service: systemd connects to the bus when dbus.service is active.
 if [ "${HULL_VM_DBUS:-1}" = 1 ] && [ -x /usr/bin/dbus-daemon ] && [ -f /usr/share/dbus-1/system.conf ]; then
     copy /usr/bin/dbus-daemon
     mkdir -p "$S/usr/share/dbus-1"
-    cp /usr/share/dbus-1/system.conf "$S/usr/share/dbus-1/"
+    cp /usr/share/dbus-1/system.conf /usr/share/dbus-1/session.conf "$S/usr/share/dbus-1/"
     cp -r /usr/share/dbus-1/system.d "$S/usr/share/dbus-1/"
     cat >"$S/etc/systemd/system/dbus.socket" <<'EOF2'
 [Unit]
@@ -198,6 +231,7 @@ EOF
 # --- test bundles -------------------------------------------------------------------------
 T=$S/hull-test
 mkdir -p "$T/rootfs/bin" "$T/rootfs/proc" "$T/rootfs/dev" "$T/rootfs/sys" "$T/rootfs/tmp"
+echo "${HULL_VM_SECTIONS:-}" >"$T/sections"
 cp /bin/busybox "$T/rootfs/bin/busybox"
 for a in sh sleep cat echo true ls; do ln -s busybox "$T/rootfs/bin/$a"; done
 cp "$HERE/payload.sh" "$T/payload.sh"
@@ -231,6 +265,23 @@ mkdir -p "$T/rl"
 jq '.process.terminal = false | .process.args = ["sleep", "100"]
   | .linux.uidMappings[0].hostID = 1500 | .linux.gidMappings[0].hostID = 1500
   | .linux.resources = {pids: {limit: 20}}' "$T/rl/config.json" >"$T/rl/c" && mv "$T/rl/c" "$T/rl/config.json"
+# Section 7: bundles of user hullrl for the user's systemd instance (rootfs copied and
+# chowned in the guest): memory and pids limits; one in app.slice; one asking for cpuset,
+# which user@.service does not delegate (Delegate=pids memory cpu).
+mkdir -p "$T/ru"
+RU='.process.terminal = false | .root.path = "/hull-test/ru/rootfs"
+  | .linux.uidMappings[0].hostID = 1500 | .linux.gidMappings[0].hostID = 1500
+  | .linux.resources = {memory: {limit: 67108864}, pids: {limit: 20}}'
+mkrubundle() { # mkrubundle NAME JQ-FILTER
+    mkdir -p "$T/ru/$1"
+    "$HULL_BIN" spec --rootless --bundle "$T/ru/$1"
+    jq "$RU | $2" "$T/ru/$1/config.json" >"$T/ru/$1/c" && mv "$T/ru/$1/c" "$T/ru/$1/config.json"
+}
+mkrubundle long '.process.args = ["sleep", "300"]'
+mkrubundle slice '.process.args = ["cat", "/proc/self/cgroup"] | .linux.cgroupsPath = "app.slice:hx:ru2"
+  | .linux.namespaces |= map(select(.type != "cgroup"))'
+mkrubundle cpuset '.process.args = ["true"] | .linux.resources.cpu = {cpus: "0"}'
+
 cat >"$T/rl-go.sh" <<'EOF'
 #!/bin/sh
 # As user hullrl in hull-rl.service: move into a sub-cgroup of the delegated service cgroup
@@ -262,7 +313,7 @@ boot() {
     # The subshell reports qemu's end (even an abort) as a plain exit status; timeout's pid is
     # kept to stop a probe boot.
     (
-        timeout -k 5 "$TIMEOUT" "$QEMU" -accel "$1" -cpu "$cpu" -m 1024 -smp 2 \
+        timeout -k 5 "$TIMEOUT" "$QEMU" -accel "$1" -cpu "$cpu" -m 1024 -smp "${HULL_VM_SMP:-2}" \
             -nodefaults -no-user-config -display none -no-reboot -monitor none \
             -serial "file:$OUT" -kernel "$KERNEL" -initrd "$WORK/initrd.cpio" \
             -append "console=ttyS0 panic=-1 rdinit=/init systemd.unit=hull-test.service $2 systemd.log_target=console systemd.show_status=0 loglevel=4 ${HULL_VM_CMDLINE:-}" \

@@ -80,28 +80,60 @@ impl Conn {
     pub fn connect(path: &Path, hello: bool, timeout: Duration) -> Result<Conn> {
         let sock = UnixStream::connect(path)
             .with_context(|| format!("connecting to D-Bus socket {}", path.display()))?;
-        let mut c = Conn::from_stream(sock, timeout)?;
+        // SAFETY: geteuid cannot fail.
+        let mut c = Conn::from_stream_as(sock, timeout, unsafe { libc::geteuid() })?;
         if !hello {
             c.sync_peer(timeout)?;
+            return Ok(c);
         }
-        if hello {
-            c.call(
-                Message::method_call(
-                    Some("org.freedesktop.DBus"),
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus",
-                    "Hello",
-                    &[],
-                )?,
-                timeout,
-            )
-            .context("D-Bus Hello")?;
-        }
+        c.hello(timeout)?;
         Ok(c)
     }
 
-    /// Authenticates on an already connected stream.
+    /// Connects to a bus daemon listening on an abstract unix socket, authenticating as `uid`.
+    pub fn connect_abstract(name: &[u8], uid: u32, timeout: Duration) -> Result<Conn> {
+        use std::os::linux::net::SocketAddrExt;
+        let shown = String::from_utf8_lossy(name).into_owned();
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .with_context(|| format!("bad abstract D-Bus socket name {shown:?}"))?;
+        let sock = UnixStream::connect_addr(&addr)
+            .with_context(|| format!("connecting to abstract D-Bus socket @{shown}"))?;
+        let mut c = Conn::from_stream_as(sock, timeout, uid)?;
+        c.hello(timeout)?;
+        Ok(c)
+    }
+
+    /// Connects to a bus daemon at `path`, authenticating as `uid` (inside a user namespace
+    /// the uid the daemon sees us as, not ours).
+    pub fn connect_bus_as(path: &Path, uid: u32, timeout: Duration) -> Result<Conn> {
+        let sock = UnixStream::connect(path)
+            .with_context(|| format!("connecting to D-Bus socket {}", path.display()))?;
+        let mut c = Conn::from_stream_as(sock, timeout, uid)?;
+        c.hello(timeout)?;
+        Ok(c)
+    }
+
+    /// Registers on the bus (a bus daemon answers nothing else before it).
+    fn hello(&mut self, timeout: Duration) -> Result<()> {
+        let m = Message::method_call(
+            Some("org.freedesktop.DBus"),
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "Hello",
+            &[],
+        )?;
+        self.call(m, timeout).context("D-Bus Hello")?;
+        Ok(())
+    }
+
+    /// Authenticates on an already connected stream as our effective uid.
     pub fn from_stream(sock: UnixStream, timeout: Duration) -> Result<Conn> {
+        // SAFETY: geteuid cannot fail.
+        Conn::from_stream_as(sock, timeout, unsafe { libc::geteuid() })
+    }
+
+    /// Authenticates on an already connected stream as `uid`.
+    pub fn from_stream_as(sock: UnixStream, timeout: Duration, uid: u32) -> Result<Conn> {
         sock.set_read_timeout(Some(timeout))?;
         sock.set_write_timeout(Some(timeout))?;
         let mut c = Conn {
@@ -111,7 +143,7 @@ impl Conn {
             queued_bytes: 0,
             rbuf: Vec::new(),
         };
-        c.auth().context("D-Bus authentication")?;
+        c.auth(uid).context("D-Bus authentication")?;
         Ok(c)
     }
 
@@ -133,8 +165,7 @@ impl Conn {
         Ok(String::from_utf8_lossy(&line).into_owned())
     }
 
-    fn auth(&mut self) -> Result<()> {
-        let uid = unsafe { libc::geteuid() };
+    fn auth(&mut self, uid: u32) -> Result<()> {
         let hello = format!("\0AUTH EXTERNAL {}\r\n", sasl_uid(uid));
         self.sock.write_all(hello.as_bytes())?;
         let reply = self.read_line()?;

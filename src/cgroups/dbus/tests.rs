@@ -436,3 +436,61 @@ fn queued_signals_are_bounded() {
     let newest = |m: &Message| m.member.as_deref() == Some("S39");
     assert!(c.wait_signal(Instant::now() + t, newest).is_ok());
 }
+
+/// A bus daemon's side of one connection: the AUTH line must carry `uid`; Hello is answered.
+fn fake_bus(mut b: UnixStream, uid: u32) {
+    let mut auth = Vec::new();
+    let mut byte = [0u8; 1];
+    while !auth.ends_with(b"\r\n") {
+        b.read_exact(&mut byte).unwrap();
+        auth.push(byte[0]);
+    }
+    let want = format!("\0AUTH EXTERNAL {}\r\n", sasl_uid(uid));
+    assert_eq!(String::from_utf8_lossy(&auth), want);
+    b.write_all(b"OK 0123456789abcdef\r\n").unwrap();
+    let mut begin = [0u8; 7];
+    b.read_exact(&mut begin).unwrap();
+    assert_eq!(&begin, b"BEGIN\r\n");
+    let hello = fake_read(&mut b);
+    assert_eq!(hello.member.as_deref(), Some("Hello"));
+    let mut e = Encoder::default();
+    e.put(&Value::str(":1.7")).unwrap();
+    let ret = Message {
+        typ: METHOD_RETURN,
+        reply_serial: Some(hello.serial),
+        signature: "s".into(),
+        body: e.buf,
+        ..Default::default()
+    };
+    b.write_all(&ret.encode(1).unwrap()).unwrap();
+}
+
+/// The user's bus: EXTERNAL as the given uid (inside a user namespace not ours), then Hello;
+/// over a socket path and over an abstract socket.
+#[test]
+fn user_bus_auth_as_a_given_uid() {
+    use std::os::linux::net::SocketAddrExt;
+    let t = Duration::from_secs(5);
+    let dir = std::env::temp_dir().join(format!("hull-dbus-user-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bus");
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || fake_bus(l.accept().unwrap().0, 4242));
+    let r = Conn::connect_bus_as(&path, 4242, t);
+    server.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    r.unwrap();
+
+    let name = format!("hull-dbus-user-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let l = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    let server = std::thread::spawn(move || fake_bus(l.accept().unwrap().0, 77));
+    Conn::connect_abstract(name.as_bytes(), 77, t).unwrap();
+    server.join().unwrap();
+    // Nobody listening: the error names the socket.
+    let Err(e) = Conn::connect_bus_as(&dir.join("none"), 1, t) else {
+        panic!("connected to a socket nobody listens on");
+    };
+    assert!(format!("{e:#}").contains("none"), "{e:#}");
+}

@@ -1,6 +1,7 @@
 //! The client of systemd's manager object over D-Bus: connecting (private socket or system
 //! bus), method calls, and the unit queries and property updates that need no job.
 
+use super::user;
 use crate::cgroups::dbus::{self, Conn, Message, Value};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -70,8 +71,39 @@ impl Systemd {
         }
     }
 
+    /// The system instance (root's containers) or the user's (`user`: rootless).
+    pub fn connect_to(user: bool) -> Result<Systemd> {
+        if user {
+            Self::connect_user()
+        } else {
+            Self::connect()
+        }
+    }
+
+    /// Connects to the user's systemd instance over the user's session bus (see
+    /// [`super::user`]); the error says which bus could not be reached.
+    pub fn connect_user() -> Result<Systemd> {
+        let addr = user::session_bus_address(
+            std::env::var("DBUS_SESSION_BUS_ADDRESS").ok(),
+            std::env::var("XDG_RUNTIME_DIR").ok(),
+            user::systemctl_show_environment,
+        )?;
+        let uid = user::detect_uid()?;
+        let conn = match user::parse_address(&addr)? {
+            user::SocketAddr::Path(p) => Conn::connect_bus_as(&p, uid, CALL_TIMEOUT),
+            user::SocketAddr::Abstract(a) => Conn::connect_abstract(&a, uid, CALL_TIMEOUT),
+        }
+        .with_context(|| format!("cannot connect to the user's D-Bus at {addr:?} as uid {uid}"))?;
+        Self::on_bus(conn).context("cannot reach the user's systemd instance on the user's D-Bus")
+    }
+
     fn connect_bus(path: &Path) -> Result<Systemd> {
-        let mut conn = Conn::connect(path, true, CALL_TIMEOUT)?;
+        Self::on_bus(Conn::connect(path, true, CALL_TIMEOUT)?)
+    }
+
+    /// Sets up a bus connection for unit jobs: a match rule for JobRemoved, systemd's unique
+    /// name (only its signals count) and Subscribe, so that it emits job signals.
+    fn on_bus(mut conn: Conn) -> Result<Systemd> {
         conn.call(
             Message::method_call(
                 Some("org.freedesktop.DBus"),
@@ -116,6 +148,26 @@ impl Systemd {
         self.conn
             .call(m, self.timeout)
             .with_context(|| format!("systemd {member}"))
+    }
+
+    /// A string property of the manager object (e.g. the user manager's ControlGroup).
+    pub fn manager_string(&mut self, name: &str) -> Result<String> {
+        let m = Message::method_call(
+            Some(DEST),
+            OBJ,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            &[Value::str(IFACE), Value::str(name)],
+        )?;
+        let r = self
+            .conn
+            .call(m, self.timeout)
+            .with_context(|| format!("reading systemd's {name} property"))?;
+        match r.first() {
+            Some(Value::Variant(v)) => v.as_str().map(str::to_string),
+            _ => None,
+        }
+        .with_context(|| format!("systemd's {name} property is not a string"))
     }
 
     /// systemd's major version (0 if unknown).
@@ -177,6 +229,20 @@ impl Systemd {
             _ => Vec::new(),
         };
         Ok(Some(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    /// AttachProcessesToUnit(unit, subcgroup, pids).
+    pub fn attach_processes(&mut self, unit: &str, sub: &str, pids: &[u32]) -> Result<()> {
+        let pids = pids.iter().map(|&p| Value::U32(p)).collect();
+        self.call(
+            "AttachProcessesToUnit",
+            &[
+                Value::str(unit),
+                Value::str(sub),
+                Value::Array("u".into(), pids),
+            ],
+        )
+        .map(|_| ())
     }
 
     /// SetUnitProperties(unit, runtime=true, props).

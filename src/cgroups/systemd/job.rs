@@ -79,12 +79,12 @@ impl Systemd {
     /// StopUnit + wait, retried on a new connection when systemd does not answer (systemd 252
     /// sometimes drops the reply when the call races with the garbage collection of the
     /// just-emptied scope). A unit that is not loaded (any more) is not an error.
-    pub fn stop_unit_retrying(unit: &str) -> Result<()> {
+    pub fn stop_unit_retrying(unit: &str, user: bool) -> Result<()> {
         let deadline = Instant::now() + JOB_TIMEOUT;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let r = Systemd::connect().and_then(|mut sd| {
+            let r = Systemd::connect_to(user).and_then(|mut sd| {
                 sd.timeout = STOP_ATTEMPT_TIMEOUT;
                 sd.stop_unit(unit)
             });

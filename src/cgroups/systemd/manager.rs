@@ -6,6 +6,7 @@ use super::bus::Systemd;
 use super::is_running;
 use super::naming::{plan, UnitPlan};
 use super::properties::{prop, resource_properties};
+use super::user::{check_delegated, under_manager};
 use crate::cgroups::dbus::Value;
 use crate::cgroups::{v1, v2, CgroupState, HostKind, Manager, Stats, CGROUP_ROOT};
 use anyhow::{bail, Context, Result};
@@ -39,6 +40,11 @@ pub struct SystemdManager {
     started: Cell<bool>,
     /// The InvocationID of the unit this container started (see CgroupState).
     invocation: RefCell<Option<String>>,
+    /// The unit lives in the user's systemd instance (rootless), reached over the user's bus.
+    user: bool,
+    /// With `user`, for a new container: the user manager's cgroup directory (whose
+    /// cgroup.controllers are the controllers delegated to it).
+    manager_dir: Option<PathBuf>,
 }
 
 fn inner_manager(kind: HostKind, cgroup: &str) -> Result<Box<dyn Manager>> {
@@ -52,9 +58,32 @@ fn inner_manager(kind: HostKind, cgroup: &str) -> Result<Box<dyn Manager>> {
 }
 
 impl SystemdManager {
-    /// A manager for a new container (the unit is started by [`Manager::add_pid`]).
-    pub fn new(cgroups_path: Option<&str>, id: &str, kind: HostKind) -> Result<SystemdManager> {
-        let plan = plan(cgroups_path, id)?;
+    /// A manager for a new container (the unit is started by [`Manager::add_pid`]). With
+    /// `user` the unit goes to the user's systemd instance (rootless), below its cgroup.
+    pub fn new(
+        cgroups_path: Option<&str>,
+        id: &str,
+        kind: HostKind,
+        user: bool,
+    ) -> Result<SystemdManager> {
+        let mut plan = plan(cgroups_path, id, user)?;
+        if user && kind != HostKind::V2 {
+            // runc's words: systemd can only delegate cgroup v2 controllers to a user.
+            bail!(
+                "cannot use rootless systemd cgroups manager on cgroup v1 (this host's cgroup \
+                 controllers are v1: none can be delegated to the user's systemd instance)"
+            );
+        }
+        let mut manager_dir = None;
+        if user {
+            // e.g. "/user.slice/user-1000.slice/user@1000.service"
+            let manager_cg = Systemd::connect_user()?.manager_string("ControlGroup")?;
+            plan.cgroup = under_manager(&manager_cg, &plan.cgroup)?;
+            manager_dir = Some(crate::cgroups::join_cgroup(
+                Path::new(CGROUP_ROOT),
+                &manager_cg,
+            ));
+        }
         let inner = inner_manager(kind, &plan.cgroup)?;
         Ok(SystemdManager {
             plan,
@@ -65,6 +94,8 @@ impl SystemdManager {
             extra: RefCell::new(Vec::new()),
             started: Cell::new(false),
             invocation: RefCell::new(None),
+            user,
+            manager_dir,
         })
     }
 
@@ -73,6 +104,7 @@ impl SystemdManager {
         let plain = CgroupState {
             systemd_unit: None,
             systemd_invocation: None,
+            systemd_user: false,
             ..state.clone()
         };
         let inner = crate::cgroups::load_manager(&plain)?;
@@ -93,6 +125,8 @@ impl SystemdManager {
             extra: RefCell::new(Vec::new()),
             started: Cell::new(true),
             invocation: RefCell::new(state.systemd_invocation.clone()),
+            user: state.systemd_user,
+            manager_dir: None,
         })
     }
 
@@ -154,7 +188,11 @@ impl SystemdManager {
     }
 
     fn start(&self, pid: i32) -> Result<()> {
-        let mut sd = Systemd::connect()?;
+        if let (Some(dir), Some(res)) = (&self.manager_dir, self.pending.borrow().as_ref()) {
+            // Before the unit exists, so that a refused limit leaves nothing behind.
+            check_delegated(dir, res)?;
+        }
+        let mut sd = Systemd::connect_to(self.user)?;
         let version = sd.version().unwrap_or(0);
         let props = self.start_properties(pid, version)?;
         sd.start_transient_unit(&self.plan.unit, props)?;
@@ -168,7 +206,26 @@ impl SystemdManager {
         self.inner.create()?;
         self.inner.add_pid(pid)?;
         if let Some(res) = self.pending.borrow_mut().take() {
-            self.inner.apply(&res)?;
+            self.apply_cgroupfs(&res)?;
+        }
+        Ok(())
+    }
+
+    /// The cgroupfs part of applying `res`. For the user's instance (rootless) device rules
+    /// are tried but their failure is not an error: a BPF program needs privilege, and the
+    /// user namespace already keeps the container from creating device nodes (runc does
+    /// the same).
+    fn apply_cgroupfs(&self, res: &LinuxResources) -> Result<()> {
+        if !self.user {
+            return self.inner.apply(res);
+        }
+        let mut without_devices = res.clone();
+        without_devices.set_devices(None);
+        self.inner.apply(&without_devices)?;
+        let mut only_devices = LinuxResources::default();
+        only_devices.set_devices(res.devices().clone());
+        if let Err(e) = self.inner.apply(&only_devices) {
+            crate::logging::debug(&format!("rootless: device rules not applied: {e:#}"));
         }
         Ok(())
     }
@@ -177,7 +234,7 @@ impl SystemdManager {
 impl SystemdManager {
     /// Who has the unit's name now.
     fn owner(&self) -> Result<UnitOwner> {
-        let now = Systemd::connect()?.invocation_id(&self.plan.unit)?;
+        let now = Systemd::connect_to(self.user)?.invocation_id(&self.plan.unit)?;
         let ours = self.invocation.borrow().clone();
         Ok(match (now, ours) {
             (None, _) => UnitOwner::Nobody,
@@ -256,11 +313,11 @@ impl Manager for SystemdManager {
         // systemd takes quota and period as one rate: an update naming only one of them must
         // be completed with the current other, or the rate would be computed from a default.
         let res = &self.with_current_cfs(res);
-        let mut sd = Systemd::connect()?;
+        let mut sd = Systemd::connect_to(self.user)?;
         let version = sd.version().unwrap_or(0);
         let props = resource_properties(res, self.kind, version)?;
         sd.set_unit_properties(&self.plan.unit, props)?;
-        self.inner.apply(res)
+        self.apply_cgroupfs(res)
     }
 
     fn freeze(&self) -> Result<()> {
@@ -310,7 +367,7 @@ impl Manager for SystemdManager {
             self.inner.destroy()?;
         }
         if is_running() {
-            Systemd::stop_unit_retrying(&self.plan.unit)?;
+            Systemd::stop_unit_retrying(&self.plan.unit, self.user)?;
         }
         self.inner.destroy()
     }
@@ -344,6 +401,7 @@ impl Manager for SystemdManager {
         CgroupState {
             systemd_unit: Some(self.plan.unit.clone()),
             systemd_invocation: self.invocation.borrow().clone(),
+            systemd_user: self.user,
             ..self.inner.state()
         }
     }

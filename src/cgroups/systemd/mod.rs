@@ -21,6 +21,11 @@
 //!   unit (`StopUnit` + job wait) and removes what is left.
 //! - D-Bus: the private socket /run/systemd/private as root, else the system bus
 //!   ([`super::dbus`]); HULL_SYSTEMD_BUS=1 forces the bus.
+//! - Rootless (runc's rootless cgroup manager with --systemd-cgroup): the unit goes to the
+//!   user's systemd instance over the user's session bus ([`user`]); the default slice is
+//!   "user.slice" and every cgroup path is below the user manager's own cgroup. Only cgroup
+//!   v2 (a user can only be delegated v2 controllers); the limits asked for must be
+//!   delegated to the user manager, which is checked before the unit is started.
 
 mod annotations;
 mod bus;
@@ -28,8 +33,15 @@ mod job;
 mod manager;
 mod naming;
 mod properties;
+pub mod user;
 
 pub use manager::SystemdManager;
+
+/// Has the user's systemd instance move `pid` into `unit`'s cgroup (or its sub-cgroup `sub`,
+/// "" or "/x"): for a process that may not move itself there (see `process::exec`).
+pub fn attach_user_process(unit: &str, sub: &str, pid: i32) -> anyhow::Result<()> {
+    bus::Systemd::connect_user()?.attach_processes(unit, sub, &[pid as u32])
+}
 
 /// Whether systemd runs as the init system (runc checks the same directory).
 pub fn is_running() -> bool {
@@ -38,3 +50,5 @@ pub fn is_running() -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod user_tests;

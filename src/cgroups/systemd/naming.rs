@@ -59,8 +59,19 @@ impl UnitPlan {
     }
 }
 
-/// Parses linux.cgroupsPath the way runc's systemd driver does.
-pub fn plan(cgroups_path: Option<&str>, id: &str) -> Result<UnitPlan> {
+/// The slice of a scope when cgroupsPath names none: runc's defaults, "system.slice" for the
+/// system instance and "user.slice" for the user's (rootless).
+pub fn default_slice(user: bool) -> &'static str {
+    if user {
+        "user.slice"
+    } else {
+        "system.slice"
+    }
+}
+
+/// Parses linux.cgroupsPath the way runc's systemd driver does. With `user` (the user's
+/// systemd instance) the cgroup path is relative to the user manager's cgroup.
+pub fn plan(cgroups_path: Option<&str>, id: &str, user: bool) -> Result<UnitPlan> {
     let (slice, prefix, name) = match cgroups_path.filter(|p| !p.is_empty()) {
         None => ("", DEFAULT_PREFIX, id),
         Some(p) => {
@@ -77,7 +88,7 @@ pub fn plan(cgroups_path: Option<&str>, id: &str) -> Result<UnitPlan> {
         bail!("invalid cgroupsPath {cgroups_path:?}: the unit name part is empty");
     }
     let slice = if slice.is_empty() {
-        "system.slice"
+        default_slice(user)
     } else if slice == "-" {
         "-.slice"
     } else {

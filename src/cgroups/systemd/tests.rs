@@ -34,31 +34,31 @@ fn slices() {
 
 #[test]
 fn plans() {
-    let p = plan(None, "c1").unwrap();
+    let p = plan(None, "c1", false).unwrap();
     assert_eq!(p.unit, "hull-c1.scope");
     assert_eq!(p.slice.as_deref(), Some("system.slice"));
     assert_eq!(p.cgroup, "/system.slice/hull-c1.scope");
-    assert_eq!(plan(Some(""), "c1").unwrap(), p);
+    assert_eq!(plan(Some(""), "c1", false).unwrap(), p);
 
-    let p = plan(Some("machine-test.slice:docker:abc"), "x").unwrap();
+    let p = plan(Some("machine-test.slice:docker:abc"), "x", false).unwrap();
     assert_eq!(p.unit, "docker-abc.scope");
     assert_eq!(
         p.cgroup,
         "/machine.slice/machine-test.slice/docker-abc.scope"
     );
 
-    let p = plan(Some(":crio:abc"), "x").unwrap();
+    let p = plan(Some(":crio:abc"), "x", false).unwrap();
     assert_eq!(p.cgroup, "/system.slice/crio-abc.scope");
 
-    let p = plan(Some("user.slice::abc"), "x").unwrap();
+    let p = plan(Some("user.slice::abc"), "x", false).unwrap();
     assert_eq!(p.unit, "abc.scope");
     assert_eq!(p.cgroup, "/user.slice/abc.scope");
 
-    let p = plan(Some("-:p:n"), "x").unwrap();
+    let p = plan(Some("-:p:n"), "x", false).unwrap();
     assert_eq!(p.slice.as_deref(), Some("-.slice"));
     assert_eq!(p.cgroup, "/p-n.scope");
 
-    let p = plan(Some("system.slice:p:pod-x.slice"), "x").unwrap();
+    let p = plan(Some("system.slice:p:pod-x.slice"), "x", false).unwrap();
     assert!(p.is_slice());
     assert_eq!(p.unit, "pod-x.slice");
     assert_eq!(p.cgroup, "/pod.slice/pod-x.slice");
@@ -71,9 +71,9 @@ fn plans() {
         "system.slice:p:",
         "system.slice:p:a+b",
     ] {
-        assert!(plan(Some(bad), "x").is_err(), "{bad}");
+        assert!(plan(Some(bad), "x", false).is_err(), "{bad}");
     }
-    let e = plan(Some("/x"), "id").unwrap_err().to_string();
+    let e = plan(Some("/x"), "id", false).unwrap_err().to_string();
     assert!(e.contains("slice:prefix:name"), "{e}");
 }
 
@@ -353,6 +353,7 @@ fn state_roundtrip_keeps_unit() {
         .collect(),
         systemd_unit: Some("hull-x.scope".into()),
         systemd_invocation: Some("0123abcd".into()),
+        systemd_user: false,
     };
     let json = serde_json::to_string(&st).unwrap();
     let back: CgroupState = serde_json::from_str(&json).unwrap();

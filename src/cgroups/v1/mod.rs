@@ -256,6 +256,7 @@ impl Manager for V1Manager {
             paths,
             systemd_unit: None,
             systemd_invocation: None,
+            systemd_user: false,
         }
     }
 }

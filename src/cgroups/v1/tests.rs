@@ -37,6 +37,7 @@ fn state_roundtrip() {
         paths,
         systemd_unit: None,
         systemd_invocation: None,
+        systemd_user: false,
     };
     let m = V1Manager::from_state(&st);
     assert_eq!(m.state(), st);
