@@ -107,7 +107,7 @@ fn tcp_established_connection_survives() {
     wait_count(&b, "restored tasks run", |n| n > stopped_at);
     // ... but on this kernel the restored loopback connection is closed right after the
     // restore (TIME-WAIT in the namespace, nothing more received), with runc 1.3.6 exactly as
-    // with hull: see /work/wt/notes/criu.md. Where it carries on, the client keeps sending.
+    // with hull (README, "Not done yet"). Where it carries on, the client keeps sending.
     let carried_on = poll_until(Duration::from_secs(3), || {
         received(&b).is_some_and(|n| n > stopped_at + 3)
     });
