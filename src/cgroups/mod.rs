@@ -268,6 +268,18 @@ pub fn inner_path(cgroups_path: Option<&str>, container_id: &str) -> String {
     }
 }
 
+/// The cgroup v2 directory of a cgroup.procs file, opened for clone3(CLONE_INTO_CGROUP);
+/// None for a v1 hierarchy's file (`tasks`, or a cgroup.procs on a v1 mount) or when it cannot
+/// be opened (the caller then joins by writing the file, with that path's errors).
+pub fn v2_dir_of_procs(procs: &Path) -> Option<std::os::fd::OwnedFd> {
+    const CGROUP2_SUPER_MAGIC: libc::c_long = 0x6367_7270;
+    if procs.file_name()? != "cgroup.procs" {
+        return None;
+    }
+    let dir = std::os::fd::OwnedFd::from(std::fs::File::open(procs.parent()?).ok()?);
+    (crate::util::path::fs_magic(&dir).ok()? == CGROUP2_SUPER_MAGIC).then_some(dir)
+}
+
 /// Returns a manager for the container's cgroup.
 ///
 /// `cgroups_path` is linux.cgroupsPath: absolute (below the cgroup mount), or relative to the

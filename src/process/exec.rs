@@ -88,6 +88,8 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
         }
     }
     let (parent_end, child_end) = sync::pair()?;
+    // The cgroup.procs entry the clone itself placed the child in (CLONE_INTO_CGROUP).
+    let mut placed = None;
     let forked = match &pidns {
         Some(pidns) if two_step => {
             let forked = via_user_namespace(&joins[0].0, pidns)?;
@@ -95,14 +97,31 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
             joins.remove(0);
             forked
         }
-        _ => clone3(0, None)?,
+        _ => match clone_target(cfg) {
+            Some((i, dir)) => match clone3(0, Some(dir.as_raw_fd())) {
+                Ok(forked) => {
+                    // The child closes it at once: a host directory must not be reachable
+                    // through /proc/self/fd from inside (CVE-2024-21626 class).
+                    drop(dir);
+                    placed = Some(i);
+                    forked
+                }
+                // EBUSY (the no-internal-process rule), no permission, an older kernel: the
+                // child joins by writing cgroup.procs, with that path's fallbacks and errors.
+                Err(_) => {
+                    drop(dir);
+                    clone3(0, None)?
+                }
+            },
+            None => clone3(0, None)?,
+        },
     };
     match forked {
         Forked::Child => {
             crate::steps::begin_in_child();
             drop(parent_end);
             child_end.forward_logs();
-            let err = match child(cfg, &joins, userns, &child_end) {
+            let err = match child(cfg, placed, &joins, userns, &child_end) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -217,6 +236,25 @@ fn via_user_namespace(userns: &OwnedFd, pidns: &OwnedFd) -> Result<Forked> {
     }
 }
 
+/// The cgroup v2 directory to clone the exec'd process into, with its index in
+/// `cfg.cgroup_procs`: the kernel then places the child atomically with the clone, where a
+/// write to cgroup.procs waits for an RCU grace period (the threadgroup lock's write side;
+/// milliseconds on a busy host, every exec). Not with execCPUAffinity.initial, which must hold
+/// while the process joins, nor for the user's systemd unit (its joins may need systemd).
+fn clone_target(cfg: &ExecConfig) -> Option<(usize, OwnedFd)> {
+    let initial = cfg
+        .process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_ref())
+        .is_some_and(|c| !c.trim().is_empty());
+    if initial || cfg.systemd_user_unit.is_some() {
+        return None;
+    }
+    (cfg.cgroup_procs.iter().enumerate())
+        .find_map(|(i, f)| Some((i, crate::cgroups::v2_dir_of_procs(f)?)))
+}
+
 /// Moves us into the container's cgroup by writing to `procs` (its cgroup.procs). On cgroup v2
 /// that cgroup holds no process once the container made sub-cgroups and enabled domain
 /// controllers for them (systemd or another runtime inside): the no-internal-process rule makes
@@ -290,7 +328,11 @@ fn below_container_cgroup(procs: &Path, proc_cgroup: &str) -> Option<PathBuf> {
 /// Joins the container's cgroup and RDT groups with execCPUAffinity's rules: `initial` while
 /// joining; once in, `final`, or else the cgroup's CPUs (runtime-spec: "if omitted or empty,
 /// the container's default CPU affinity"; runc resets the same way), never the caller's.
-fn join_cgroup_and_groups(cfg: &ExecConfig, chan: &sync::Channel) -> Result<()> {
+fn join_cgroup_and_groups(
+    cfg: &ExecConfig,
+    placed: Option<usize>,
+    chan: &sync::Channel,
+) -> Result<()> {
     fn cpus(l: Option<&String>) -> Option<&str> {
         l.map(String::as_str).filter(|c| !c.trim().is_empty())
     }
@@ -298,7 +340,8 @@ fn join_cgroup_and_groups(cfg: &ExecConfig, chan: &sync::Channel) -> Result<()> 
     if let Some(initial) = cpus(aff.and_then(|a| a.initial().as_ref())) {
         affinity::apply(initial, "initial")?;
     }
-    for f in &cfg.cgroup_procs {
+    let unplaced = (cfg.cgroup_procs.iter().enumerate()).filter(|(i, _)| Some(*i) != placed);
+    for (_, f) in unplaced {
         match join_cgroup(f, cfg.init_pid, cfg.cgroup_fallback) {
             Err(e) if denied(&e) && cfg.systemd_user_unit.is_some() => {
                 let dir = f.parent().unwrap_or(f);
@@ -331,6 +374,7 @@ fn chroot_like(pid: i32) -> Result<()> {
 
 fn child(
     cfg: &ExecConfig,
+    placed: Option<usize>,
     joins: &[(OwnedFd, libc::c_int)],
     userns: bool,
     chan: &sync::Channel,
@@ -340,7 +384,7 @@ fn child(
     // A session and process group of our own, as runc gives exec'd processes: hull's are
     // outside the container's pid namespace (getpgrp() would be 0 there).
     unsafe { libc::setsid() };
-    join_cgroup_and_groups(cfg, chan)?;
+    join_cgroup_and_groups(cfg, placed, chan)?;
     let rlimits = cfg.process.rlimits().as_deref().unwrap_or(&[]);
     if userns {
         // Raising a hard limit needs CAP_SYS_RESOURCE in the host's user namespace: set them

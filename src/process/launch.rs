@@ -35,6 +35,20 @@ pub struct ParentDuties<'a> {
     pub after_clone: &'a dyn Fn(i32) -> Result<()>,
 }
 
+/// The cgroup v2 directory of the first or last of the init's cgroup.procs files (a slice of
+/// the rest is what the init still joins), opened for clone3(CLONE_INTO_CGROUP); true when it
+/// is the first.
+fn clone_into_entry(procs: &[std::path::PathBuf]) -> Option<(bool, OwnedFd)> {
+    let first = procs
+        .first()
+        .and_then(|f| crate::cgroups::v2_dir_of_procs(f));
+    if let Some(fd) = first {
+        return Some((true, fd));
+    }
+    let last = procs.last().filter(|_| procs.len() > 1)?;
+    Some((false, crate::cgroups::v2_dir_of_procs(last)?))
+}
+
 /// Clones the init and drives the handshake until Ready.
 pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
     let (parent_end, child_end) = sync::pair()?;
@@ -59,23 +73,27 @@ pub fn launch(cfg: &mut InitConfig, duties: &ParentDuties) -> Result<Launched> {
     if cfg.parent_places {
         cfg.cgroup_procs = &[];
     }
-    // On a unified host the kernel can place the child in its cgroup atomically with the clone.
-    let cgroup_dir = if cfg.parent_places || joins_user {
+    // The kernel can place the child in its cgroup v2 cgroup atomically with the clone
+    // (CLONE_INTO_CGROUP), where the init's write to cgroup.procs would wait for an RCU grace
+    // period (milliseconds on a busy host). On a hybrid host the v1 hierarchies are still
+    // joined by the init.
+    let cgroup_fd = if cfg.parent_places || joins_user {
         None
     } else {
-        duties
-            .cgroup
-            .unified_dir()
-            .filter(|_| cfg.cgroup_procs.len() == 1)
+        clone_into_entry(cfg.cgroup_procs)
     };
-    let cgroup_fd = match &cgroup_dir {
-        Some(d) => Some(
-            std::fs::File::open(d).with_context(|| format!("opening cgroup {}", d.display()))?,
-        ),
-        None => None,
-    };
-    if cgroup_fd.is_some() {
-        cfg.cgroup_procs = &[];
+    let cgroup_fd = cgroup_fd.map(|(first, fd)| {
+        let all = cfg.cgroup_procs;
+        cfg.cgroup_procs = if first {
+            &all[1..]
+        } else {
+            &all[..all.len() - 1]
+        };
+        fd
+    });
+    // The cgroup namespace comes with the clone only once every hierarchy is joined: it is
+    // rooted at the cgroups its creator is in.
+    if cgroup_fd.is_some() && cfg.cgroup_procs.is_empty() {
         flags |= plan.new_flags & libc::CLONE_NEWCGROUP;
     }
     cfg.cloned_flags = flags;

@@ -271,7 +271,6 @@ fn secure_join(root: &OwnedFd, path: &Path) -> Result<PathBuf> {
     Ok(resolved)
 }
 
-/// The magic-link path that names an open fd, usable as a mount(2) source or target.
 /// statfs f_type of a procfs.
 pub const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
 
@@ -285,6 +284,7 @@ pub fn fs_magic(fd: &OwnedFd) -> std::io::Result<libc::c_long> {
     Ok(s.f_type as libc::c_long)
 }
 
+/// The magic-link path that names an open fd, usable as a mount(2) source or target.
 pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
