@@ -325,6 +325,13 @@ one_error() {
 cp -a $T/rootfs $RU/rootfs && chown -R $UID1:$UID1 $RU/rootfs
 mkdir -p $RU/st && chown $UID1:$UID1 $RU/st
 run "user manager user@$UID1.service started" systemctl start user@$UID1.service
+if ! systemctl -q is-active user@$UID1.service; then
+    # Its own log says why (the guest has no journal): run it by hand for a few seconds.
+    echo "info - user manager by hand:"
+    timeout 5 ul-setpriv --reuid=$UID1 --regid=$UID1 --clear-groups env -i PATH=$PATH HOME=$RU \
+        XDG_RUNTIME_DIR=$XDG /usr/lib/systemd/systemd --user --log-target=console --log-level=debug 2>&1 |
+        tail -n 40 | sed 's/^/    /'
+fi
 i=0; while [ ! -S $XDG/bus ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "user bus $XDG/bus" test -S $XDG/bus
 eq "user manager's ControlGroup" "$(asuser systemctl --user show -p ControlGroup --value)" "$MGR"

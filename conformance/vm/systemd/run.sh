@@ -139,7 +139,10 @@ for u in user@.service user-runtime-dir@.service; do
     mkdir -p "$S/etc/systemd/system/$u.d"
     printf '[Unit]\nDefaultDependencies=no\n' >"$S/etc/systemd/system/$u.d/hull-test.conf"
 done
-printf '[Service]\nPAMName=\n' >>"$S/etc/systemd/system/user@.service.d/hull-test.conf"
+# Without PAM, pam_systemd does not set XDG_RUNTIME_DIR, and `systemd --user` exits at once
+# without it ("Trying to run as user instance, but $XDG_RUNTIME_DIR is not set").
+printf '[Service]\nPAMName=\nEnvironment=XDG_RUNTIME_DIR=/run/user/%%i DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%%i/bus\n' \
+    >>"$S/etc/systemd/system/user@.service.d/hull-test.conf"
 mkdir -p "$S/usr/lib/systemd/user/sockets.target.wants"
 for u in default.target basic.target sockets.target timers.target paths.target shutdown.target \
     exit.target app.slice background.slice session.slice dbus.socket dbus.service systemd-exit.service; do
