@@ -268,6 +268,24 @@ pub fn inner_path(cgroups_path: Option<&str>, container_id: &str) -> String {
     }
 }
 
+/// The manager of a container's cgroup as its config names it (linux.cgroupsPath, the
+/// annotations systemd units carry); nothing is created yet.
+pub fn manager_for_spec(
+    spec: &oci_spec::runtime::Spec,
+    id: &str,
+    systemd: bool,
+    rootless: bool,
+) -> Result<Box<dyn Manager>> {
+    let cgroups_path = (spec.linux().as_ref())
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = new_manager(cgroups_path.as_deref(), id, systemd, rootless)?;
+    if let Some(a) = spec.annotations() {
+        cgroup.set_annotations(a)?;
+    }
+    Ok(cgroup)
+}
+
 /// The cgroup v2 directory of a cgroup.procs file, opened for clone3(CLONE_INTO_CGROUP);
 /// None for a v1 hierarchy's file (`tasks`, or a cgroup.procs on a v1 mount) or when it cannot
 /// be opened (the caller then joins by writing the file, with that path's errors).

@@ -262,18 +262,12 @@ fn plan_namespaces(spec: &Spec) -> Result<namespaces::Plan> {
 /// cgroup is taken; nothing is created yet.
 fn cgroup_manager(g: &Globals, spec: &Spec, id: &str) -> Result<Box<dyn Manager>> {
     let linux = spec.linux().as_ref();
-    let cgroups_path = linux
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = cgroups::new_manager(
-        cgroups_path.as_deref(),
-        id,
-        g.systemd_cgroup,
-        g.rootless_cgroups,
-    )?;
+    let cgroup = cgroups::manager_for_spec(spec, id, g.systemd_cgroup, g.rootless_cgroups)?;
     let cgroup: Box<dyn Manager> = if g.rootless_cgroups {
         let limits = cgroups::rootless::wants_limits(linux.and_then(|l| l.resources().as_ref()));
-        let explicit_path = cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
+        let explicit_path = linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .is_some_and(|p| !p.as_os_str().is_empty());
         Box::new(cgroups::rootless::RootlessCgroup::new(
             cgroup,
             explicit_path,
@@ -283,9 +277,6 @@ fn cgroup_manager(g: &Globals, spec: &Spec, id: &str) -> Result<Box<dyn Manager>
         cgroup
     };
     check_cgroup_is_free(cgroup.as_ref())?;
-    if let Some(a) = spec.annotations() {
-        cgroup.set_annotations(a)?;
-    }
     Ok(cgroup)
 }
 

@@ -101,22 +101,7 @@ fn run_hooks(id: &str, bundle: &Bundle, pid: i32) -> Result<()> {
 
 /// The container's cgroup manager, as create makes it (cgroupsPath, driver, annotations).
 fn new_cgroup(g: &Globals, id: &str, bundle: &Bundle) -> Result<Box<dyn Manager>> {
-    let cgroups_path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = cgroups::new_manager(
-        cgroups_path.as_deref(),
-        id,
-        g.systemd_cgroup,
-        g.rootless_cgroups,
-    )?;
-    if let Some(a) = bundle.spec.annotations() {
-        cgroup.set_annotations(a)?;
-    }
-    Ok(cgroup)
+    cgroups::manager_for_spec(&bundle.spec, id, g.systemd_cgroup, g.rootless_cgroups)
 }
 
 /// The state file now names the restored init: from here on it is an ordinary container.
