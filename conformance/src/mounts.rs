@@ -7,6 +7,16 @@ use std::ffi::CString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// How many mounts are stacked on "/" in our mount namespace (a mount a runtime leaves on
+/// the host's root shows up here; other tests' mounts elsewhere do not).
+pub fn mounts_on_root() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("reading /proc/self/mountinfo")
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some("/"))
+        .count()
+}
+
 /// Mount points at or under `dir`, deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let s = own_mountinfo();

@@ -382,17 +382,10 @@ fn no_mount_namespace_with_the_host_root_touches_nothing() {
     assert!(err.contains("mounts need a mount namespace"), "{err}");
     b.config["mounts"] = json!([]);
     // Mounts on "/" itself (other tests mount elsewhere at the same time).
-    let on_root = || {
-        fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .filter(|l| l.split(' ').nth(4) == Some("/"))
-            .count()
-    };
-    let before = on_root();
+    let before = mounts_on_root();
     let (code, out, err) = sh(&rt, &mut b, "test -c /dev/null && echo ok");
     assert_eq!((code, out.trim()), (0, "ok"), "{err}");
-    assert_eq!(on_root(), before, "a mount left on the runtime's /");
+    assert_eq!(mounts_on_root(), before, "a mount left on the runtime's /");
     assert!(
         Path::new("/dev/null").exists(),
         "the host's /dev/null is gone"

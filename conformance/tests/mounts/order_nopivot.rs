@@ -187,14 +187,7 @@ fn no_pivot_rshared_does_not_leak_the_rootfs() {
     b.config["linux"]["rootfsPropagation"] = json!("rshared");
     b.set_args(&["true"]);
     b.save();
-    let on_root = || {
-        fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .filter(|l| l.split(' ').nth(4) == Some("/"))
-            .count()
-    };
-    let before = on_root();
+    let before = mounts_on_root();
     let id = unique_id("nopivot");
     let _c = Container::with_id(&rt, &b, &id);
     let o = output_with_timeout(
@@ -202,7 +195,7 @@ fn no_pivot_rshared_does_not_leak_the_rootfs() {
         std::time::Duration::from_secs(60),
     );
     assert_ok(&o, "run --no-pivot");
-    assert_eq!(on_root(), before, "a mount leaked onto the host's /");
+    assert_eq!(mounts_on_root(), before, "a mount leaked onto the host's /");
 }
 
 /// --no-pivot with rootfsPropagation rshared, run from a mount namespace whose "/" is shared
