@@ -123,8 +123,6 @@ pub trait Manager {
     fn destroy(&self) -> Result<()>;
     /// Statistics in the shape of runc's `events --stats` "data" object.
     fn stats(&self) -> Result<Stats>;
-    /// On v2, the directory to open for clone3(CLONE_INTO_CGROUP).
-    fn unified_dir(&self) -> Option<PathBuf>;
     /// Whether the cgroup directory exists.
     fn exists(&self) -> bool;
     /// Resolved paths, to store in the container state (see [`load_manager`]).

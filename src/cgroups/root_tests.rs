@@ -111,7 +111,7 @@ fn lifecycle_limits_freeze_destroy() {
     let kind = host_kind().unwrap();
     match kind {
         HostKind::V2 => {
-            let d = g.mgr.unified_dir().unwrap();
+            let d = g.mgr.state().paths[""].clone();
             assert_eq!(rd(&d.join("memory.max")), "67108864");
             assert_eq!(rd(&d.join("pids.max")), "50");
             assert_eq!(rd(&d.join("cpu.max")), "20000 100000");
@@ -484,7 +484,7 @@ fn v2_manager_on_cgroup2_mount() {
     assert!(!g.mgr.is_frozen().unwrap());
     let s = g.mgr.stats().unwrap();
     assert!(s.cpu.usage.total > 0 || s.cpu.usage.user + s.cpu.usage.kernel == 0);
-    assert_eq!(g.mgr.unified_dir(), Some(path.clone()));
+    assert_eq!(g.mgr.state().paths.get(""), Some(&path));
     // Freeze, then destroy: cgroup.kill works on frozen cgroups too.
     g.mgr.freeze().unwrap();
     g.mgr.destroy().unwrap();

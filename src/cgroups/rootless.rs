@@ -206,9 +206,6 @@ impl Manager for RootlessCgroup {
         self.active()
             .map_or_else(|| bail!(NO_CGROUP), |m| m.stats())
     }
-    fn unified_dir(&self) -> Option<PathBuf> {
-        self.active().and_then(|m| m.unified_dir())
-    }
     fn exists(&self) -> bool {
         self.active().is_some_and(|m| m.exists())
     }

@@ -644,10 +644,6 @@ impl Manager for V2Manager {
         self.stats_inner()
     }
 
-    fn unified_dir(&self) -> Option<PathBuf> {
-        Some(self.path.clone())
-    }
-
     fn exists(&self) -> bool {
         self.path.exists()
     }

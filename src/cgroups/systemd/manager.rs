@@ -376,11 +376,6 @@ impl Manager for SystemdManager {
         self.inner.stats()
     }
 
-    fn unified_dir(&self) -> Option<PathBuf> {
-        // The directory exists only once systemd has started the unit with the init's pid.
-        None
-    }
-
     fn parent_places(&self) -> bool {
         true
     }

@@ -235,10 +235,6 @@ impl Manager for V1Manager {
         self.stats_inner()
     }
 
-    fn unified_dir(&self) -> Option<PathBuf> {
-        None
-    }
-
     fn exists(&self) -> bool {
         self.all_dirs().any(|d| d.exists())
     }
