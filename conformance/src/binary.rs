@@ -73,6 +73,13 @@ pub fn is_runc() -> bool {
         .is_some_and(|n| n.to_string_lossy().contains("runc"))
 }
 
+/// Whether the runtime under test is crun (a peer check: `conformance/peers/check.sh crun-1.28`).
+pub fn is_crun() -> bool {
+    hull_bin()
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("crun"))
+}
+
 fn random_u32() -> u32 {
     let mut buf = [0u8; 4];
     if let Ok(mut f) = File::open("/dev/urandom") {
