@@ -28,6 +28,7 @@ fn main() {
     // them. Single-threaded here, so changing the environment is safe; hooks and container
     // processes get their environment from the config, not from ours.
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    util::panic::install();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     std::process::exit(cli::main(&argv));
 }

@@ -473,7 +473,7 @@ fn wait(fds: &[i32], timeout: Duration) -> Result<Vec<bool>> {
             revents: 0,
         })
         .collect();
-    let secs = timeout.as_secs().min(i64::MAX as u64 / 2) as libc::time_t;
+    let secs = timeout.as_secs().min(i64::MAX as u64 / 2) as _;
     let ts = libc::timespec {
         tv_sec: secs,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,

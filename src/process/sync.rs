@@ -142,7 +142,7 @@ impl Channel {
         msg.msg_iovlen = 1;
         let n = loop {
             msg.msg_control = cbuf.as_mut_ptr().cast();
-            msg.msg_controllen = space;
+            msg.msg_controllen = space as _;
             let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
             if n >= 0 {
                 break n as usize;

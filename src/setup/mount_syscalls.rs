@@ -47,6 +47,9 @@ pub fn sys_mount(
     Ok(())
 }
 
+/// statvfs(3)'s ST_RELATIME (Linux), which the libc crate has for glibc only.
+const ST_RELATIME: libc::c_ulong = 0x1000;
+
 /// Flags of the mount `path` sits on (what an unprivileged remount may not clear, and what a
 /// remount must repeat to keep).
 pub fn mount_flags(path: &str) -> libc::c_ulong {
@@ -63,7 +66,7 @@ pub fn mount_flags(path: &str) -> libc::c_ulong {
         (libc::ST_NOEXEC, libc::MS_NOEXEC),
         (libc::ST_NOATIME, libc::MS_NOATIME),
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (ST_RELATIME, libc::MS_RELATIME),
     ] {
         if s.f_flag & st != 0 {
             f |= ms;

@@ -3,7 +3,13 @@
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::PosixRlimit;
 
-fn resource(name: &str) -> Result<libc::__rlimit_resource_t> {
+/// setrlimit's resource type: an enum type in glibc, int in musl.
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+fn resource(name: &str) -> Result<Resource> {
     Ok(match name {
         "RLIMIT_CPU" => libc::RLIMIT_CPU,
         "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,

@@ -4,6 +4,7 @@ pub mod fs;
 pub mod fuzz;
 pub mod mountinfo;
 pub mod netlink;
+pub mod panic;
 pub mod path;
 pub mod proc;
 pub mod scm;

@@ -19,13 +19,13 @@ pub fn send(sock: RawFd, fd: RawFd, payload: &[u8]) -> std::io::Result<()> {
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
+    msg.msg_controllen = space as _;
     // SAFETY: the control buffer has room for one header and one fd (CMSG_SPACE).
     unsafe {
         let c = libc::CMSG_FIRSTHDR(&msg);
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
     }
     if unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } < 0 {
@@ -47,7 +47,7 @@ pub fn recv(sock: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Option<Owned
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
+    msg.msg_controllen = space as _;
     let n = loop {
         let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
         if n >= 0 {
@@ -66,7 +66,7 @@ pub fn recv(sock: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Option<Owned
         (!c.is_null()
             && (*c).cmsg_level == libc::SOL_SOCKET
             && (*c).cmsg_type == libc::SCM_RIGHTS
-            && (*c).cmsg_len >= one)
+            && (*c).cmsg_len as usize >= one)
             .then(|| {
                 OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd))
             })

@@ -17,13 +17,14 @@ pub fn write(args: std::fmt::Arguments) -> anyhow::Result<()> {
     }
 }
 
-/// Restores SIGPIPE's default action and raises it: the process ends the way a Go program
-/// (runc) ends on a broken stdout.
+/// Restores SIGPIPE's default action and sends it to ourselves: the process ends the way a
+/// Go program (runc) ends on a broken stdout. kill(getpid()), not raise(): musl's raise()
+/// addresses a thread id cached at startup, stale in a process made by a raw clone3.
 pub fn die_of_sigpipe() -> ! {
-    // SAFETY: restoring a signal's default action and raising it are always allowed.
+    // SAFETY: restoring a signal's default action and signalling ourselves are always allowed.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::raise(libc::SIGPIPE);
+        libc::kill(libc::getpid(), libc::SIGPIPE);
     }
     // SIGPIPE may be blocked (a caller's mask is inherited): end as it would have.
     std::process::exit(128 + libc::SIGPIPE)
