@@ -1,6 +1,6 @@
 # hull: build, demo, test, bench. Everything installs what it needs from Debian first.
 DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine \
-	systemd dbus-daemon apparmor debootstrap protobuf-compiler uidmap
+	systemd dbus-daemon apparmor debootstrap protobuf-compiler uidmap musl-tools gperf curl
 HULL_DEBUG := target/debug/hull
 SID_RUNTIME ?= /usr/local/bin/hull
 # Test files with sid-only (#[ignore]d) tests: the 2026 clients, podman --userns=auto and

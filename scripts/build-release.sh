@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the release hull: fully static (glibc and libseccomp linked in) and non-PIE, and
+# Builds the release hull: fully static (musl and libseccomp linked in) and non-PIE, and
 # prints the binary's path on stdout.
 #
 # Why: every hull invocation (create, start, state, delete, ...) is a short-lived process, so
@@ -15,14 +15,46 @@
 # symbol the file names that the build no longer has is skipped; new code lands after the
 # ordered part until the file is regenerated. build.rs passes it to the linker (rust-lld, the
 # default linker of Rust >= 1.90 on x86_64 Linux) and has cargo relink when it changes.
+#
+# Why musl, not glibc: glibc's startup probes the CPU (init_cpu_features, cache sizes for
+# memcpy) with dozens of CPUID instructions, and in a virtual machine, where most containers
+# run, each CPUID traps to the hypervisor. Measured here: a static glibc `int main(){}` costs
+# 0.30 ms of CPU per run, the same with musl 0.05 ms; `hull exec` got 0.12 ms faster (median)
+# and 0.3 ms cheaper in CPU. Every hull command is a short-lived process, so that is on every
+# command's path. libseccomp for musl is built once by scripts/libseccomp-musl.sh.
+# HULL_LIBC=glibc builds against glibc instead (Debian's libseccomp.a); without the musl
+# target, musl-tools or the libseccomp source, the build falls back to glibc and says so.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-triple=$(rustc -vV | sed -n 's/^host: //p')
-libdir=$(pkg-config --variable=libdir libseccomp 2>/dev/null || echo /usr/lib/"$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)")
-[[ -f $libdir/libseccomp.a ]] || { echo "build-release.sh: $libdir/libseccomp.a missing (apt-get install libseccomp-dev)" >&2; exit 1; }
+host=$(rustc -vV | sed -n 's/^host: //p')
+sysroot=$(rustc --print sysroot)
 cd "$repo"
+
+# The musl target and its libseccomp, or why not: prints the lib dir, or fails quietly.
+musl_libseccomp() {
+  [ "${HULL_LIBC:-musl}" = musl ] || return 1
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$1"; then
+    echo "build-release.sh: adding the Rust target $1 (rustup)" >&2
+    rustup target add "$1" >&2 || return 1
+  fi
+  "$repo/scripts/libseccomp-musl.sh"
+}
+
+musl=${host%%-*}-unknown-linux-musl
+if libdir=$(musl_libseccomp "$musl"); then
+  triple=$musl
+  # musl targets link with cc and GNU ld by default; the link order file (build.rs) is for
+  # lld, so use the toolchain's rust-lld through its gcc-ld wrapper as the glibc target does.
+  linker="-C link-arg=-fuse-ld=lld -C link-arg=-B$sysroot/lib/rustlib/$host/bin/gcc-ld"
+else
+  [ "${HULL_LIBC:-musl}" = glibc ] || echo "build-release.sh: musl build not possible here, building against glibc" >&2
+  triple=$host
+  linker=
+  libdir=$(pkg-config --variable=libdir libseccomp 2>/dev/null || echo /usr/lib/"$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)")
+  [[ -f $libdir/libseccomp.a ]] || { echo "build-release.sh: $libdir/libseccomp.a missing (apt-get install libseccomp-dev)" >&2; exit 1; }
+fi
 LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$libdir" \
     HULL_LINK_ORDER="$repo/scripts/order/hull.order" \
-    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
+    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static $linker" \
     cargo build --quiet --release --target "$triple" --bin hull >&2
 echo "${CARGO_TARGET_DIR:-$repo/target}/$triple/release/hull"
