@@ -177,6 +177,9 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     };
     crate::state::id::validate(id)?;
     let st = g.store.load(id)?;
+    // Opened before the status check looks at the pid's start time: once that matches, the
+    // pidfd is the init's, whatever happens to the pid later.
+    let init_pidfd = crate::util::proc::pidfd_open(st.pid);
     match st.status(&g.store) {
         Status::Created | Status::Running => {}
         Status::Paused if p.bool("ignore-paused") => {}
@@ -185,6 +188,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
         }
         _ => bail!("cannot exec in a stopped container"),
     }
+    let init_pidfd = init_pidfd.context("opening a pidfd of the container's init")?;
     let raw = std::fs::read(g.store.dir(id).join(CONFIG_FILE))
         .context("reading the container's saved config")?;
     let spec = crate::spec::parse_saved(&raw)?;
@@ -234,6 +238,7 @@ pub fn run(g: &Globals, args: &[String]) -> Result<i32> {
     };
     let spawned = exec::spawn(&ExecConfig {
         init_pid: st.pid,
+        init_pidfd: &init_pidfd,
         process: &process,
         linux: spec.linux().as_ref(),
         seccomp: seccomp.as_ref(),

@@ -6,24 +6,29 @@ use super::clone::{clone3, Forked};
 use super::sync::{self, Tag};
 use crate::setup::{affinity, fds, finalize, terminal};
 use anyhow::{anyhow, bail, Context, Result};
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxNamespaceType as NsType, Process};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// Namespace kinds in the order they must be joined (user first: it owns the others).
-const KINDS: &[(&str, libc::c_int)] = &[
-    ("user", libc::CLONE_NEWUSER),
-    ("mnt", libc::CLONE_NEWNS),
-    ("net", libc::CLONE_NEWNET),
-    ("ipc", libc::CLONE_NEWIPC),
-    ("uts", libc::CLONE_NEWUTS),
-    ("cgroup", libc::CLONE_NEWCGROUP),
-    ("time", libc::CLONE_NEWTIME),
+/// Namespace kinds an exec'd process joins when the init's differs from ours, with the
+/// config's name for each (pid is joined separately, before the clone).
+const KINDS: &[(&str, NsType, libc::c_int)] = &[
+    ("user", NsType::User, libc::CLONE_NEWUSER),
+    ("mnt", NsType::Mount, libc::CLONE_NEWNS),
+    ("net", NsType::Network, libc::CLONE_NEWNET),
+    ("ipc", NsType::Ipc, libc::CLONE_NEWIPC),
+    ("uts", NsType::Uts, libc::CLONE_NEWUTS),
+    ("cgroup", NsType::Cgroup, libc::CLONE_NEWCGROUP),
+    ("time", NsType::Time, libc::CLONE_NEWTIME),
+    ("pid", NsType::Pid, libc::CLONE_NEWPID),
 ];
 
 pub struct ExecConfig<'a> {
     pub init_pid: i32,
+    /// A pidfd of the init, opened before its identity was checked: the namespaces joined
+    /// are the init's even if its pid were reused meanwhile.
+    pub init_pidfd: &'a OwnedFd,
     pub process: &'a Process,
     /// The container's config: its memory policy and personality apply to `exec` too.
     pub linux: Option<&'a oci_spec::runtime::Linux>,
@@ -45,28 +50,41 @@ pub struct ExecConfig<'a> {
     pub seccomp_agent: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
 }
 
-/// The init's namespaces that differ from ours, opened now (in the caller's view).
-fn open_namespaces(pid: i32) -> Result<(Vec<(OwnedFd, libc::c_int)>, Option<OwnedFd>, bool)> {
-    let differs = |kind: &str| -> Result<Option<OwnedFd>> {
-        let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{kind}"))
-            .with_context(|| format!("container {kind} namespace"))?;
-        let ours = std::fs::metadata(format!("/proc/self/ns/{kind}"))?;
-        if theirs.ino() == ours.ino() && theirs.dev() == ours.dev() {
-            return Ok(None);
-        }
-        Ok(Some(
-            std::fs::File::open(format!("/proc/{pid}/ns/{kind}"))?.into(),
-        ))
-    };
-    let mut joins = Vec::new();
-    let mut userns = false;
-    for &(kind, flag) in KINDS {
-        if let Some(fd) = differs(kind)? {
-            userns |= flag == libc::CLONE_NEWUSER;
-            joins.push((fd, flag));
+/// The CLONE_NEW* flags of the init's namespaces that differ from ours: those setns(2) with
+/// the init's pidfd joins (all at once, user namespace first).
+///
+/// A namespace the config has the container create (no path) is the init's own since its
+/// clone, never ours: no need to look. Every other kind is compared by inode: one joined by
+/// path, or not in the config (shared with whoever ran create, which may not be us), and the
+/// user namespace always (joining our own fails) as well as time (the init enters a new one
+/// only when it execs the program).
+fn namespaces_to_join(pid: i32, linux: Option<&oci_spec::runtime::Linux>) -> Result<libc::c_int> {
+    let nss = linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]);
+    let created = |t: NsType| nss.iter().any(|n| n.path().is_none() && n.typ() == t);
+    let mut flags = 0;
+    for &(kind, typ, flag) in KINDS {
+        let look = matches!(typ, NsType::User | NsType::Time) || !created(typ);
+        if !look || differs(pid, kind)? {
+            flags |= flag;
         }
     }
-    Ok((joins, differs("pid")?, userns))
+    Ok(flags)
+}
+
+fn differs(pid: i32, kind: &str) -> Result<bool> {
+    let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{kind}"))
+        .with_context(|| format!("container {kind} namespace"))?;
+    let ours = std::fs::metadata(format!("/proc/self/ns/{kind}"))?;
+    Ok(theirs.ino() != ours.ino() || theirs.dev() != ours.dev())
+}
+
+/// setns(2) into the namespaces of process `pidfd` that `flags` name, in one call.
+fn join_namespaces(pidfd: &OwnedFd, flags: libc::c_int, what: &str) -> Result<()> {
+    if unsafe { libc::setns(pidfd.as_raw_fd(), flags) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("joining the container's {what} (flags {flags:#x})"));
+    }
+    Ok(())
 }
 
 pub struct Spawned {
@@ -75,29 +93,28 @@ pub struct Spawned {
 }
 
 pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
-    let (mut joins, pidns, userns) = open_namespaces(cfg.init_pid)?;
+    let mut joins = namespaces_to_join(cfg.init_pid, cfg.linux)?;
+    let pidns = joins & libc::CLONE_NEWPID != 0;
+    joins &= !libc::CLONE_NEWPID;
+    let userns = joins & libc::CLONE_NEWUSER != 0;
     // An unprivileged caller may join the container's pid namespace only from inside the
     // user namespace that owns it, and hull itself stays outside: see via_user_namespace.
-    crate::steps::mark("open namespaces");
-    let two_step = pidns.is_some() && userns && unsafe { libc::geteuid() } != 0;
-    if let Some(fd) = pidns.as_ref().filter(|_| !two_step) {
+    crate::steps::mark("find namespaces");
+    let two_step = pidns && userns && unsafe { libc::geteuid() } != 0;
+    if pidns && !two_step {
         // Only our children enter it: the clone below lands inside the container's pid ns.
-        if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .context("joining the container's pid namespace");
-        }
+        join_namespaces(cfg.init_pidfd, libc::CLONE_NEWPID, "pid namespace")?;
     }
     let (parent_end, child_end) = sync::pair()?;
     // The cgroup.procs entry the clone itself placed the child in (CLONE_INTO_CGROUP).
     let mut placed = None;
-    let forked = match &pidns {
-        Some(pidns) if two_step => {
-            let forked = via_user_namespace(&joins[0].0, pidns)?;
-            // The user namespace is joined already (joins[0]: user comes first).
-            joins.remove(0);
+    let forked = match two_step {
+        true => {
+            let forked = via_user_namespace(cfg.init_pidfd)?;
+            joins &= !libc::CLONE_NEWUSER;
             forked
         }
-        _ => match clone_target(cfg) {
+        false => match clone_target(cfg) {
             Some((i, dir)) => match clone3(0, Some(dir.as_raw_fd())) {
                 Ok(forked) => {
                     // The child closes it at once: a host directory must not be reachable
@@ -121,7 +138,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
             crate::steps::begin_in_child();
             drop(parent_end);
             child_end.forward_logs();
-            let err = match child(cfg, placed, &joins, userns, &child_end) {
+            let err = match child(cfg, placed, joins, userns, &child_end) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -181,24 +198,14 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
 /// namespace, then clones the process with CLONE_PARENT (so it is hull's own child, as in the
 /// one-step path), reports its pid over a pipe and exits. Returns Child in the process, which
 /// is then inside the user namespace already.
-fn via_user_namespace(userns: &OwnedFd, pidns: &OwnedFd) -> Result<Forked> {
+fn via_user_namespace(init: &OwnedFd) -> Result<Forked> {
     use std::io::Read;
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     match clone3(0, None)? {
         Forked::Child => {
             drop(rd);
-            let joined = [
-                (userns, libc::CLONE_NEWUSER, "user"),
-                (pidns, libc::CLONE_NEWPID, "pid"),
-            ]
-            .iter()
-            .try_for_each(|(fd, flag, kind)| {
-                if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
-                    return Err(std::io::Error::last_os_error())
-                        .with_context(|| format!("joining the container's {kind} namespace"));
-                }
-                Ok(())
-            });
+            let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID;
+            let joined = join_namespaces(init, flags, "user and pid namespaces");
             let report = match joined.and_then(|()| clone3(libc::CLONE_PARENT, None)) {
                 Ok(Forked::Child) => return Ok(Forked::Child),
                 Ok(Forked::Parent { pid, .. }) => format!("P{pid}"),
@@ -375,7 +382,7 @@ fn chroot_like(pid: i32) -> Result<()> {
 fn child(
     cfg: &ExecConfig,
     placed: Option<usize>,
-    joins: &[(OwnedFd, libc::c_int)],
+    joins: libc::c_int,
     userns: bool,
     chan: &sync::Channel,
 ) -> Result<std::convert::Infallible> {
@@ -392,13 +399,10 @@ fn child(
         crate::setup::rlimits::apply(None, rlimits)?;
     }
     crate::steps::mark("join cgroup");
-    for (fd, flag) in joins {
-        if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("joining namespace (flag {flag:#x})"));
-        }
+    if joins != 0 {
+        join_namespaces(cfg.init_pidfd, joins, "namespaces")?;
     }
-    if !joins.iter().any(|(_, flag)| *flag == libc::CLONE_NEWNS) {
+    if joins & libc::CLONE_NEWNS == 0 {
         // The container shares our mount namespace (none in its config): its root is a
         // chroot, which setns does not give us. Take the init's.
         chroot_like(cfg.init_pid)?;
