@@ -184,8 +184,8 @@ pub fn test_cgroups_path(id: &str) -> String {
 
 /// Cgroup directories left for `id` at the default location (no `linux.cgroupsPath`): like
 /// runc's cgroupfs driver, hull uses `<caller's cgroup>/<id>` in every v1 hierarchy (and the
-/// hybrid unified mount), and `<parent of the caller's cgroup>/<id>` on a v2 host (see
-/// [`default_cgroup_dirs`]); the caller is this test process.
+/// hybrid unified mount), and `<parent of the caller's cgroup>/<id>` on a v2 host; crun uses
+/// `/<id>` (see [`default_cgroup_dirs`]); the caller is this test process.
 pub fn default_cgroup_leftovers(id: &str) -> Vec<PathBuf> {
     default_cgroup_dirs(id)
         .into_iter()
@@ -198,14 +198,25 @@ pub fn default_cgroup_leftovers(id: &str) -> Vec<PathBuf> {
 /// v1/hybrid: `/sys/fs/cgroup/<hierarchy>/<own cgroup there>/<rel>` for every hierarchy in
 /// /proc/self/cgroup ("unified" for the hybrid cgroup2 line); v2: the parent of the own
 /// cgroup, as runc's fs2 driver does (the own cgroup usually has processes, so controllers
-/// cannot be enabled below it).
+/// cannot be enabled below it). crun's cgroupfs driver takes a relative path (and `<id>`
+/// without one) from the root of every hierarchy instead, which the runtime-spec allows ("a
+/// runtime-determined location"; crun's behaviour: containers/crun#2056).
 pub fn default_cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let kind = cgroup_kind();
     let mut v = Vec::new();
     for line in own.lines() {
         let mut f = line.splitn(3, ':');
-        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
+        let (_, ctrls, mut path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
+        if crate::binary::is_crun() {
+            path = "/";
+            if kind == CgroupKind::V2 {
+                if ctrls.is_empty() {
+                    v.push(Path::new("/sys/fs/cgroup").join(rel));
+                }
+                continue;
+            }
+        }
         let p = match (kind, ctrls) {
             (CgroupKind::V2, "") => {
                 let parent = Path::new(path).parent().unwrap_or(Path::new("/"));

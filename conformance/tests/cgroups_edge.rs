@@ -35,6 +35,8 @@ fn unified_on_a_v1_host_is_invalid_configuration() {
     let id = unique_id("cgedgeuni");
     let b = cg_bundle(&id, json!({ "unified": { "pids.max": "42" } }));
     // runc 1.1.5, 1.3.6 and crun say exactly this, hybrid hosts included.
+    // crun 1.28 bug: it leaves the container's cgroup directories in every v1 hierarchy after
+    // refusing (conformance/peers/crun-1.28.txt).
     assert_create_refused(
         &rt,
         &b,
@@ -45,6 +47,8 @@ fn unified_on_a_v1_host_is_invalid_configuration() {
 
 /// runc 1.4's rule: the kernel would take 0, but 0 and 1 allow the same (the process in the
 /// cgroup cannot fork), and systemd has no TasksMax=0.
+/// crun 1.28 bug: it writes "max" for 0, although runtime-spec 1.3 made 0 a real limit and -1
+/// the unlimited value (opencontainers/runtime-spec#1279).
 #[test]
 fn pids_limit_zero_is_one() {
     if !require("pids zero", &["pids"]) {
@@ -139,6 +143,8 @@ fn create_into_a_non_empty_cgroup_is_refused() {
     pre.enter(sleeper.0.id());
     let c = Container::with_id(&rt, &b, &id);
     let o = c.try_create();
+    // runc >= 1.2's check; the runtime-spec only says a runtime MAY refuse a non-empty cgroup
+    // (crun 1.28 runs the container in it: conformance/peers/crun-1.28.txt).
     let words = "container's cgroup is not empty: 1 process(es) found";
     if runc_minor().is_some_and(|m| m < 2) {
         // runc 1.1 only warned (refused since 1.2, opencontainers/runc#3132).
@@ -170,6 +176,8 @@ fn create_into_a_frozen_cgroup_is_refused() {
         skip("frozen cgroup", "no freezer on this host");
         return;
     }
+    // crun 1.28 bug: its create never returns (the init it puts in the frozen cgroup cannot
+    // report back). The spec lets a runtime skip the check, not hang.
     let c = Container::with_id(&rt, &b, &id);
     let o = c.try_create();
     assert_fail1(&o, "create into a frozen cgroup");
@@ -188,8 +196,9 @@ fn create_into_a_frozen_cgroup_is_refused() {
 
 /// `update --resources` with a device rule that denies: from then on the device cannot be
 /// opened inside, and a later update of something else does not reset the device cgroup.
-/// runc ignores `devices` in an update (it sets SkipDevices); hull applies the rules that deny
-/// (an update never grants device access: update::update_keeps_device_rules).
+/// runc ignores `devices` in an update (it sets SkipDevices), and so does crun 1.28; hull
+/// applies the rules that deny (an update never grants device access:
+/// update::update_keeps_device_rules). The runtime-spec has no update operation.
 #[test]
 fn update_device_deny_takes_effect() {
     let rt = Runtime::new();
@@ -216,9 +225,9 @@ fn update_device_deny_takes_effect() {
         &rt.run(&["update", "-r", file.to_str().unwrap(), &id]),
         "update with a device deny rule",
     );
-    if is_runc() {
-        // runc documents that `update` cannot change device rules.
-        assert_eq!(read("/dev/zero"), "1", "runc applied a device rule");
+    if is_runc() || is_crun() {
+        // runc documents that `update` cannot change device rules; crun does not apply them.
+        assert_eq!(read("/dev/zero"), "1", "the peer applied a device rule");
         return;
     }
     assert_eq!(

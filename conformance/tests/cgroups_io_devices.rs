@@ -118,6 +118,7 @@ fn blkio_leaf_weight() {
             "blkio leafWeight",
             "no blkio.leaf_weight (no CFQ): checking the refusal runc gives too",
         );
+        // crun 1.28 bug: it leaves the container's cgroup directories after this refusal.
         assert_create_refused(&rt, &b, &id, &["blkio.leaf_weight"]);
     }
 }
@@ -202,6 +203,8 @@ fn blkio_weight_device() {
                     sched != "bfq",
                     "weightDevice on {ma}:{mi} (scheduler {sched}) refused: {err}"
                 );
+                // crun 1.28 names the file only ("write `blkio.bfq.weight_device`: Operation
+                // not supported") and (bug) leaves the cgroup directories: conformance/peers.
                 assert!(
                     err.contains(&format!("{ma}:{mi} ")) && err.contains("weight"),
                     "refusal does not name the file and value: {err}"
@@ -340,6 +343,7 @@ fn network_class_id_and_priorities() {
             "network",
             "net_cls/net_prio are not mounted: checking the refusal (runc: cannot set net_cls limit)",
         );
+        // crun 1.28 bug: it leaves the container's cgroup directories after this refusal.
         assert_create_refused(&rt, &b, &id, &["net_cls"]);
         return;
     }

@@ -102,7 +102,8 @@ fn cgroups_path_relative() {
     let mut b = cg_bundle(&id, json!({}));
     b.config["linux"]["cgroupsPath"] = json!(rel);
     b.save();
-    // relative: below the caller's cgroup (v2: below its parent), like runc
+    // relative: below the caller's cgroup (v2: below its parent), like runc; crun: below the
+    // root of every hierarchy (default_cgroup_dirs)
     let want = default_cgroup_dirs(&rel);
     let _guard = CgDirs(want.clone());
     check_cgroup_dirs(&rt, &b, &id, &want);
@@ -124,7 +125,8 @@ fn cgroups_path_default() {
         .unwrap()
         .remove("cgroupsPath");
     b.save();
-    // none: <caller's cgroup>/<id> (v2: <parent of the caller's cgroup>/<id>), like runc
+    // none: <caller's cgroup>/<id> (v2: <parent of the caller's cgroup>/<id>), like runc; crun:
+    // /<id> in every hierarchy (default_cgroup_dirs)
     let want = default_cgroup_dirs(&id);
     let _guard = CgDirs(want.clone());
     check_cgroup_dirs(&rt, &b, &id, &want);

@@ -68,6 +68,8 @@ fn unified_unknown_key_is_refused() {
 
 #[test]
 fn rejected_values_name_file_and_value() {
+    // crun 1.28 bug: after each refusal it leaves the container's cgroup directories in every
+    // v1 hierarchy (its words name the file, not the value: "write to `cpuset.cpus`: ...").
     let rt = Runtime::new();
     // a cpu that does not exist
     if ctrl_mount("cpuset").is_some() {
@@ -125,6 +127,7 @@ fn rejected_values_hugetlb_size_and_cpu_shares() {
         }
     }
     // v1 cpu.shares outside 2..262144: the kernel clamps, the runtime reports it like runc
+    // (runc's check; crun 1.28 lets the kernel clamp and runs: conformance/peers)
     if is_v2() {
         skip(
             "rejected cpu.shares",

@@ -135,7 +135,10 @@ fn net_devices_invalid_are_refused() {
     b.config["linux"]["netDevices"] = json!({ veth.a.as_str(): {} });
     b.remove_namespace("network");
     let (code, _, err) = run_container(&rt, &mut b, &["true"]);
-    assert_eq!(code, 1, "{err}");
+    // crun 1.28 runs it: the device is already in the container's (the host's) namespace.
+    // The spec asks for an error only when the move is impossible; hull refuses.
+    let want = if is_crun() { 0 } else { 1 };
+    assert_eq!(code, want, "{err}");
     assert!(link_exists(&veth.a), "device left on the host");
 }
 
@@ -152,7 +155,9 @@ fn net_device_name_taken_in_the_container_is_an_error() {
     let (code, out, err) = run_container(&rt, &mut b, &["true"]);
     assert_eq!(code, 1, "stdout={out:?} stderr={err:?}");
     assert!(rt.ids_in_root().is_empty());
-    if !is_runc() {
+    // crun 1.28 renames after the move and says "netlink error: File exists"; the device is
+    // gone with the namespace (hull's check before the move is its own).
+    if !is_runc() && !is_crun() {
         assert!(err.contains(&veth.a) && err.contains("exists"), "{err}");
         // Checked before the move: the device never left the host.
         assert!(link_exists(&veth.a), "the device stays on the host");
@@ -307,6 +312,8 @@ fn assert_back_on_host(veth: &Veth, addr: &str) {
 /// A create that fails after the device was moved in (here a bind mount without a source)
 /// puts it back on the host under its own name, up, with its address: the namespace's end
 /// would otherwise destroy a virtual device (and return a physical one renamed and bare).
+/// hull's own promise, not the spec's: crun 1.28 leaves the device to the
+/// namespace's end, which destroys a veth.
 #[test]
 fn net_device_is_put_back_when_the_create_fails() {
     let rt = Runtime::new();
@@ -323,7 +330,7 @@ fn net_device_is_put_back_when_the_create_fails() {
     let (code, out, err) = run_container(&rt, &mut b, &["true"]);
     assert_eq!(code, 1, "stdout={out:?} stderr={err:?}");
     assert!(rt.ids_in_root().is_empty());
-    if !is_runc() {
+    if !is_runc() && !is_crun() {
         assert_back_on_host(&veth, &addr);
     }
 }
@@ -350,7 +357,7 @@ fn net_device_is_put_back_when_the_create_fails_late() {
     ]);
     assert!(!o.status.success(), "create succeeded: {o:?}");
     assert!(rt.ids_in_root().is_empty());
-    if !is_runc() {
+    if !is_runc() && !is_crun() {
         assert_back_on_host(&veth, &addr);
     }
 }
