@@ -6,7 +6,13 @@ mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --make-rslave "$root/sys"
-if mountpoint -q "$root/sys/fs/cgroup/unified"; then umount -l "$root/sys/fs/cgroup/unified"; fi
+if mountpoint -q "$root/sys/fs/cgroup/unified"; then
+  umount -l "$root/sys/fs/cgroup/unified"
+  # What is left there is a directory of the host's /sys/fs/cgroup tmpfs, where crun, seeing
+  # no cgroup2, makes a plain directory per container and never removes it: give it a tmpfs
+  # of this namespace's own instead, gone when the namespace is.
+  mount -t tmpfs -o mode=755,size=4m tmpfs "$root/sys/fs/cgroup/unified"
+fi
 mount --rbind /dev "$root/dev"
 mount --make-rslave "$root/dev"
 mount -t tmpfs -o mode=755 tmpfs "$root/run"
