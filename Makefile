@@ -7,7 +7,12 @@ SID_RUNTIME ?= /usr/local/bin/hull
 # :idmap, rootless podman, checkpoint/restore with criu 4.2.1.
 SID_TESTS ?= clients_sid mounts rootless checkpoint
 
-.PHONY: deps build demo test test-v2 test-systemd test-apparmor test-sid unit conformance bench
+# Conformance files run again against the release binary (static musl, LTO; see
+# scripts/build-release.sh): what `make build` gives users and what the benchmarks measure.
+RELEASE_TESTS ?= smoke lifecycle process_exec process_join security features_process features_namespaces \
+	features_mounts cgroups_lifecycle runc_parity hooks2 bad_input
+
+.PHONY: deps build demo test test-release test-v2 test-systemd test-apparmor test-sid unit conformance bench
 
 # Install the Debian packages the build and the tests use, only if one is missing.
 deps:
@@ -26,16 +31,22 @@ demo: deps
 	HULL_BIN=$$(scripts/build-release.sh) scripts/demo.sh $(BUNDLE)
 
 # The whole test suite: unit tests, then the end-to-end conformance suite against the built
-# binary (lifecycle, CLI, bad input, in-container features, containerd and podman), then the
+# debug binary (lifecycle, CLI, bad input, in-container features, containerd and podman), a
+# subset of it against the release binary (test-release), then the
 # cgroup cases inside a pure cgroup v2 VM (test-v2), then the systemd cgroup driver in a VM
 # whose PID 1 is systemd (test-systemd).
 test: deps
 	cargo build --workspace --all-targets
 	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) cargo test --workspace --no-fail-fast -- --test-threads=4
+	$(MAKE) test-release
 	conformance/vm/run-v2.sh
 	conformance/vm/apparmor/run.sh
 	HULL_BIN=$(CURDIR)/$(HULL_DEBUG) conformance/vm/systemd/run.sh all
 	$(MAKE) test-sid
+
+test-release: deps
+	bin=$$(scripts/build-release.sh) && HULL_BIN=$$bin cargo test -p hull-conformance \
+		$(foreach t,$(RELEASE_TESTS),--test $(t)) -- --test-threads=4
 
 # The cgroup conformance cases again on a pure cgroup v2 host: a Debian kernel booted under
 # qemu (KVM when usable, else TCG); see conformance/vm/README.md. TESTS="lifecycle ..." to choose.
