@@ -351,8 +351,10 @@ struct MntnsHolder(std::process::Child);
 
 impl MntnsHolder {
     /// `unshare --mount sleep`: the namespace is held by the process, not by binding its
-    /// nsfs file (`unshare --mount=FILE` fails with EINVAL in some namespaces on kernel 6.18:
-    /// the kernel's loop check compares namespace ids, which are not allocated in order).
+    /// nsfs file. `unshare --mount=FILE` failed with EINVAL in some of the sid root's mount
+    /// namespaces on kernel 6.18 (every time in a given one, never in others): the kernel's
+    /// mnt_ns_loop refuses binding a namespace not newer, by its sequence number, than the
+    /// caller's, and there a fresh namespace can count as older.
     fn new() -> MntnsHolder {
         let child = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sleep", "1000"])
