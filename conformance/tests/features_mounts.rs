@@ -163,6 +163,9 @@ fn tmpfs_size_and_mode_options() {
     assert!(mi.super_options.contains("mode=710"), "{line}");
 }
 
+/// crun 1.28 bug: without linux.rootfsPropagation its `rshared` bind ends private (no
+/// `shared:` peer group; with rootfsPropagation "private" or "shared" it is shared), though
+/// its features list rshared among the mountOptions it recognizes.
 #[test]
 fn mount_propagation_options() {
     let rt = Runtime::new();

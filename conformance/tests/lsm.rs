@@ -74,6 +74,9 @@ fn features_report_apparmor_and_selinux_support() {
     assert_eq!(v["linux"]["selinux"]["enabled"], json!(true), "{v}");
 }
 
+/// crun 1.28 bug: it ignores the profile and runs the container unconfined, where runtime.md
+/// says "If the runtime is unable to create the environment specified in the config.json, it
+/// MUST generate an error".
 #[test]
 fn apparmor_profile_is_refused_without_apparmor() {
     if apparmor_enabled() {
@@ -114,14 +117,19 @@ fn selinux_label_is_refused_without_selinux() {
     let c = Container::new(&rt, &b);
     let o = c.try_create();
     assert_fail1(&o, "create with an SELinux label on a host without SELinux");
-    // runc's words (its config validator)
-    stderr_has(
-        &o,
-        "selinux label is specified in config, but selinux is disabled or not supported",
-    );
+    // runc's words (its config validator). crun 1.28 fails later, in its own words: "write to
+    // `/proc/self/attr/keycreate`: Invalid argument".
+    if !is_crun() {
+        stderr_has(
+            &o,
+            "selinux label is specified in config, but selinux is disabled or not supported",
+        );
+    }
     assert_no_state(&rt, &c.id);
 }
 
+/// crun 1.28 bug: `exec --apparmor` on a host without AppArmor runs the process unconfined
+/// (exit 0), as its create does (see apparmor_profile_is_refused_without_apparmor).
 #[test]
 fn exec_profile_or_label_is_refused_without_the_lsm() {
     // (flag, process.json field, value, the LSM is on here, what the error says)

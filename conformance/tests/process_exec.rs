@@ -81,6 +81,8 @@ fn exec_cap_adds_to_bounding_effective_permitted_only() {
     );
 }
 
+/// crun 1.28 bug: even a plain exec (no --cap) gets CapPrm/CapEff 0000000400000021: CAP_SYSLOG,
+/// only in inheritable and bounding, beyond the spec's permitted set.
 #[test]
 fn exec_cap_goes_to_ambient_when_the_spec_has_inheritable() {
     // runc 1.3: --cap is also added to ambient when the spec sets an inheritable set (the
@@ -125,6 +127,9 @@ fn exec_cap_goes_to_ambient_when_the_spec_has_inheritable() {
     );
 }
 
+/// crun 1.28 bug: it skips CAP_UNKNOWN silently (stderr empty), where config.md says "Any value
+/// which cannot be mapped to a relevant kernel interface, or cannot be granted otherwise MUST be
+/// logged as a warning by the runtime".
 #[test]
 fn unknown_capability_is_a_warning() {
     // runtime-spec 1.1+: unknown capability values MUST be logged as a warning and the
@@ -141,6 +146,8 @@ fn unknown_capability_is_a_warning() {
     assert_eq!(status_of(&out, "CapInh"), "0000000000000000", "{out}");
 }
 
+/// crun 1.28 bug: exec --cap CAP_UNKNOWN runs without a warning (see
+/// unknown_capability_is_a_warning).
 #[test]
 fn exec_unknown_capability_is_a_warning() {
     let rt = Runtime::new();
@@ -181,6 +188,9 @@ fn exec_unknown_capability_is_a_warning() {
     assert_eq!(status_of(&stdout_str(&o), "CapBnd"), "0000000000000020");
 }
 
+/// crun 1.28 bug: the ambient CAP_CHOWN it cannot raise is dropped without any warning (stderr
+/// empty); config.md: a capability that "cannot be granted otherwise MUST be logged as a
+/// warning".
 #[test]
 fn ambient_capability_not_inheritable_is_a_warning() {
     let rt = Runtime::new();
@@ -234,11 +244,14 @@ fn home_from_env_is_kept_and_empty_or_missing_comes_from_passwd() {
     b.add_env("HOME=");
     let (code, out, err) = run_container(&rt, &mut b, &["env"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        env_values(&out, "HOME"),
-        ["/root"],
-        "an empty HOME is replaced: {out}"
-    );
+    // runc's rule (an empty HOME is replaced); crun 1.28 keeps `HOME=` as given.
+    if !is_crun() {
+        assert_eq!(
+            env_values(&out, "HOME"),
+            ["/root"],
+            "an empty HOME is replaced: {out}"
+        );
+    }
 
     let mut b = Bundle::busybox();
     let (code, out, err) = run_container(&rt, &mut b, &["env"]);
@@ -377,8 +390,10 @@ fn sysctl_conflicting_with_hostname_or_domainname_is_refused() {
         assert_no_state(&rt, &id);
         // the same value is no conflict. runc 1.3.6 refuses kernel.hostname whenever the
         // container has a UTS namespace ("conflicts with the OCI \"hostname\" field"), even
-        // with an equal or no hostname; crun and hull refuse only a real conflict.
-        if is_runc() {
+        // with an equal or no hostname; crun 1.28 refuses an equal one too ("the sysctl
+        // `kernel.hostname` conflicts with OCI field `hostname`"); hull refuses only a real
+        // conflict.
+        if is_runc() || is_crun() {
             continue;
         }
         let id = unique_id("utsok");
@@ -521,20 +536,20 @@ fn kill_of_a_stopped_container_says_not_running() {
     b.save();
     let c = Container::started(&rt, &b, &id);
     c.wait_status("stopped", T);
+    // runc's words; crun 1.28 says "kill container: No such process" (exit 1 too).
+    let words = |o: &std::process::Output| {
+        assert!(
+            is_crun() || stderr_str(o).contains("container not running"),
+            "{}",
+            describe(o)
+        );
+    };
     let o = c.try_kill("KILL");
     assert_fail1(&o, "kill of a stopped container");
-    assert!(
-        stderr_str(&o).contains("container not running"),
-        "{}",
-        describe(&o)
-    );
+    words(&o);
     let o = c.try_kill("TERM");
     assert_fail1(&o, "kill TERM of a stopped container");
-    assert!(
-        stderr_str(&o).contains("container not running"),
-        "{}",
-        describe(&o)
-    );
+    words(&o);
     drop(c);
     // without a pid namespace KILL goes to the whole cgroup (containerd's shim sends it
     // after the init exits to reap leftovers): nothing left is success, as with runc 1.3.6
@@ -554,11 +569,7 @@ fn kill_of_a_stopped_container_says_not_running() {
         &o,
         "kill TERM of a stopped container without a pid namespace",
     );
-    assert!(
-        stderr_str(&o).contains("container not running"),
-        "{}",
-        describe(&o)
-    );
+    words(&o);
 }
 
 fn host_pidns_bundle(id: &str) -> Bundle {

@@ -18,6 +18,9 @@ use std::time::Duration;
 // seccomp agent
 // ---------------------------------------------------------------------------
 
+/// crun 1.28 bug: for an exec'd process it sends `"pid": 0` (also as state.pid) and
+/// `"bundle": "."`, where runtime.md's container process state has the process's pid and
+/// state.bundle is "the absolute path to the container's bundle directory".
 #[test]
 fn seccomp_listener_receives_state_and_notify_fd() {
     let rt = Runtime::new();
@@ -37,6 +40,13 @@ fn seccomp_listener_receives_state_and_notify_fd() {
     let c = Container::with_id(&rt, &b, &id);
     let o = c.try_create();
     assert_ok(&o, "create with a seccomp listener");
+    // crun 1.28, with noNewPrivileges (the harness's default), loads the filter as late as it
+    // can, just before the program's execve, so the agent hears from it only at `start`
+    // (still with status "creating"); the spec does not say when the state is sent.
+    let started_early = is_crun();
+    if started_early {
+        c.start();
+    }
     let (data, fd) = agent.join().unwrap();
     let v: Value = serde_json::from_slice(&data)
         .unwrap_or_else(|e| panic!("payload not JSON ({e}): {}", String::from_utf8_lossy(&data)));
@@ -60,7 +70,9 @@ fn seccomp_listener_receives_state_and_notify_fd() {
     );
     drop(fd);
     // an exec'd process's filter goes to the agent too, with status "running"
-    c.start();
+    if !started_early {
+        c.start();
+    }
     let agent = spawn_agent(listener);
     let pidfile = b.dir.join("x.pid");
     let o = exec(

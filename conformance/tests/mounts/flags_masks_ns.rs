@@ -192,8 +192,10 @@ fn bind_ro_of_a_nodev_nosuid_noexec_source() {
 // ---------------------------------------------------------------------------
 
 /// Masked directories share one read-only tmpfs (one superblock however many there are, as
-/// runc 1.3.6 does too); duplicate maskedPaths are masked once (runc 1.3.6 mounts a
-/// duplicate twice, so that part is checked for hull only).
+/// runc 1.3.6 does too); duplicate maskedPaths are masked once (runc 1.3.6 and crun 1.28
+/// mount a duplicate twice, so that part is checked for hull only). crun 1.28 masks a
+/// directory with a read-only bind of one empty directory of its state root, not a tmpfs:
+/// the spec only asks that the path be masked, so for crun the check is the shared source.
 #[test]
 fn masked_paths_once_and_one_superblock() {
     let rt = Runtime::new();
@@ -224,7 +226,7 @@ fn masked_paths_once_and_one_superblock() {
             .filter(|l| l.split(' ').nth(4) == Some(mp))
             .collect()
     };
-    if !is_runc() {
+    if !is_runc() && !is_crun() {
         for mp in ["/masked/a", "/masked/b", "/masked/c", "/masked/file"] {
             assert_eq!(
                 lines(mp).len(),
@@ -237,7 +239,9 @@ fn masked_paths_once_and_one_superblock() {
     let dev = |mp: &str| lines(mp)[0].split(' ').nth(2).unwrap().to_string();
     assert_eq!(dev("/masked/a"), dev("/masked/b"), "{info}");
     assert_eq!(dev("/masked/a"), dev("/masked/c"), "{info}");
-    assert!(lines("/masked/a")[0].contains(" - tmpfs "), "{info}");
+    if !is_crun() {
+        assert!(lines("/masked/a")[0].contains(" - tmpfs "), "{info}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -262,13 +266,17 @@ fn no_mount_namespace_shares_the_runtimes() {
         .as_array_mut()
         .unwrap()
         .retain(|n| n["type"] != "mount");
-    // Masks could be undone in a shared namespace: refused, with runc's words.
-    let (code, _, err) = sh(&rt, &mut b, "true");
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("unable to restrict sys entries without a private MNT namespace"),
-        "{err}"
-    );
+    // Masks could be undone in a shared namespace: refused, with runc's words. crun 1.28
+    // makes the masks in the shared namespace and runs: this part is runc's, not checked
+    // for crun; the rest is.
+    if !is_crun() {
+        let (code, _, err) = sh(&rt, &mut b, "true");
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("unable to restrict sys entries without a private MNT namespace"),
+            "{err}"
+        );
+    }
     b.config["linux"]["maskedPaths"] = json!([]);
     b.config["linux"]["readonlyPaths"] = json!([]);
     b.set_args(&["sleep", "1000"]);
@@ -291,16 +299,18 @@ fn no_mount_namespace_shares_the_runtimes() {
         "no /proc mount"
     );
     // exec lands in the container's root too. runc 1.3.6 bug: its exec runs in the
-    // runtime's root (it prints the host's /etc/hostname), so checked for hull only.
+    // runtime's root (it prints the host's /etc/hostname), so checked for hull only. crun
+    // 1.28 bug, the same: its exec prints the host's hostname file too.
     let o = c.exec(&["cat", "/etc/hostname"]);
     assert_ok(&o, "exec");
-    if !is_runc() {
+    if !is_runc() && !is_crun() {
         assert_eq!(stdout_str(&o), "hull\n");
     }
     c.kill("KILL");
     c.wait_status("stopped", budget(std::time::Duration::from_secs(10)));
     c.delete();
-    if !is_runc() {
+    // runc 1.3.6 and crun 1.28 leave them (nothing in the spec says who removes them).
+    if !is_runc() && !is_crun() {
         let left = mounts_under(&b.rootfs());
         assert!(left.is_empty(), "mounts left after delete: {left:?}");
     }
@@ -325,7 +335,9 @@ fn no_mount_namespace_failed_create_leaves_no_mounts() {
     let (code, _, err) = sh(&rt, &mut b, "true");
     assert_eq!(code, 1, "{err}");
     assert!(rt.ids_in_root().is_empty(), "state left behind");
-    if !is_runc() {
+    // runc 1.3.6 and crun 1.28 leave these mounts in their namespace (no runtime promises
+    // to take them away): checked for hull only.
+    if !is_runc() && !is_crun() {
         let left = mounts_under(&b.rootfs());
         assert!(
             left.is_empty(),
@@ -334,22 +346,52 @@ fn no_mount_namespace_failed_create_leaves_no_mounts() {
     }
 }
 
+/// A process holding a mount namespace of its own; killed and reaped on drop.
+struct MntnsHolder(std::process::Child);
+
+impl MntnsHolder {
+    /// `unshare --mount sleep`: the namespace is held by the process, not by binding its
+    /// nsfs file. `unshare --mount=FILE` failed with EINVAL in some of the sid root's mount
+    /// namespaces on kernel 6.18 (every time in a given one, never in others): the kernel's
+    /// mnt_ns_loop refuses binding a namespace not newer, by its sequence number, than the
+    /// caller's, and there a fresh namespace can count as older.
+    fn new() -> MntnsHolder {
+        let child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sleep", "1000"])
+            .spawn()
+            .expect("spawn unshare --mount sleep");
+        let holder = MntnsHolder(child);
+        let ours = ns_inode("/proc/self/ns/mnt");
+        let path = holder.path();
+        assert!(
+            poll_until(budget(std::time::Duration::from_secs(5)), || {
+                fs::read_link(&path).is_ok_and(|l| l.to_string_lossy() != ours)
+            }),
+            "unshare --mount did not make a mount namespace"
+        );
+        holder
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/mnt", self.0.id())
+    }
+}
+
+impl Drop for MntnsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A mount namespace given by path is joined: the rootfs is set up inside it.
 #[test]
 fn mount_namespace_joined_by_path() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    let holder = TempDir::new("mntns");
-    let h = holder.path().to_str().unwrap();
-    host("mount", &["--bind", h, h]);
-    host("mount", &["--make-private", h]);
-    let nsfile = holder.path().join("mnt");
-    fs::write(&nsfile, "").unwrap();
-    host(
-        "unshare",
-        &[&format!("--mount={}", nsfile.display()), "true"],
-    );
-    let want = format!("mnt:[{}]", fs::metadata(&nsfile).unwrap().ino());
+    let holder = MntnsHolder::new();
+    let nsfile = holder.path();
+    let want = ns_inode(&nsfile);
     for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
         if n["type"] == "mount" {
             n["path"] = json!(nsfile);
@@ -372,9 +414,11 @@ fn no_mount_namespace_with_the_host_root_touches_nothing() {
     b.config["linux"]["maskedPaths"] = json!([]);
     b.config["linux"]["readonlyPaths"] = json!([]);
     b.config["root"] = json!({"path": "/", "readonly": false});
-    if is_runc() {
-        // runc 1.3.6 makes the config's mounts (proc, dev, ...) over the host's own paths in
-        // this case: the test's /proc is gone afterwards. Not run against runc.
+    if is_runc() || is_crun() {
+        // runc 1.3.6 and crun 1.28 make the config's mounts (proc, dev, ...) over the host's
+        // own paths in this case and exit 0: the test's /proc is gone afterwards (every later
+        // test of the binary then fails, crun with "Failed to re-execute libcrun via memory
+        // file descriptor"). Not run against them.
         return;
     }
     let (code, _, err) = sh(&rt, &mut b, "true");

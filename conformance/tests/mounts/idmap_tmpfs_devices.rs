@@ -178,10 +178,15 @@ fn features_reports_idmap() {
         v["linux"]["mountExtensions"]["idmap"]["enabled"],
         json!(true)
     );
-    // runc 1.3.6 accepts idmap/ridmap but does not list them among its mountOptions.
+    // runc 1.3.6 accepts idmap/ridmap but does not list them among its mountOptions; crun
+    // 1.28 lists idmap only, though it accepts ridmap (ridmap_maps_submounts passes with it).
+    // features.md only asks that what is listed be recognized.
     if !is_runc() {
         let opts = v["mountOptions"].as_array().unwrap();
-        assert!(opts.contains(&json!("idmap")) && opts.contains(&json!("ridmap")));
+        assert!(opts.contains(&json!("idmap")), "{opts:?}");
+        if !is_crun() {
+            assert!(opts.contains(&json!("ridmap")), "{opts:?}");
+        }
     }
 }
 
@@ -278,14 +283,15 @@ fn missing_cwd_is_created_inside_the_rootfs() {
     assert!(b.rootfs().join("work/dir").is_dir());
     // Through a symlink pointing out of the rootfs (dangling inside it): hull resolves it
     // inside the rootfs and creates the directory there; runc 1.3.6 refuses (`mkdir /escape:
-    // file exists`). Neither creates anything outside.
+    // file exists`), so does crun 1.28 (`chdir to `/escape/sub`: No such file or directory`).
+    // None creates anything outside.
     b.config["process"]["cwd"] = json!("/escape/sub");
     let (code, _, err) = sh(&rt, &mut b, "pwd");
     assert!(
         !outside.join("sub").exists(),
         "cwd created outside the rootfs"
     );
-    if !is_runc() {
+    if !is_runc() && !is_crun() {
         assert_eq!(code, 0, "{err}");
         assert!(b
             .rootfs()
@@ -345,7 +351,12 @@ fn userns_devices_are_bound_from_the_host() {
     );
     assert_eq!(out, "character special file 1:3\n");
     assert!(!Path::new("/dev/hull-null").exists());
-    // A device the host does not have: one clear error.
+    // A device the host does not have: one clear error. crun 1.28 instead makes the node with
+    // mknod from the host side, in a tmpfs of its own that it binds in (the device exists in
+    // the container as asked; opening 4095:4095 fails): not checked for crun.
+    if is_crun() {
+        return;
+    }
     b.config["linux"]["devices"] = json!([
         { "path": "/dev/hull-none", "type": "c", "major": 4095, "minor": 4095 }
     ]);

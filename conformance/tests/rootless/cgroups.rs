@@ -29,6 +29,10 @@ fn systemd_cgroup_driver_without_a_user_systemd_is_refused() {
     );
 }
 
+/// crun 1.28 bug: as an unprivileged user on cgroup v1 it makes no cgroup at all and runs a
+/// container with a pids limit it did not apply (exit 0), where runtime.md says "If the runtime
+/// is unable to create the environment specified in the config.json, it MUST generate an
+/// error".
 #[test]
 fn cgroups_are_skipped_when_not_writable() {
     let u = TestUser::new(false);
@@ -47,17 +51,25 @@ fn cgroups_are_skipped_when_not_writable() {
     // What needs the cgroup fails clearly (runc 1.1.5 too, with warnings first: "runc ps may
     // fail if you don't have the full access to cgroups"); the container is not disturbed.
     // `kill --all` too, as runc 1.1.5; runc 1.3.6 instead signals only the init of a container
-    // with its own pid namespace and succeeds, so it is not checked against runc.
+    // with its own pid namespace and succeeds, so it is not checked against runc (nor crun
+    // 1.28, which succeeds too).
     for args in [
         vec!["kill", "--all", &id, "TERM"],
         vec!["ps", &id],
         vec!["pause", &id],
     ] {
-        if is_runc() && args[0] == "kill" {
+        if (is_runc() || is_crun()) && args[0] == "kill" {
             continue;
         }
         let o = u.run(&args);
-        if is_runc() {
+        if is_crun() {
+            // crun 1.28 exits 255 for ps ("the container is not using cgroups").
+            assert!(
+                !o.status.success(),
+                "{args:?} without a cgroup: {}",
+                err(&o)
+            );
+        } else if is_runc() {
             assert_fail1(&o, &format!("{args:?} without a cgroup"));
         } else {
             assert_one_clear_error(&o, &format!("{args:?} without a cgroup"));
@@ -109,6 +121,8 @@ fn cgroups_are_skipped_when_not_writable() {
     );
 }
 
+/// crun 1.28 bug: on cgroup v1 it uses no delegated cgroup for an unprivileged user's container
+/// and runs it without the pids limit asked for (see cgroups_are_skipped_when_not_writable).
 #[test]
 fn a_delegated_cgroup_is_used() {
     let u = TestUser::new(false);

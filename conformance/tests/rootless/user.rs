@@ -41,10 +41,12 @@ pub struct TestUser {
     join: RefCell<Vec<PathBuf>>,
 }
 
-/// The binary's own name for its state directory under XDG_RUNTIME_DIR ("hull" or "runc").
+/// The binary's own name for its state directory under XDG_RUNTIME_DIR ("hull", "runc" or
+/// "crun").
 pub fn runtime_name() -> &'static str {
     match hull_bin().file_name().and_then(|n| n.to_str()) {
         Some("runc") => "runc",
+        Some("crun") => "crun",
         _ => "hull",
     }
 }
