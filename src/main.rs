@@ -20,6 +20,11 @@ mod state;
 mod steps;
 mod util;
 
+// Unit tests use util::fuzz's counting wrapper around it instead.
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOC: util::alloc::BumpThenSystem = util::alloc::BumpThenSystem;
+
 fn main() {
     // Every anyhow error captures a backtrace when RUST_BACKTRACE is set in the caller's
     // environment, and the first capture in a static binary sorts all of its unwind tables:

@@ -177,7 +177,8 @@ impl Swrk {
             iov_len: data.len(),
         };
         let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-        let mut cbuf = vec![0u8; space];
+        // u64s: aligned for cmsghdr, which a Vec<u8> need not be.
+        let mut cbuf = vec![0u64; space.div_ceil(8)];
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;

@@ -130,10 +130,12 @@ impl Channel {
     /// Receives one message; Ok(None) means the peer is gone. An fd sent with it is kept for
     /// [`Channel::take_fd`].
     pub fn recv(&self) -> Result<Option<(Tag, Vec<u8>)>> {
-        let mut buf = vec![0u8; 64 * 1024];
+        // On the stack and not zeroed: a message is copied out at its length, so no process
+        // keeps (or clears) 64 KiB per message received.
+        let mut buf = std::mem::MaybeUninit::<[u8; 64 * 1024]>::uninit();
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
+            iov_len: 64 * 1024,
         };
         let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
         let mut cbuf = vec![0u64; space.div_ceil(8)];
@@ -160,12 +162,12 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        let Some(tag) = Tag::from_byte(buf[0]) else {
-            bail!("sync: unexpected message byte {}", buf[0])
+        // SAFETY: recvmsg wrote the first n bytes (n <= the iov's length).
+        let got = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+        let Some(tag) = Tag::from_byte(got[0]) else {
+            bail!("sync: unexpected message byte {}", got[0])
         };
-        buf.truncate(n);
-        buf.remove(0);
-        Ok(Some((tag, buf)))
+        Ok(Some((tag, got[1..].to_vec())))
     }
 
     /// From now on this process's log lines go to the peer (see [`log_forwarded`]).

@@ -8,7 +8,7 @@
 //! fixed seeds so that a failure reproduces. `HULL_FUZZ_SECS` (default 3 per test) and
 //! `HULL_FUZZ_SEED` (default fixed) let a developer run longer or other sequences.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -251,12 +251,12 @@ fn note(delta: isize) {
     });
 }
 
-/// The system allocator, counting this thread's bytes while [`peak_alloc`] runs.
+/// hull's allocator (util::alloc), counting this thread's bytes while [`peak_alloc`] runs.
 pub struct Tracking;
 
 unsafe impl GlobalAlloc for Tracking {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
+        let p = unsafe { super::alloc::BumpThenSystem.alloc(l) };
         if !p.is_null() {
             note(l.size() as isize);
         }
@@ -264,7 +264,7 @@ unsafe impl GlobalAlloc for Tracking {
     }
 
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(l) };
+        let p = unsafe { super::alloc::BumpThenSystem.alloc_zeroed(l) };
         if !p.is_null() {
             note(l.size() as isize);
         }
@@ -272,12 +272,12 @@ unsafe impl GlobalAlloc for Tracking {
     }
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
+        unsafe { super::alloc::BumpThenSystem.dealloc(p, l) };
         note(-(l.size() as isize));
     }
 
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, l, new_size) };
+        let q = unsafe { super::alloc::BumpThenSystem.realloc(p, l, new_size) };
         if !q.is_null() {
             note(new_size as isize - l.size() as isize);
         }

@@ -1,4 +1,5 @@
 //! Small helpers shared by several modules.
+pub mod alloc;
 pub mod fs;
 #[cfg(test)]
 pub mod fuzz;

@@ -7,6 +7,12 @@ fn fd_space() -> usize {
     unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize }
 }
 
+/// A control buffer of `space` bytes aligned for cmsghdr (a Vec<u8> need not be: hull's
+/// allocator hands out byte buffers at any address).
+fn control_buffer(space: usize) -> Vec<u64> {
+    vec![0u64; space.div_ceil(8)]
+}
+
 /// Sends `payload` with `fd` attached.
 pub fn send(sock: RawFd, fd: RawFd, payload: &[u8]) -> std::io::Result<()> {
     let mut iov = libc::iovec {
@@ -14,7 +20,7 @@ pub fn send(sock: RawFd, fd: RawFd, payload: &[u8]) -> std::io::Result<()> {
         iov_len: payload.len(),
     };
     let space = fd_space();
-    let mut cbuf = vec![0u8; space];
+    let mut cbuf = control_buffer(space);
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
@@ -42,7 +48,7 @@ pub fn recv(sock: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Option<Owned
         iov_len: buf.len(),
     };
     let space = fd_space();
-    let mut cbuf = vec![0u8; space];
+    let mut cbuf = control_buffer(space);
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
