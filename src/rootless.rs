@@ -36,10 +36,24 @@ fn euid() -> u32 {
 /// the container init, a clone of it, inherits the answer instead of reading again.
 pub fn running_in_user_ns() -> bool {
     static IN_USER_NS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *IN_USER_NS.get_or_init(|| match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(s) => !is_initial_uid_map(&s),
-        Err(_) => false,
+    *IN_USER_NS.get_or_init(|| {
+        if in_initial_user_ns() {
+            return false;
+        }
+        match std::fs::read_to_string("/proc/self/uid_map") {
+            Ok(s) => !is_initial_uid_map(&s),
+            Err(_) => false,
+        }
     })
+}
+
+/// The initial user namespace has a fixed inode (PROC_USER_INIT_INO): one stat answers the
+/// common case, where the uid_map read takes six syscalls. Any other namespace, even one
+/// that maps every id onto itself, is left to the uid_map test, as runc decides it.
+fn in_initial_user_ns() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    const PROC_USER_INIT_INO: u64 = 0xEFFF_FFFD;
+    std::fs::metadata("/proc/self/ns/user").is_ok_and(|m| m.ino() == PROC_USER_INIT_INO)
 }
 
 fn is_initial_uid_map(text: &str) -> bool {
