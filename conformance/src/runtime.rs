@@ -61,11 +61,15 @@ impl Runtime {
     }
 
     /// Container ids that have a state dir in the root.
+    ///
+    /// Dot entries are left out: no test id starts with a dot (`unique_id`), and crun keeps a
+    /// shared `.empty-directory` in its root that is no container's state.
     pub fn ids_in_root(&self) -> Vec<String> {
         let mut v = Vec::new();
         if let Ok(rd) = fs::read_dir(&self.root) {
             for e in rd.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let dotted = e.file_name().as_encoded_bytes().starts_with(b".");
+                if !dotted && e.file_type().is_ok_and(|t| t.is_dir()) {
                     v.push(e.file_name().to_string_lossy().into_owned());
                 }
             }
