@@ -1,6 +1,10 @@
 //! Crash consistency: whenever hull itself is SIGKILLed during `create`, a later
 //! `delete --force` of that id removes everything it had made: state dir, cgroup and the
 //! waiting init.
+//!
+//! crun 1.28 bug: its `delete --force` after a killed create exits 0 and removes the state, but
+//! leaves the cgroup (every v1 hierarchy when killed during the hooks; at least the name=systemd
+//! one when killed early), so both tests fail there (conformance/peers/crun-1.28.txt).
 
 use hull_conformance::*;
 use serde_json::json;
