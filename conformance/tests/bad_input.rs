@@ -149,6 +149,9 @@ fn missing_config_json() {
     assert_refused(&rt, &b, &id, &o, "missing config.json", &["config.json"]);
 }
 
+/// crun 1.28 bug: `create` accepts a config without process, and `start` then exits 0 while the
+/// init dies on "block `process` not found" (runtime.md, start: "This operation MUST generate an
+/// error if `process` was not set").
 #[test]
 fn missing_process() {
     refuse_config(
@@ -160,6 +163,9 @@ fn missing_process() {
     );
 }
 
+/// crun 1.28 bug: it refuses `"args": []` (but in its own words, "cannot find `` in $PATH"), yet
+/// creates a container without args whose `start` exits 0 while the init dies on "executable path
+/// not specified" (config.md, args: "at least one entry is REQUIRED").
 #[test]
 fn empty_or_missing_args() {
     refuse_config(
@@ -218,6 +224,8 @@ fn supported_oci_versions_are_accepted() {
     }
 }
 
+/// crun 1.28 bug: it creates and starts a container whose process.cwd is "tmp" (the process
+/// runs in /tmp) although config.md says of cwd: "This value MUST be an absolute path".
 #[test]
 fn relative_cwd() {
     refuse_config(
@@ -304,7 +312,8 @@ fn container_id_longer_than_255_is_refused() {
     ] {
         let o = rt.run(&args);
         assert_ne!(o.status.code(), Some(0), "{args:?}: {}", describe(&o));
-        if !is_runc() {
+        // crun refuses with exit 1 (ps: 219) and only the ENAMETOOLONG of its state path
+        if !is_runc() && !is_crun() {
             // runc: exit 255 for exec; hull keeps exec's 255 too
             let code = if args[0] == "exec" { 255 } else { 1 };
             assert_eq!(o.status.code(), Some(code), "{args:?}: {}", describe(&o));
@@ -362,6 +371,16 @@ fn unknown_command() {
     );
 }
 
+/// A command line the runtime cannot parse: runc's exit 1; crun (argp) exits 64 (EX_USAGE).
+#[track_caller]
+fn assert_usage_error(o: &std::process::Output, what: &str) {
+    if is_crun() {
+        assert_eq!(o.status.code(), Some(64), "{what}: {}", describe(o));
+    } else {
+        assert_fail1(o, what);
+    }
+}
+
 #[test]
 fn unknown_flags() {
     let rt = Runtime::new();
@@ -372,7 +391,7 @@ fn unknown_flags() {
         vec!["kill", "--no-such-flag", "x", "KILL"],
     ] {
         let o = rt.run(&args);
-        assert_fail1(&o, &format!("{args:?}"));
+        assert_usage_error(&o, &format!("{args:?}"));
         assert!(
             stderr_str(&o).contains("no-such-flag"),
             "{args:?}: error must name the flag: {}",
@@ -405,7 +424,7 @@ fn missing_or_extra_arguments() {
 fn flag_missing_its_value() {
     let rt = Runtime::new();
     let o = rt.run(&["create", "--bundle"]);
-    assert_fail1(&o, "create --bundle without value");
+    assert_usage_error(&o, "create --bundle without value");
     assert!(stderr_str(&o).contains("bundle"), "{}", describe(&o));
     assert!(rt.ids_in_root().is_empty());
 }

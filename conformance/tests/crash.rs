@@ -1,6 +1,11 @@
 //! Crash consistency: whenever hull itself is SIGKILLed during `create`, a later
 //! `delete --force` of that id removes everything it had made: state dir, cgroup and the
 //! waiting init.
+//!
+//! runc 1.3.6 and crun 1.28 bug: their `delete --force` after a killed create exits 0 and
+//! removes the state, but leaves the cgroup (every v1 hierarchy when killed during the hooks;
+//! one or more when killed early: name=systemd for crun, cpuset for runc, in the runs seen), so
+//! both tests fail with them (conformance/peers/).
 
 use hull_conformance::*;
 use serde_json::json;

@@ -65,6 +65,10 @@ fn failing_poststart_hook_is_a_warning_and_the_rest_run() {
         );
         return;
     }
+    // crun 1.28 bug: `start` exits 3 ("error executing hook `/bin/sh` (exit code: 3)"), the
+    // second poststart hook never runs and the container is destroyed (its poststop hooks
+    // run), against runtime.md's "the remaining hooks and lifecycle continue as if the hook
+    // had succeeded"
     c.create();
     let o = c.try_start();
     assert_ok(&o, "start with a failing poststart hook");
@@ -88,7 +92,12 @@ fn failing_poststop_hook_is_a_warning_and_the_rest_run() {
     let c = Container::started(&rt, &b, &id);
     c.kill("KILL");
     c.wait_status("stopped", T);
-    let o = c.try_delete();
+    // crun logs the warning only at --log-level=warning (its default level is error)
+    let o = if is_crun() {
+        rt.run(&["--log-level=warning", "delete", &id])
+    } else {
+        c.try_delete()
+    };
     if is_runc() {
         // runc 1.3.6 stops at the first failing poststop hook and `delete` fails (the state
         // is already gone): the second hook never runs.
@@ -100,11 +109,12 @@ fn failing_poststop_hook_is_a_warning_and_the_rest_run() {
         return;
     }
     assert_ok(&o, "delete with a failing poststop hook");
-    assert!(
-        stderr_str(&o).contains("error running poststop hook #0"),
-        "{}",
-        describe(&o)
-    );
+    let words = if is_crun() {
+        "error executing hook `/bin/sh` (exit code: 3)"
+    } else {
+        "error running poststop hook #0"
+    };
+    assert!(stderr_str(&o).contains(words), "{}", describe(&o));
     assert_eq!(log_of(&hd), ["second"], "the next poststop hook must run");
     assert_no_state(&rt, &id);
 }
@@ -128,14 +138,24 @@ fn create_fails_on(kind: &str) {
     b.save();
     let c = Container::with_id(&rt, &b, &id);
     let o = c.try_create();
-    assert_fail1(&o, &format!("create with a failing {kind} hook"));
     let err = stderr_str(&o);
-    assert!(
-        err.contains(&format!("error running {kind} hook #1")),
-        "{kind}: {}",
-        describe(&o)
-    );
-    assert!(err.contains("exit status 3"), "{kind}: {}", describe(&o));
+    if is_crun() {
+        // crun's words, exit 255 for prestart and createRuntime, 1 for createContainer
+        assert!(!o.status.success(), "{kind}: {}", describe(&o));
+        assert!(
+            err.contains("error executing hook `/bin/sh` (exit code: 3)"),
+            "{kind}: {}",
+            describe(&o)
+        );
+    } else {
+        assert_fail1(&o, &format!("create with a failing {kind} hook"));
+        assert!(
+            err.contains(&format!("error running {kind} hook #1")),
+            "{kind}: {}",
+            describe(&o)
+        );
+        assert!(err.contains("exit status 3"), "{kind}: {}", describe(&o));
+    }
     // createContainer runs in the container's mount namespace: the log may be unreachable
     // from there (it is under the bundle, outside the rootfs), so only "third" is checked.
     assert!(
@@ -175,14 +195,18 @@ fn failing_start_container_hook_fails_start_with_runc_words() {
     let c = Container::with_id(&rt, &b, &id);
     c.create();
     let o = c.try_start();
-    if is_runc() {
-        // runc 1.3.6 runs startContainer hooks in the init after `start` has returned
-        // successfully: the failure only shows on the container's stderr.
+    if is_runc() || is_crun() {
+        // runc 1.3.6 (and crun 1.28) run startContainer hooks in the init after `start` has
+        // returned successfully: the failure only shows on the container's stderr.
+        assert_ok(&o, "start");
         c.wait_status("stopped", T);
+        let words = if is_crun() {
+            "error executing hook `/bin/sh` (exit code: 3)"
+        } else {
+            "error running startContainer hook #1"
+        };
         assert!(
-            poll_until(T, || c
-                .stderr()
-                .contains("error running startContainer hook #1")),
+            poll_until(T, || c.stderr().contains(words)),
             "container stderr: {}",
             c.stderr()
         );
@@ -256,6 +280,9 @@ fn start_container_hook_sees_the_process_environment() {
     c.kill("KILL");
 }
 
+/// crun 1.28 bug (racy): the hooks here do not read the state on their stdin; when one exits
+/// before crun has written it, crun dies of SIGPIPE (seen: `start` killed by signal 13 while it
+/// ran the poststart hook), where runc ignores the EPIPE.
 #[test]
 fn hook_argv_is_passed_as_given() {
     let rt = Runtime::new();

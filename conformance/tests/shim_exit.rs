@@ -85,9 +85,10 @@ fn shim_run(rt: &Runtime, args: &[&str]) -> ShimRun {
     full.extend_from_slice(args);
     let out = rt.run(&full);
     let log = fs::read_to_string(&log).unwrap_or_default();
-    let log_error = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    // a stream of JSON values, as the shim decodes it (crun pretty-prints each over lines)
+    let log_error = serde_json::Deserializer::from_str(&log)
+        .into_iter::<Value>()
+        .map_while(Result::ok)
         .filter(|v| v["level"] == "error")
         .filter_map(|v| v["msg"].as_str().map(str::to_string))
         .last();
@@ -117,6 +118,25 @@ fn assert_error(r: &ShimRun, what: &str, msg: &str) {
         stderr_str(&r.out).contains(msg),
         "{what}: {}",
         describe(&r.out)
+    );
+}
+
+/// The error of a command on a container that does not exist or whose state file is missing:
+/// runc's "container does not exist"; crun passes on the ENOENT of its state directory or file
+/// (`status`), in words that vary by command.
+#[track_caller]
+fn assert_no_state_file_error(r: &ShimRun, what: &str) {
+    if !is_crun() {
+        return assert_error(r, what, "container does not exist");
+    }
+    assert_fail1(&r.out, what);
+    assert!(r.out.stdout.is_empty(), "{what}: {}", describe(&r.out));
+    assert!(
+        r.log_error
+            .as_deref()
+            .is_some_and(|m| m.contains("No such file or directory")),
+        "{what}: log: {}",
+        r.log
     );
 }
 
@@ -273,7 +293,7 @@ fn cgroup_removed_after_exit() {
     assert_stopped_state(&shim_run(&rt, &["state", &id]), &id);
     assert_quiet_ok(&shim_run(&rt, &["kill", "--all", &id, "9"]), "kill --all 9");
     let r = shim_run(&rt, &["kill", &id, "9"]);
-    assert_error(&r, "kill 9", "container not running");
+    assert_error(&r, "kill 9", not_running_words());
     assert_quiet_ok(&shim_run(&rt, &["delete", &id]), "delete");
     assert_no_state(&rt, &id);
     assert_no_cgroup(&cg);
@@ -291,7 +311,7 @@ fn state_dir_without_state_file() {
         let b = bundle(&id, &["sleep", "1000"], true);
         let (_c, _) = stopped(&rt, &b, &id);
         let dir = rt.state_dir(&id);
-        fs::remove_file(dir.join("state.json")).expect("remove state.json");
+        fs::remove_file(dir.join(state_file())).expect("remove the state file");
 
         if !force {
             for args in [
@@ -301,11 +321,16 @@ fn state_dir_without_state_file() {
                 vec!["resume", &id],
             ] {
                 let r = shim_run(&rt, &args);
-                assert_error(&r, &format!("{args:?}"), "container does not exist");
+                assert_no_state_file_error(&r, &format!("{args:?}"));
                 assert!(dir.exists(), "{args:?} removed the state directory");
             }
             let r = shim_run(&rt, &["delete", &id]);
-            assert_error(&r, "delete", "container does not exist");
+            if is_crun() {
+                // crun removes what it cannot read, as with --force
+                assert_quiet_ok(&r, "delete");
+            } else {
+                assert_no_state_file_error(&r, "delete");
+            }
         } else {
             let r = shim_run(&rt, &["delete", "--force", &id]);
             assert_quiet_ok(&r, "delete --force");
@@ -322,7 +347,8 @@ fn state_dir_without_state_file() {
 /// stopped, the shim's `kill --all 9` and `delete` succeed and leave nothing behind. runc 1.3.6
 /// (and 1.1.5) has written no state file yet: every command says "container does not exist",
 /// `delete` removes the directory but leaks the waiting `runc init` and the cgroup (a runc bug:
-/// the test removes them there).
+/// the test removes them there). crun 1.28 has no state file yet either (its errors name the
+/// missing `status`); its `delete` exits 0 but leaks the cgroup too (a crun bug, not tolerated).
 #[test]
 fn create_killed_midway() {
     let rt = Runtime::new();
@@ -341,13 +367,21 @@ fn create_killed_midway() {
         "the killed create left no state dir"
     );
 
-    if is_runc() {
+    if is_runc() || is_crun() {
         for args in [vec!["state", &id], vec!["kill", "--all", &id, "9"]] {
             let r = shim_run(&rt, &args);
-            assert_error(&r, &format!("{args:?}"), "container does not exist");
+            assert_no_state_file_error(&r, &format!("{args:?}"));
         }
         let r = shim_run(&rt, &["delete", &id]);
-        assert_error(&r, "delete", "container does not exist");
+        if is_crun() {
+            // crun removes what it cannot read, as with --force. crun 1.28 bug: like runc, it
+            // leaks the killed create's cgroup (conformance/peers/crun-1.28.txt)
+            assert_quiet_ok(&r, "delete");
+            assert_no_state(&rt, &id);
+            assert_no_cgroup(&cg);
+            return;
+        }
+        assert_no_state_file_error(&r, "delete");
         assert_no_state(&rt, &id);
         remove_cgroup(&cg);
         return;
@@ -355,7 +389,7 @@ fn create_killed_midway() {
     assert_stopped_state(&shim_run(&rt, &["state", &id]), &id);
     assert_quiet_ok(&shim_run(&rt, &["kill", "--all", &id, "9"]), "kill --all 9");
     let r = shim_run(&rt, &["kill", &id, "9"]);
-    assert_error(&r, "kill 9", "container not running");
+    assert_error(&r, "kill 9", not_running_words());
     assert_quiet_ok(&shim_run(&rt, &["delete", &id]), "delete");
     assert_no_state(&rt, &id);
     assert_no_cgroup(&cg);
@@ -372,9 +406,9 @@ fn corrupt_state_file() {
         let id = unique_id("shimcorrupt");
         let b = bundle(&id, &["sleep", "1000"], true);
         let (_c, _) = stopped(&rt, &b, &id);
-        let file = rt.state_dir(&id).join("state.json");
-        let data = fs::read(&file).expect("state.json");
-        fs::write(&file, &data[..cut.min(data.len())]).expect("cut state.json");
+        let file = rt.state_dir(&id).join(state_file());
+        let data = fs::read(&file).expect("read the state file");
+        fs::write(&file, &data[..cut.min(data.len())]).expect("cut the state file");
 
         for args in [
             vec!["state", &id],
@@ -398,7 +432,7 @@ fn corrupt_state_file() {
             assert_ok(&r.out, &format!("delete --force with a {what} state file"));
             assert_eq!(r.log_error, None, "log: {}", r.log);
             assert!(
-                r.log.contains("state.json"),
+                r.log.contains(state_file()),
                 "the warning names the file: {}",
                 r.log
             );
@@ -421,11 +455,12 @@ fn created_container_without_exec_fifo() {
     fs::remove_file(rt.state_dir(&id).join("exec.fifo")).expect("remove exec.fifo");
     assert_eq!(c.status().as_deref(), Some("running"));
     let r = shim_run(&rt, &["delete", &id]);
-    assert_error(
-        &r,
-        "delete",
-        &format!("cannot delete container {id} that is not stopped: running"),
-    );
+    let words = if is_crun() {
+        format!("the container `{id}` is not in `created` or `stopped` state")
+    } else {
+        format!("cannot delete container {id} that is not stopped: running")
+    };
+    assert_error(&r, "delete", &words);
     assert_quiet_ok(
         &shim_run(&rt, &["delete", "--force", &id]),
         "delete --force",
@@ -462,7 +497,7 @@ fn missing_container() {
         vec!["resume", &id],
     ] {
         let r = shim_run(&rt, &args);
-        assert_error(&r, &format!("{args:?}"), "container does not exist");
+        assert_no_state_file_error(&r, &format!("{args:?}"));
     }
     assert_quiet_ok(
         &shim_run(&rt, &["delete", "--force", &id]),
@@ -479,9 +514,29 @@ fn missing_container() {
         budget(T),
     );
     assert_ok(&o, "delete --force under a missing root");
-    if !runc_1_1() {
-        // runc 1.1.5 creates the root on the way (1.3.6 does not)
+    if !runc_1_1() && !is_crun() {
+        // runc 1.1.5 and crun 1.28 create the root on the way (runc 1.3.6 does not)
         assert!(!Path::new(&gone).exists(), "delete created the root");
+    }
+}
+
+/// The file in the state directory that says what the container is: crun keeps it in `status`
+/// (its config in `config.json`), runc and hull in `state.json`.
+fn state_file() -> &'static str {
+    if is_crun() {
+        "status"
+    } else {
+        "state.json"
+    }
+}
+
+/// The error of `kill <id> 9` on a stopped container: runc's words, which containerd's shim
+/// maps to "not found"; crun passes on kill(2)'s ESRCH.
+fn not_running_words() -> &'static str {
+    if is_crun() {
+        "kill container: No such process"
+    } else {
+        "container not running"
     }
 }
 
