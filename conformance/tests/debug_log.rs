@@ -177,7 +177,7 @@ fn debug_text_on_stderr_for_create_start_exec_delete() {
     let exec = debug_messages_text(&stderr_str(&o), "exec");
     assert!(!exec.is_empty(), "exec --debug printed nothing");
     for step in [
-        "open namespaces",
+        "find namespaces",
         "clone",
         "wait for execve",
         "wait for exit",
