@@ -169,3 +169,72 @@ fn inside_view_without_cgroup_namespace() {
         "no {cg} in {s}"
     );
 }
+
+/// Removes the container's cgroup directories (wherever the runtime put them) on drop.
+struct CgPath(String);
+
+impl Drop for CgPath {
+    fn drop(&mut self) {
+        remove_cgroup(&self.0);
+    }
+}
+
+/// /sys mounted again over itself (sandboxes and nested runtimes bind / or /sys onto itself)
+/// lists every cgroup mount twice in mountinfo. The container's /sys/fs/cgroup still shows
+/// each hierarchy once, and create does not fail mounting one twice (runc keeps the first
+/// mount of each subsystem).
+#[test]
+fn cgroupfs_with_sys_mounted_over_itself() {
+    let rt = Runtime::new();
+    let id = unique_id("cgsys2");
+    let mut b = cg_bundle(&id, json!({}));
+    b.set_args(&["sh", "-c", "ls /sys/fs/cgroup"]);
+    b.save();
+    let _cleanup = CgPath(test_cgroups_path(&id));
+    let hull = rt.bin.to_str().unwrap().to_string();
+    let root = rt.root.to_str().unwrap().to_string();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --rbind /sys /sys && exec "$@""#)
+        .args([
+            "sh",
+            &hull,
+            "--root",
+            &root,
+            "run",
+            "--bundle",
+            b.dir_str(),
+            &id,
+        ])
+        .stdin(std::process::Stdio::null());
+    let o = output_with_timeout(&mut cmd, budget(std::time::Duration::from_secs(30)));
+    let _ = rt.run(&["delete", "--force", &id]);
+    assert_ok(&o, "run with /sys mounted over itself");
+    let listed: Vec<String> = stdout_str(&o)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    // the host's hierarchies: cgroup and cgroup2 mounts at /sys/fs/cgroup/<name>
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut host: Vec<String> = info
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let name = pre.split(' ').nth(4)?.strip_prefix("/sys/fs/cgroup/")?;
+            matches!(post.split(' ').next()?, "cgroup" | "cgroup2").then(|| name.to_string())
+        })
+        .collect();
+    host.dedup();
+    if kind() == CgroupKind::V2 {
+        // one cgroup2 mount: the container sees its cgroup's files, no hierarchy names
+        assert!(listed.iter().any(|f| f == "cgroup.procs"), "{listed:?}");
+        return;
+    }
+    host.retain(|n| !(is_runc() && n == "unified"));
+    for h in &host {
+        assert!(
+            listed.contains(h),
+            "{h} missing from the container's /sys/fs/cgroup: {listed:?}"
+        );
+    }
+}

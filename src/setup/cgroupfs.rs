@@ -21,7 +21,20 @@ struct Hierarchy {
 /// Reads the host's cgroup mounts under /sys/fs/cgroup from /proc/self/mountinfo.
 fn host_hierarchies() -> Result<Vec<Hierarchy>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    let mut out = Vec::new();
+    Ok(hierarchies_in(&info))
+}
+
+/// The cgroup mounts under /sys/fs/cgroup in mountinfo `info`, one per mount point. A mount
+/// point can be listed more than once: /sys mounted again over itself (a bind of / or /sys
+/// onto itself, as sandboxes and nested runtimes do) repeats every cgroup mount below it.
+/// The last line is the mount on top, the one a path reaches; mounting a hierarchy twice at
+/// one place fails (EBUSY).
+fn hierarchies_in(info: &str) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    let mut add = |h: Hierarchy| match out.iter_mut().find(|o| o.name == h.name) {
+        Some(seen) => *seen = h,
+        None => out.push(h),
+    };
     for line in info.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
             continue;
@@ -35,7 +48,7 @@ fn host_hierarchies() -> Result<Vec<Hierarchy>> {
         };
         let name = name.trim_start_matches('/');
         match fstype {
-            "cgroup2" => out.push(Hierarchy {
+            "cgroup2" => add(Hierarchy {
                 name: name.into(),
                 v2: true,
                 controllers: String::new(),
@@ -51,7 +64,7 @@ fn host_hierarchies() -> Result<Vec<Hierarchy>> {
                             && *o != "xattr"
                     })
                     .collect();
-                out.push(Hierarchy {
+                add(Hierarchy {
                     name: name.into(),
                     v2: false,
                     controllers: ctrls.join(","),
@@ -60,7 +73,7 @@ fn host_hierarchies() -> Result<Vec<Hierarchy>> {
             _ => {}
         }
     }
-    Ok(out)
+    out
 }
 
 /// The calling process's cgroup path in hierarchy `h`, from /proc/self/cgroup.
@@ -181,4 +194,49 @@ pub fn v1_bind_sources(proc_cgroup: &str) -> Result<Vec<(String, std::path::Path
             (h.name.clone(), host)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hierarchies_in;
+
+    #[test]
+    fn a_sys_mounted_over_itself_lists_each_hierarchy_once() {
+        let info = "\
+23 27 0:22 / /sys rw,relatime - sysfs sysfs rw
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+59 56 0:22 / /sys rw,relatime - sysfs sysfs rw
+60 59 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+61 60 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu,clone_children
+88 60 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+89 60 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+        let h = hierarchies_in(info);
+        let names: Vec<(&str, bool, &str)> = h
+            .iter()
+            .map(|h| (h.name.as_str(), h.v2, h.controllers.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("cpu", false, "cpu"),
+                ("systemd", false, "name=systemd"),
+                ("unified", true, "")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pure_v2_host_listed_twice_is_still_one_root_mount() {
+        let info = "\
+31 23 0:28 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+60 59 0:28 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+";
+        let h = hierarchies_in(info);
+        assert_eq!(h.len(), 1);
+        assert!(h[0].v2 && h[0].name.is_empty());
+    }
 }
