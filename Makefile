@@ -1,6 +1,6 @@
 # hull: build, demo, test, bench. Everything installs what it needs from Debian first.
 DEB_PKGS := busybox-static umoci skopeo containerd podman runc crun libseccomp-dev pkg-config jq hyperfine \
-	systemd dbus-daemon apparmor debootstrap protobuf-compiler uidmap musl-tools gperf curl
+	systemd dbus-daemon apparmor debootstrap protobuf-compiler uidmap musl-tools gperf curl patch xz-utils
 HULL_DEBUG := target/debug/hull
 SID_RUNTIME ?= /usr/local/bin/hull
 # Test files with sid-only (#[ignore]d) tests: the 2026 clients, podman --userns=auto and
@@ -45,7 +45,7 @@ test: deps
 	$(MAKE) test-sid
 
 test-release: deps
-	bin=$$(scripts/build-release.sh) && HULL_BIN=$$bin cargo test -p hull-conformance \
+	bin=$$(HULL_LIBC=musl scripts/build-release.sh) && HULL_BIN=$$bin cargo test -p hull-conformance \
 		$(foreach t,$(RELEASE_TESTS),--test $(t)) -- --test-threads=4
 
 # The cgroup conformance cases again on a pure cgroup v2 host: a Debian kernel booted under

@@ -22,8 +22,9 @@
 # 0.30 ms of CPU per run, the same with musl 0.05 ms; `hull exec` got 0.12 ms faster (median)
 # and 0.3 ms cheaper in CPU. Every hull command is a short-lived process, so that is on every
 # command's path. libseccomp for musl is built once by scripts/libseccomp-musl.sh.
-# HULL_LIBC=glibc builds against glibc instead (Debian's libseccomp.a); without the musl
-# target, musl-tools or the libseccomp source, the build falls back to glibc and says so.
+# HULL_LIBC=glibc builds against glibc instead (Debian's libseccomp.a). By default (auto), when
+# the musl target, musl-tools or the libseccomp source cannot be had, the build falls back to
+# glibc and says so; HULL_LIBC=musl fails instead (make test-release: CI tests the musl build).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 host=$(rustc -vV | sed -n 's/^host: //p')
@@ -31,8 +32,10 @@ sysroot=$(rustc --print sysroot)
 cd "$repo"
 
 # The musl target and its libseccomp, or why not: prints the lib dir, or fails quietly.
+libc=${HULL_LIBC:-auto}
+case $libc in auto | musl | glibc) ;; *) echo "build-release.sh: HULL_LIBC=$libc: use auto, musl or glibc" >&2; exit 1 ;; esac
 musl_libseccomp() {
-  [ "${HULL_LIBC:-musl}" = musl ] || return 1
+  [ "$libc" != glibc ] || return 1
   if ! rustup target list --installed 2>/dev/null | grep -qx "$1"; then
     echo "build-release.sh: adding the Rust target $1 (rustup)" >&2
     rustup target add "$1" >&2 || return 1
@@ -46,8 +49,11 @@ if libdir=$(musl_libseccomp "$musl"); then
   # musl targets link with cc and GNU ld by default; the link order file (build.rs) is for
   # lld, so use the toolchain's rust-lld through its gcc-ld wrapper as the glibc target does.
   linker="-C link-arg=-fuse-ld=lld -C link-arg=-B$sysroot/lib/rustlib/$host/bin/gcc-ld"
+elif [ "$libc" = musl ]; then
+  echo "build-release.sh: HULL_LIBC=musl, but the musl build is not possible here (see above)" >&2
+  exit 1
 else
-  [ "${HULL_LIBC:-musl}" = glibc ] || echo "build-release.sh: musl build not possible here, building against glibc" >&2
+  [ "$libc" = glibc ] || echo "build-release.sh: musl build not possible here, building against glibc" >&2
   triple=$host
   linker=
   libdir=$(pkg-config --variable=libdir libseccomp 2>/dev/null || echo /usr/lib/"$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)")

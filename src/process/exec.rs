@@ -56,14 +56,14 @@ pub struct ExecConfig<'a> {
 /// A namespace the config has the container create (no path) is the init's own since its
 /// clone, never ours: no need to look. Every other kind is compared by inode: one joined by
 /// path, or not in the config (shared with whoever ran create, which may not be us), and the
-/// user namespace always (joining our own fails) as well as time (the init enters a new one
-/// only when it execs the program).
+/// user namespace always (joining our own fails). A new time namespace is no exception: the
+/// init enters it (time_for_children) during its setup.
 fn namespaces_to_join(pid: i32, linux: Option<&oci_spec::runtime::Linux>) -> Result<libc::c_int> {
     let nss = linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]);
     let created = |t: NsType| nss.iter().any(|n| n.path().is_none() && n.typ() == t);
     let mut flags = 0;
     for &(kind, typ, flag) in KINDS {
-        let look = matches!(typ, NsType::User | NsType::Time) || !created(typ);
+        let look = typ == NsType::User || !created(typ);
         if !look || differs(pid, kind)? {
             flags |= flag;
         }

@@ -181,13 +181,15 @@ fn send_with_fd(sock: RawFd, tag: Tag, fd: &OwnedFd) -> Result<()> {
 
 /// One message: its tag (None at EOF), payload and the fd it carried, if any.
 fn recv_with_fd(sock: RawFd) -> Result<(Option<Tag>, Vec<u8>, Option<OwnedFd>)> {
-    let mut data = [0u8; 64 * 1024];
+    let mut data = vec![0u8; 64 * 1024];
     let (n, fd) = crate::util::scm::recv(sock, &mut data).context("sync recvmsg")?;
     if n == 0 {
         return Ok((None, Vec::new(), fd));
     }
-    let tag = Tag::from_byte(data[0]);
-    Ok((tag.or(Some(Tag::Error)), data[1..n].to_vec(), fd))
+    data.truncate(n);
+    let tag = Tag::from_byte(data.remove(0));
+    data.shrink_to_fit();
+    Ok((tag.or(Some(Tag::Error)), data, fd))
 }
 
 #[cfg(test)]

@@ -130,12 +130,13 @@ impl Channel {
     /// Receives one message; Ok(None) means the peer is gone. An fd sent with it is kept for
     /// [`Channel::take_fd`].
     pub fn recv(&self) -> Result<Option<(Tag, Vec<u8>)>> {
-        // On the stack and not zeroed: a message is copied out at its length, so no process
-        // keeps (or clears) 64 KiB per message received.
-        let mut buf = std::mem::MaybeUninit::<[u8; 64 * 1024]>::uninit();
+        // Not zeroed, and shrunk to the message below: no process keeps (or clears) 64 KiB per
+        // message. On the heap, not the stack: the exec child receives after the config's
+        // rlimits (RLIMIT_STACK) apply.
+        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
-            iov_len: 64 * 1024,
+            iov_len: buf.capacity(),
         };
         let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
         let mut cbuf = vec![0u64; space.div_ceil(8)];
@@ -162,12 +163,15 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        // SAFETY: recvmsg wrote the first n bytes (n <= the iov's length).
-        let got = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
-        let Some(tag) = Tag::from_byte(got[0]) else {
-            bail!("sync: unexpected message byte {}", got[0])
+        // SAFETY: recvmsg wrote the first n bytes (n <= the capacity).
+        unsafe { buf.set_len(n) };
+        let Some(tag) = Tag::from_byte(buf[0]) else {
+            bail!("sync: unexpected message byte {}", buf[0])
         };
-        Ok(Some((tag, got[1..].to_vec())))
+        buf.remove(0);
+        // The newest block of hull's allocator shrinks in place and gives the rest back.
+        buf.shrink_to_fit();
+        Ok(Some((tag, buf)))
     }
 
     /// From now on this process's log lines go to the peer (see [`log_forwarded`]).

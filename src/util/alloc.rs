@@ -23,102 +23,138 @@ const SIZE: usize = 256 * 1024;
 /// struct in a byte buffer relies on it (nix's sendmsg builds its cmsghdr in a Vec<u8>).
 const MIN_ALIGN: usize = 16;
 
+/// A bump arena of N bytes. Acquire/Release on the top: a block one thread frees back and
+/// another then takes is ordered like a lock handing it over.
 #[repr(C, align(4096))]
-struct Arena(UnsafeCell<[u8; SIZE]>);
+struct Arena<const N: usize> {
+    buf: UnsafeCell<[u8; N]>,
+    /// Offset of the first free byte.
+    top: AtomicUsize,
+}
 
-// SAFETY: bytes are handed out once each (by the CAS on TOP); no two callers share one.
-unsafe impl Sync for Arena {}
+// SAFETY: bytes are handed out once each (by the CAS on top); no two callers share one.
+unsafe impl<const N: usize> Sync for Arena<N> {}
 
-static ARENA: Arena = Arena(UnsafeCell::new([0; SIZE]));
-/// Offset of the first free byte in ARENA.
-static TOP: AtomicUsize = AtomicUsize::new(0);
+impl<const N: usize> Arena<N> {
+    const fn new() -> Self {
+        Arena {
+            buf: UnsafeCell::new([0; N]),
+            top: AtomicUsize::new(0),
+        }
+    }
+
+    fn base(&self) -> *mut u8 {
+        self.buf.get().cast()
+    }
+
+    fn contains(&self, p: *mut u8) -> bool {
+        (p as usize).wrapping_sub(self.base() as usize) < N
+    }
+
+    /// Takes `size` bytes aligned to `align` (at least MIN_ALIGN), or None when they do not fit.
+    fn bump(&self, size: usize, align: usize) -> Option<*mut u8> {
+        let base = self.base() as usize;
+        let mut top = self.top.load(Ordering::Acquire);
+        loop {
+            let start = (base + top).checked_next_multiple_of(align.max(MIN_ALIGN))? - base;
+            let end = start.checked_add(size).filter(|&e| e <= N)?;
+            match self
+                .top
+                .compare_exchange_weak(top, end, Ordering::AcqRel, Ordering::Acquire)
+            {
+                // Derived from the arena's pointer (provenance), at an offset inside it.
+                Ok(_) => return Some(self.base().wrapping_add(start)),
+                Err(now) => top = now,
+            }
+        }
+    }
+
+    /// Moves the top from the end of the block at `p` (of `old` bytes) to `new_end` bytes past
+    /// `p`, if that block is the newest one. False when it is not (or `new_end` does not fit).
+    fn move_top(&self, p: *mut u8, old: usize, new_end: usize) -> bool {
+        let off = p as usize - self.base() as usize;
+        let Some(end) = off.checked_add(new_end).filter(|&e| e <= N) else {
+            return false;
+        };
+        (self.top)
+            .compare_exchange(off + old, end, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+static ARENA: Arena<SIZE> = Arena::new();
 
 pub struct BumpThenSystem;
 
-fn base() -> usize {
-    ARENA.0.get() as usize
-}
-
-fn in_arena(p: *mut u8) -> bool {
-    (p as usize).wrapping_sub(base()) < SIZE
-}
-
-/// Takes `size` bytes aligned to `align` from the arena, or None when it is used up.
-fn bump(size: usize, align: usize) -> Option<*mut u8> {
-    let mut top = TOP.load(Ordering::Relaxed);
-    loop {
-        let start = (base() + top).checked_next_multiple_of(align.max(MIN_ALIGN))? - base();
-        let end = start.checked_add(size).filter(|&e| e <= SIZE)?;
-        match TOP.compare_exchange_weak(top, end, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return Some((base() + start) as *mut u8),
-            Err(now) => top = now,
+/// The allocator's logic over any arena (the unit tests use small ones of their own).
+unsafe fn alloc_in<const N: usize>(a: &Arena<N>, layout: Layout, zeroed: bool) -> *mut u8 {
+    match a.bump(layout.size(), layout.align()) {
+        Some(p) => {
+            // .bss starts zeroed, but a block freed back to the top may have been written.
+            if zeroed {
+                unsafe { p.write_bytes(0, layout.size()) };
+            }
+            p
         }
+        None if zeroed => unsafe { System.alloc_zeroed(layout) },
+        None => unsafe { System.alloc(layout) },
     }
 }
 
-/// Moves the top from the end of the block at `p` (of `old` bytes) to `new_end` bytes past
-/// `p`, if that block is the newest one. False when it is not (or `new_end` does not fit).
-fn move_top(p: *mut u8, old: usize, new_end: usize) -> bool {
-    let off = p as usize - base();
-    let Some(end) = off.checked_add(new_end).filter(|&e| e <= SIZE) else {
-        return false;
-    };
-    TOP.compare_exchange(off + old, end, Ordering::Relaxed, Ordering::Relaxed)
-        .is_ok()
+unsafe fn dealloc_in<const N: usize>(a: &Arena<N>, p: *mut u8, layout: Layout) {
+    if a.contains(p) {
+        a.move_top(p, layout.size(), 0);
+    } else {
+        unsafe { System.dealloc(p, layout) }
+    }
+}
+
+unsafe fn realloc_in<const N: usize>(
+    a: &Arena<N>,
+    p: *mut u8,
+    layout: Layout,
+    new_size: usize,
+) -> *mut u8 {
+    if !a.contains(p) {
+        return unsafe { System.realloc(p, layout, new_size) };
+    }
+    if new_size <= layout.size() {
+        // Shrunk: if it is the newest block, the rest goes back.
+        a.move_top(p, layout.size(), new_size);
+        return p;
+    }
+    if a.move_top(p, layout.size(), new_size) {
+        return p; // the newest block, grown in place
+    }
+    // SAFETY: the caller guarantees new_size, rounded up to the alignment, fits isize.
+    let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+    let new = unsafe { alloc_in(a, new_layout, false) };
+    if !new.is_null() {
+        unsafe {
+            std::ptr::copy_nonoverlapping(p, new, layout.size());
+            dealloc_in(a, p, layout);
+        }
+    }
+    new
 }
 
 // SAFETY: blocks come from the arena (each handed out once, aligned as asked) or from
-// System, and each goes back to where it came from (in_arena tells).
+// System, and each goes back to where it came from (Arena::contains tells).
 unsafe impl GlobalAlloc for BumpThenSystem {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        match bump(layout.size(), layout.align()) {
-            Some(p) => p,
-            None => unsafe { System.alloc(layout) },
-        }
+        unsafe { alloc_in(&ARENA, layout, false) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // .bss starts zeroed, but a block freed back to the top may have been written.
-        match bump(layout.size(), layout.align()) {
-            Some(p) => {
-                unsafe { p.write_bytes(0, layout.size()) };
-                p
-            }
-            None => unsafe { System.alloc_zeroed(layout) },
-        }
+        unsafe { alloc_in(&ARENA, layout, true) }
     }
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        if in_arena(p) {
-            move_top(p, layout.size(), 0);
-        } else {
-            unsafe { System.dealloc(p, layout) }
-        }
+        unsafe { dealloc_in(&ARENA, p, layout) }
     }
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if !in_arena(p) {
-            return unsafe { System.realloc(p, layout, new_size) };
-        }
-        if new_size <= layout.size() || move_top(p, layout.size(), new_size) {
-            // Shrunk, or the newest block grown in place. A shrunk newest block gives the
-            // rest back.
-            if new_size < layout.size() {
-                move_top(p, layout.size(), new_size);
-            }
-            return p;
-        }
-        // SAFETY: the new layout is valid: the caller guarantees new_size fits isize when
-        // rounded to the alignment.
-        let new =
-            unsafe { self.alloc(Layout::from_size_align_unchecked(new_size, layout.align())) };
-        if !new.is_null() {
-            unsafe {
-                std::ptr::copy_nonoverlapping(p, new, layout.size());
-                self.dealloc(p, layout);
-            }
-        }
-        new
+        unsafe { realloc_in(&ARENA, p, layout, new_size) }
     }
 }
 
@@ -126,45 +162,75 @@ unsafe impl GlobalAlloc for BumpThenSystem {
 mod tests {
     use super::*;
 
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    /// A small arena of the test's own (the global one is shared with the other tests'
+    /// threads), boxed: it is too big for comfort on a test thread's stack.
+    fn arena() -> Box<Arena<4096>> {
+        Box::new(Arena::new())
+    }
+
     #[test]
     fn newest_block_grows_in_place_and_frees_back() {
-        let a = BumpThenSystem;
+        let a = arena();
         unsafe {
-            let l = Layout::from_size_align(24, 8).unwrap();
-            let p = a.alloc(l);
-            if !in_arena(p) {
-                return; // the arena is used up by other tests' threads: nothing to check
-            }
+            let p = alloc_in(&*a, layout(24, 8), false);
+            assert!(a.contains(p));
             p.write_bytes(7, 24);
-            let q = a.realloc(p, l, 4000);
-            // grown in place unless another thread allocated in between
-            if q == p {
-                assert_eq!(*q.add(23), 7);
-            }
-            a.dealloc(q, Layout::from_size_align(4000, 8).unwrap());
+            let q = realloc_in(&*a, p, layout(24, 8), 1000);
+            assert_eq!(q, p, "the newest block grows in place");
+            assert_eq!(*q.add(23), 7);
+            dealloc_in(&*a, q, layout(1000, 8));
+            assert_eq!(a.top.load(Ordering::Relaxed), 0, "freed back to the start");
+        }
+    }
+
+    #[test]
+    fn older_block_grows_by_copy_and_stays_readable() {
+        let a = arena();
+        unsafe {
+            let p = alloc_in(&*a, layout(16, 8), false);
+            p.write_bytes(9, 16);
+            let q = alloc_in(&*a, layout(16, 8), false);
+            let r = realloc_in(&*a, p, layout(16, 8), 64);
+            assert!(r != p && r != q && a.contains(r));
+            assert_eq!(*r.add(15), 9);
+        }
+    }
+
+    #[test]
+    fn zeroed_after_a_freed_block_is_reused() {
+        let a = arena();
+        unsafe {
+            let p = alloc_in(&*a, layout(64, 16), false);
+            p.write_bytes(0xAA, 64);
+            dealloc_in(&*a, p, layout(64, 16));
+            let z = alloc_in(&*a, layout(64, 16), true);
+            assert_eq!(z, p, "the same bytes again");
+            assert!((0..64).all(|i| *z.add(i) == 0));
         }
     }
 
     #[test]
     fn alignment_and_fallback() {
-        let a = BumpThenSystem;
+        let a = arena();
         unsafe {
-            let l = Layout::from_size_align(100, 4096).unwrap();
-            let p = a.alloc(l);
-            assert_eq!(p as usize % 4096, 0);
-            a.dealloc(p, l);
+            let p = alloc_in(&*a, layout(100, 1024), false);
+            assert!(a.contains(p) && p as usize % 1024 == 0);
             // bytes come at malloc's alignment too
-            let b1 = Layout::from_size_align(3, 1).unwrap();
-            let (x, y) = (a.alloc(b1), a.alloc(b1));
+            let (x, y) = (
+                alloc_in(&*a, layout(3, 1), false),
+                alloc_in(&*a, layout(3, 1), false),
+            );
             assert_eq!((x as usize % MIN_ALIGN, y as usize % MIN_ALIGN), (0, 0));
-            a.dealloc(y, b1);
-            a.dealloc(x, b1);
-            // bigger than the arena: from System
-            let big = Layout::from_size_align(SIZE + 1, 8).unwrap();
-            let b = a.alloc_zeroed(big);
-            assert!(!in_arena(b) && !b.is_null());
-            assert_eq!(*b.add(SIZE), 0);
-            a.dealloc(b, big);
+            // more than is left: from System, zeroed when asked
+            let big = layout(8192, 8);
+            let b = alloc_in(&*a, big, true);
+            assert!(!b.is_null() && !a.contains(b));
+            assert_eq!(*b.add(8191), 0);
+            dealloc_in(&*a, b, big);
         }
     }
 }

@@ -4,7 +4,8 @@
 //! thread id it cached at startup, and the container init and exec'd processes are made with
 //! a raw clone3 (the cache is not updated there): in those children abort() would signal
 //! the hull process that cloned them instead. So after Rust's default hook has printed the
-//! message, end the process that panicked by SIGABRT ourselves.
+//! message, end the process that panicked by SIGABRT ourselves, and on musl replace abort()
+//! itself for the runtime's other aborts.
 
 /// Installs the hook; call once at startup, before any clone.
 pub fn install() {
@@ -13,6 +14,16 @@ pub fn install() {
         print(info);
         abort_self()
     }));
+}
+
+/// musl's abort(), replaced: Rust's runtime calls it for more than panics (a failed
+/// allocation, a stack overflow, a fatal runtime error), and musl's raises SIGABRT at the
+/// thread id cached at startup, which in a raw clone3 child is the parent's (the parent got
+/// SIGABRT, the child a SIGSEGV). The static link takes this definition instead of libc.a's.
+#[cfg(target_env = "musl")]
+#[unsafe(no_mangle)]
+pub extern "C" fn abort() -> ! {
+    abort_self()
 }
 
 /// Ends the calling process by SIGABRT, as abort() would, addressed by getpid() (a syscall

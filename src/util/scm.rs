@@ -7,8 +7,8 @@ fn fd_space() -> usize {
     unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize }
 }
 
-/// A control buffer of `space` bytes aligned for cmsghdr (a Vec<u8> need not be: hull's
-/// allocator hands out byte buffers at any address).
+/// A control buffer of `space` bytes aligned for cmsghdr: a Vec<u8> is not promised to be
+/// (hull's allocator happens to align every block to 16, as malloc does).
 fn control_buffer(space: usize) -> Vec<u64> {
     vec![0u64; space.div_ceil(8)]
 }
