@@ -24,7 +24,8 @@
 # command's path. libseccomp for musl is built once by scripts/libseccomp-musl.sh.
 # HULL_LIBC=glibc builds against glibc instead (Debian's libseccomp.a). By default (auto), when
 # the musl target, musl-tools or the libseccomp source cannot be had, the build falls back to
-# glibc and says so; HULL_LIBC=musl fails instead (make test-release: CI tests the musl build).
+# glibc and says so; HULL_LIBC=musl fails instead (exit 3 when only the Rust musl target could
+# not be fetched; make test-release then says so and tests the glibc build).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 host=$(rustc -vV | sed -n 's/^host: //p')
@@ -38,19 +39,23 @@ musl_libseccomp() {
   [ "$libc" != glibc ] || return 1
   if ! rustup target list --installed 2>/dev/null | grep -qx "$1"; then
     echo "build-release.sh: adding the Rust target $1 (rustup)" >&2
-    rustup target add "$1" >&2 || return 1
+    rustup target add "$1" >&2 || return 3
   fi
   "$repo/scripts/libseccomp-musl.sh"
 }
 
 musl=${host%%-*}-unknown-linux-musl
-if libdir=$(musl_libseccomp "$musl"); then
+musl_status=0
+libdir=$(musl_libseccomp "$musl") || musl_status=$?
+if [ "$musl_status" = 0 ]; then
   triple=$musl
   # musl targets link with cc and GNU ld by default; the link order file (build.rs) is for
   # lld, so use the toolchain's rust-lld through its gcc-ld wrapper as the glibc target does.
   linker="-C link-arg=-fuse-ld=lld -C link-arg=-B$sysroot/lib/rustlib/$host/bin/gcc-ld"
 elif [ "$libc" = musl ]; then
   echo "build-release.sh: HULL_LIBC=musl, but the musl build is not possible here (see above)" >&2
+  # 3: only the Rust musl target is missing (rustup could not fetch it)
+  [ "$musl_status" = 3 ] && exit 3
   exit 1
 else
   [ "$libc" = glibc ] || echo "build-release.sh: musl build not possible here, building against glibc" >&2
