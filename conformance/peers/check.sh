@@ -55,6 +55,14 @@ run_one() {
 for name in $(printf '%s\n' "$@" | sort); do
   [ -n "${exe[$name]:-}" ] || { echo "check.sh: no test binary $name" >&2; exit 2; }
   run_one "$name" >"$out/$name.log" 2>&1
+  rc=$?
+  # A binary that dies without its summary (timeout, crash, harness panic) names no FAILED
+  # test: count it as a failure of its own so the run cannot pass silently.
+  if [ "$rc" != 0 ] && ! grep -q '^test result: FAILED' "$out/$name.log"; then
+    echo "$name::<exited $rc without a test result>" >>"$out/failed"
+    echo "$name: exited $rc without a test result; last lines:"
+    tail -5 "$out/$name.log"
+  fi
   sed -n "s/^test \(.*\) \.\.\. FAILED$/$name::\1/p" "$out/$name.log" >>"$out/failed"
   sed -n "s/^test \(.*\) \.\.\. ok$/$name::\1/p" "$out/$name.log" >>"$out/passed"
   grep -h '^test result' "$out/$name.log" | sed "s/^/$name: /"
