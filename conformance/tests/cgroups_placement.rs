@@ -191,38 +191,25 @@ fn cgroupfs_with_sys_mounted_over_itself() {
     b.set_args(&["sh", "-c", "ls /sys/fs/cgroup"]);
     b.save();
     let _cleanup = CgPath(test_cgroups_path(&id));
-    let hull = rt.bin.to_str().unwrap().to_string();
-    let root = rt.root.to_str().unwrap().to_string();
+    let _c = Container::with_id(&rt, &b, &id);
+    let run = rt.cmd(&["run", "--bundle", b.dir_str(), &id]);
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg(r#"mount --rbind /sys /sys && exec "$@""#)
-        .args([
-            "sh",
-            &hull,
-            "--root",
-            &root,
-            "run",
-            "--bundle",
-            b.dir_str(),
-            &id,
-        ])
+        .arg(r#"mount --rbind /sys /sys && exec "$0" "$@""#)
+        .arg(run.get_program())
+        .args(run.get_args())
         .stdin(std::process::Stdio::null());
     let o = output_with_timeout(&mut cmd, budget(std::time::Duration::from_secs(30)));
-    let _ = rt.run(&["delete", "--force", &id]);
     assert_ok(&o, "run with /sys mounted over itself");
     let listed: Vec<String> = stdout_str(&o)
         .split_whitespace()
         .map(String::from)
         .collect();
     // the host's hierarchies: cgroup and cgroup2 mounts at /sys/fs/cgroup/<name>
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mut host: Vec<String> = info
-        .lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let name = pre.split(' ').nth(4)?.strip_prefix("/sys/fs/cgroup/")?;
-            matches!(post.split(' ').next()?, "cgroup" | "cgroup2").then(|| name.to_string())
-        })
+    let info = own_mountinfo();
+    let mut host: Vec<String> = (info.lines().filter_map(parse_mountinfo_line))
+        .filter(|m| matches!(m.fstype, "cgroup" | "cgroup2"))
+        .filter_map(|m| Some(m.mount_point.strip_prefix("/sys/fs/cgroup/")?.to_string()))
         .collect();
     host.dedup();
     if kind() == CgroupKind::V2 {

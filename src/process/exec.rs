@@ -108,13 +108,12 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
     let (parent_end, child_end) = sync::pair()?;
     // The cgroup.procs entry the clone itself placed the child in (CLONE_INTO_CGROUP).
     let mut placed = None;
-    let forked = match two_step {
-        true => {
-            let forked = via_user_namespace(cfg.init_pidfd)?;
-            joins &= !libc::CLONE_NEWUSER;
-            forked
-        }
-        false => match clone_target(cfg) {
+    let forked = if two_step {
+        let forked = via_user_namespace(cfg.init_pidfd)?;
+        joins &= !libc::CLONE_NEWUSER;
+        forked
+    } else {
+        match clone_target(cfg) {
             Some((i, dir)) => match clone3(0, Some(dir.as_raw_fd())) {
                 Ok(forked) => {
                     // The child closes it at once: a host directory must not be reachable
@@ -131,7 +130,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Spawned> {
                 }
             },
             None => clone3(0, None)?,
-        },
+        }
     };
     match forked {
         Forked::Child => {
